@@ -1,0 +1,77 @@
+// swift-tools-version: 6.1
+// Vectron — a distributed vector database.
+//
+// Modules are layered and import only downwards:
+//   0 primitives   Basics · Wire · Checksum (CXXHash) · Compression (CLZ4)
+//   1 file I/O     FileIO (protocol + POSIX) · FileIOSim (crashable in-memory + fault injection)
+//   2 formats/log  RecordLog (the unified record log)
+//   tools          Inspection (dump / verify / repair) · BenchSupport
+// `Tests/LayeringTests` checks these rules against this manifest.
+import PackageDescription
+import class Foundation.ProcessInfo
+
+let hotCodeSettings: [SwiftSetting] = [
+    // AVX2 + FMA for release builds of the hot code (see SWIFT.md); debug builds stay portable.
+    .unsafeFlags(["-Xcc", "-march=x86-64-v3"], .when(configuration: .release)),
+]
+
+var products: [Product] = [
+    .executable(name: "vectron-tool", targets: ["vectron-tool"]),
+    .executable(name: "vectron-bench", targets: ["vectron-bench"]),
+    .library(name: "VectronRecordLog", targets: ["RecordLog"]),
+]
+
+var targets: [Target] = [
+    // Layer 0 — C libraries and primitives.
+    .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+    .systemLibrary(name: "CXXHash", path: "Sources/CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
+    .target(name: "Basics"),
+    .target(name: "Wire"),
+    .target(name: "Checksum", dependencies: ["CXXHash"], swiftSettings: hotCodeSettings),
+    .target(name: "Compression", dependencies: ["CLZ4"], swiftSettings: hotCodeSettings),
+    // Layer 1 — file I/O.
+    .target(name: "FileIO", dependencies: ["Basics"]),
+    .target(name: "FileIOSim", dependencies: ["Basics", "FileIO"]),
+    // Layer 2 — formats and the unified record log.
+    .target(name: "RecordLog", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO"], swiftSettings: hotCodeSettings),
+    // Tools.
+    .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "RecordLog"]),
+    .target(name: "BenchSupport", dependencies: ["Basics", "FileIO", "RecordLog"], swiftSettings: hotCodeSettings),
+    .executableTarget(
+        name: "vectron-tool",
+        dependencies: ["Inspection", "FileIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+        path: "cmd/vectron-tool"),
+    .executableTarget(
+        name: "vectron-bench",
+        dependencies: ["BenchSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+        path: "cmd/vectron-bench", swiftSettings: hotCodeSettings),
+    // Tests.
+    .testTarget(name: "WireTests", dependencies: ["Wire", "Basics"]),
+    .testTarget(name: "CodecTests", dependencies: ["Checksum", "Compression", "Basics"]),
+    .testTarget(name: "FileIOTests", dependencies: ["FileIO", "FileIOSim", "Basics"]),
+    .testTarget(name: "RecordLogTests", dependencies: ["RecordLog", "FileIO", "FileIOSim", "Basics", "Wire", "Checksum", "Inspection"]),
+    .testTarget(name: "InspectionTests", dependencies: ["Inspection", "RecordLog", "FileIO", "FileIOSim", "Basics"]),
+]
+
+// Fuzz targets exist only when VECTRON_FUZZ is set, so plain `swift build` / `swift test` never
+// need sanitizer flags. Build them with Fuzz/run.sh.
+if ProcessInfo.processInfo.environment["VECTRON_FUZZ"] != nil {
+    targets.append(.systemLibrary(name: "CFuzzer", path: "Fuzz/CFuzzer"))
+    for (name, deps) in [
+        ("FuzzRecordLogReader", ["RecordLog", "FileIO", "FileIOSim"]),
+        ("FuzzLZ4", ["Compression"]),
+    ] as [(String, [Target.Dependency])] {
+        targets.append(.executableTarget(name: name, dependencies: deps + ["CFuzzer"], path: "Fuzz/\(name)"))
+        products.append(.executable(name: name, targets: [name]))
+    }
+}
+
+let package = Package(
+    name: "Vectron",
+    platforms: [.macOS(.v15)],
+    products: products,
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: targets
+)

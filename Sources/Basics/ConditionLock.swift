@@ -1,0 +1,68 @@
+// A mutex with one condition variable, for the few places (group commit, bounded queues) where
+// threads must block until another thread changes shared state. `Synchronization.Mutex` has no
+// condition variable, so this wraps pthreads directly. Allocated once, never moved.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public final class ConditionLock: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let condition: UnsafeMutablePointer<pthread_cond_t>
+
+    public init() {
+        mutex = .allocate(capacity: 1)
+        condition = .allocate(capacity: 1)
+        let mutexStatus = pthread_mutex_init(mutex, nil)
+        precondition(mutexStatus == 0, "pthread_mutex_init failed: \(mutexStatus)")
+        let conditionStatus = pthread_cond_init(condition, nil)
+        precondition(conditionStatus == 0, "pthread_cond_init failed: \(conditionStatus)")
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    public func lock() { pthread_mutex_lock(mutex) }
+    public func unlock() { pthread_mutex_unlock(mutex) }
+
+    /// Waits for a broadcast or signal; the lock must be held and is held again on return.
+    public func wait() { pthread_cond_wait(condition, mutex) }
+    public func signal() { pthread_cond_signal(condition) }
+    public func broadcast() { pthread_cond_broadcast(condition) }
+
+    @inlinable
+    public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+}
+
+/// A one-shot event that one thread waits on and another sets: a parked appender in the group
+/// commit queue. Cheaper to reason about than a semaphore because it can only be set once.
+public final class Event: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var isSet = false
+
+    public init() {}
+
+    public func set() {
+        lock.lock()
+        isSet = true
+        lock.signal()
+        lock.unlock()
+    }
+
+    public func wait() {
+        lock.lock()
+        while !isSet { lock.wait() }
+        isSet = false
+        lock.unlock()
+    }
+}

@@ -1,0 +1,3 @@
+#define XXH_DISPATCH_DISABLE_REPLACE 1
+#include <xxhash.h>
+#include <xxh_x86dispatch.h>

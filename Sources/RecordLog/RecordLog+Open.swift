@@ -1,0 +1,216 @@
+// Opening a record log: create a new one, or recover an existing one.
+//
+// Recovery reads every segment in order with `SegmentScanner`. Corruption anywhere stops the
+// open with a typed error naming the segment and offset (`vectron-tool repair` deals with it);
+// a torn tail of the newest segment (unsynced writes cut by a crash) is cut off and reported.
+// Truncation state is the merge of every checkpoint and marker found, records are live by that
+// state, and a relocated copy of a record replaces the original. The log then seals the newest
+// segment and starts a fresh one, so that appends never go to a segment recovery has touched,
+// and deletes segments that hold nothing live.
+
+import Basics
+import FileIO
+import Wire
+
+extension RecordLog {
+    public static let lockFileName = "LOCK"
+
+    public static func open(
+        directory: String, fileSystem: any FileSystem, options: RecordLogOptions = RecordLogOptions()
+    ) throws(LogError) -> (RecordLog, RecoveryReport) {
+        try options.validate()
+        let directoryLock: any FileLock
+        do throws(FileIOError) {
+            try fileSystem.createDirectory(directory)
+            directoryLock = try fileSystem.lock(joinPath(directory, lockFileName))
+        } catch {
+            if error.kind == .locked { throw .locked(directory) }
+            throw .io(error)
+        }
+        do throws(LogError) {
+            return try recover(directory: directory, fileSystem: fileSystem, options: options, directoryLock: directoryLock)
+        } catch {
+            directoryLock.unlock()
+            throw error
+        }
+    }
+
+    /// Segment numbers present in `directory`, ascending.
+    public static func segmentNumbers(in directory: String, fileSystem: any FileSystem) throws(FileIOError) -> [UInt64] {
+        try fileSystem.list(directory).compactMap(LogFormat.segmentNumber(fromFileName:)).sorted()
+    }
+
+    static func recover(
+        directory: String, fileSystem: any FileSystem, options: RecordLogOptions, directoryLock: any FileLock
+    ) throws(LogError) -> (RecordLog, RecoveryReport) {
+        var report = RecoveryReport()
+        var numbers: [UInt64]
+        do throws(FileIOError) { numbers = try segmentNumbers(in: directory, fileSystem: fileSystem) } catch { throw .io(error) }
+
+        struct Found {
+            var number: UInt64
+            var handle: any FileHandle
+            var scan: SegmentScan
+        }
+        var found: [Found] = []
+        var logID: UInt64?
+        for (position, number) in numbers.enumerated() {
+            let name = LogFormat.segmentFileName(number)
+            let path = joinPath(directory, name)
+            let isLast = position == numbers.count - 1
+            let handle: any FileHandle
+            let bytes: [UInt8]
+            do throws(FileIOError) {
+                handle = try fileSystem.open(path, options: .readWrite)
+                bytes = try handle.readAll()
+            } catch {
+                throw .io(error)
+            }
+            let scan = SegmentScanner.scan(bytes, isLast: isLast, expectedLogID: logID,
+                                           payloadBytesMax: RecordLogOptions.recordPayloadBytesMaxLimit)
+            report.segmentsScanned += 1
+            report.recordsScanned += scan.records.count
+            switch scan.end {
+            case let .corrupt(error):
+                throw .corruption(segment: name, error)
+            case let .tornTail(offset):
+                report.tornTails.append(.init(segment: name, offset: offset, droppedBytes: bytes.count - offset))
+                if scan.records.isEmpty {
+                    // The segment's creation never became durable: it holds nothing.
+                    do throws(FileIOError) {
+                        try fileSystem.remove(path)
+                        try fileSystem.syncDirectory(directory)
+                    } catch { throw .io(error) }
+                    report.segmentsRemoved.append(name)
+                    continue
+                }
+                do throws(FileIOError) {
+                    try handle.truncate(to: UInt64(offset))
+                    try handle.sync()
+                } catch { throw .io(error) }
+            case .clean:
+                break
+            }
+            if logID == nil { logID = scan.header?.logID }
+            if let previous = found.last, let header = scan.header {
+                let expected = (previous.scan.lastFreshLSN ?? previous.scan.header!.firstLSN) &+ 1
+                if number == previous.number + 1 ? header.firstLSN != expected : header.firstLSN < expected {
+                    throw .corruption(segment: name, DecodeError(
+                        field: "first lsn", offset: UInt64(LogFormat.HeaderField.firstLSN),
+                        reason: .invalid("first LSN \(header.firstLSN) does not follow the previous segment's last LSN \(expected &- 1)")))
+                }
+            }
+            found.append(Found(number: number, handle: handle, scan: scan))
+        }
+
+        guard let logID, let last = found.last else {
+            // No segment survived (or there never was one): a new log.
+            report.isNewLog = true
+            let id = options.logID ?? UInt64.random(in: 1...UInt64.max)
+            let (handle, size) = try createSegment(number: 1, logID: id, firstLSN: 1, truncation: TruncationState(),
+                                                   directory: directory, fileSystem: fileSystem)
+            let log = RecordLog(directory: directory, options: options, logID: id, fileSystem: fileSystem,
+                                directoryLock: directoryLock,
+                                active: ActiveSegment(number: 1, handle: handle, size: size, contentStart: size),
+                                nextLSN: 2, truncation: TruncationState())
+            log.segments[1] = SegmentState(handle: handle)
+            log.statistics.segmentsCreated = 1
+            return (log, report)
+        }
+
+        // Truncation state: the merge of every checkpoint and marker.
+        var truncation = TruncationState()
+        var nextLSN: UInt64 = 1
+        for segment in found {
+            nextLSN = max(nextLSN, segment.scan.header!.firstLSN)
+            if let lastFresh = segment.scan.lastFreshLSN { nextLSN = max(nextLSN, lastFresh + 1) }
+            for record in segment.scan.records {
+                switch record.header.kind {
+                case .checkpoint, .truncatePrefix, .truncateSuffix:
+                    let payload: [UInt8]
+                    do throws(FileIOError) {
+                        payload = try segment.handle.read(at: UInt64(record.payloadRange.lowerBound), count: record.payloadRange.count)
+                    } catch { throw .io(error) }
+                    if record.header.kind == .checkpoint {
+                        do throws(DecodeError) {
+                            truncation.merge(try TruncationState.decode(payload, baseOffset: UInt64(record.payloadRange.lowerBound)))
+                        } catch {
+                            throw .corruption(segment: LogFormat.segmentFileName(segment.number), error)
+                        }
+                    } else {
+                        let bound = payload.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+                        if record.header.kind == .truncatePrefix {
+                            truncation.streams[record.header.stream, default: StreamTruncation()].raisePrefix(to: bound)
+                        } else if bound < record.header.lsn {
+                            truncation.streams[record.header.stream, default: StreamTruncation()].addDeadRange(bound..<record.header.lsn)
+                        }
+                    }
+                default:
+                    break
+                }
+            }
+        }
+
+        // Seal the newest segment (unless a crash left it sealed already) and start a new one.
+        var lastSize = last.scan.validEnd
+        if !last.scan.isSealed {
+            var buffer: [UInt8] = []
+            RecordHeader.encode(stream: 0, lsn: nextLSN, syncedOffset: UInt32(lastSize), kind: .seal, flags: [],
+                                payloadLength: 0, storedPayload: UnsafeRawBufferPointer(start: nil, count: 0), into: &buffer)
+            do throws(FileIOError) {
+                try last.handle.write(at: UInt64(lastSize), buffer)
+                try last.handle.dataSync()
+            } catch { throw .io(error) }
+            nextLSN += 1
+            lastSize += buffer.count
+        }
+        let activeNumber = last.number + 1
+        let (activeHandle, activeSize) = try createSegment(
+            number: activeNumber, logID: logID, firstLSN: nextLSN, truncation: truncation,
+            directory: directory, fileSystem: fileSystem)
+        let log = RecordLog(directory: directory, options: options, logID: logID, fileSystem: fileSystem,
+                            directoryLock: directoryLock,
+                            active: ActiveSegment(number: activeNumber, handle: activeHandle, size: activeSize, contentStart: activeSize),
+                            nextLSN: nextLSN + 1, truncation: truncation)
+        for segment in found { log.segments[segment.number] = SegmentState(handle: segment.handle) }
+        log.segments[activeNumber] = SegmentState(handle: activeHandle)
+        log.statistics.segmentsCreated = 1
+
+        // Index: every live user record; a later copy (relocated) replaces an earlier one.
+        var byStream: [UInt64: [UInt64: RecordLocation]] = [:]
+        for segment in found {
+            for record in segment.scan.records where record.header.kind.isUser {
+                let header = record.header
+                guard truncation.isLive(stream: header.stream, lsn: header.lsn) else { continue }
+                byStream[header.stream, default: [:]][header.lsn] = RecordLocation(
+                    lsn: header.lsn, segment: segment.number, offset: UInt32(record.offset), storedLength: header.storedLength)
+            }
+        }
+        for (stream, locations) in byStream {
+            let sorted = locations.values.sorted { $0.lsn < $1.lsn }
+            log.index[stream] = sorted
+            for location in sorted {
+                log.adjustLive(location.segment, records: 1, bytes: LogFormat.recordHeaderBytes + Int(location.storedLength))
+            }
+        }
+        report.liveRecords = log.statistics.liveRecords
+
+        // Drop segments with nothing live, then bring the count within bounds.
+        let before = Set(log.segments.keys)
+        log.lock.lock()
+        log.writerActive = true
+        log.lock.unlock()
+        log.maintain()
+        log.lock.lock()
+        log.writerActive = false
+        let failure = log.failure
+        let after = Set(log.segments.keys)
+        log.lock.unlock()
+        if let failure {
+            log.close()
+            throw failure
+        }
+        report.segmentsRemoved += before.subtracting(after).sorted().map(LogFormat.segmentFileName)
+        return (log, report)
+    }
+}

@@ -1,0 +1,715 @@
+// The unified record log: one per node, both the Raft log of every group the node hosts and the
+// write-ahead log of its storage engine. Format: Format/log.md.
+//
+// # Streams and LSNs
+// Every record belongs to a stream (a Raft group, or the storage engine) and gets a log-wide
+// sequence number (LSN) when it is written; LSNs increase by one per record. A stream's live
+// records are read back in LSN order. A stream drops records with `truncatePrefix` (everything
+// below an LSN: compaction after a snapshot or a flush) and `truncateSuffix` (everything from an
+// LSN on: a Raft log conflict). Both are durable records themselves.
+//
+// # Group commit
+// `append` may be called from any number of threads. Appends queue up; one appender at a time
+// is the leader: it takes every queued append (up to `batchBytesMax`), writes them with one
+// `pwrite` and one `fdatasync`, wakes their callers, and hands leadership to the next queued
+// appender. So a lone appender pays one write and one sync, and many appenders share them. An
+// append returns only once its records are durable. The queue is bounded in bytes; appenders
+// beyond it block.
+//
+// # Segments
+// Records go to the active segment until it would pass `segmentBytesMax`; then it is sealed
+// (a seal record, synced) and a new segment starts with a checkpoint of every stream's
+// truncation state, so that older segments — and the markers in them — can be deleted as soon
+// as none of their records is live. When there are more than `segmentCountMax` segments, the
+// live records of the oldest are rewritten forward (keeping their LSNs) and it is deleted.
+//
+// # Failure
+// An I/O error while writing or syncing fails the appenders of that batch and stops the log:
+// every later call fails with `.failed` until the log is reopened, because after a failed sync
+// the page cache no longer tells what is on disk. Nothing that was acknowledged is lost.
+
+import Basics
+import Compression
+import FileIO
+import Synchronization
+import Wire
+
+/// A record to append.
+public struct LogRecord: Sendable, Equatable {
+    public var stream: UInt64
+    /// 1...127; the log's users define the meaning.
+    public var kind: UInt8
+    public var payload: [UInt8]
+    /// Store the payload LZ4-compressed if that saves space.
+    public var compress: Bool
+
+    public init(stream: UInt64, kind: UInt8, payload: [UInt8], compress: Bool = false) {
+        self.stream = stream
+        self.kind = kind
+        self.payload = payload
+        self.compress = compress
+    }
+}
+
+/// A live record read back from the log.
+public struct StoredRecord: Sendable, Equatable {
+    public var lsn: UInt64
+    public var stream: UInt64
+    public var kind: UInt8
+    public var payload: [UInt8]
+
+    public init(lsn: UInt64, stream: UInt64, kind: UInt8, payload: [UInt8]) {
+        self.lsn = lsn
+        self.stream = stream
+        self.kind = kind
+        self.payload = payload
+    }
+}
+
+/// What opening the log found and did.
+public struct RecoveryReport: Sendable, Equatable {
+    public struct TornTail: Sendable, Equatable {
+        public var segment: String
+        public var offset: Int
+        public var droppedBytes: Int
+    }
+    public var segmentsScanned = 0
+    public var recordsScanned = 0
+    public var liveRecords = 0
+    /// Unsynced writes found cut short and removed (never acknowledged).
+    public var tornTails: [TornTail] = []
+    /// Segments deleted because none of their records is live (or the header never became durable).
+    public var segmentsRemoved: [String] = []
+    public var isNewLog = false
+}
+
+public struct LogStatistics: Sendable, Equatable {
+    public var appendedRecords: UInt64 = 0
+    public var batches: UInt64 = 0
+    public var syncs: UInt64 = 0
+    public var bytesWritten: UInt64 = 0
+    public var relocatedRecords: UInt64 = 0
+    public var segmentsCreated: UInt64 = 0
+    public var segmentsDeleted: UInt64 = 0
+    public var segmentCount = 0
+    public var liveRecords = 0
+    public var liveBytes = 0
+}
+
+public final class RecordLog: @unchecked Sendable {
+    public let directory: String
+    public let options: RecordLogOptions
+    public let logID: UInt64
+    let fileSystem: any FileSystem
+    let directoryLock: any FileLock
+
+    // MARK: State guarded by `lock`
+    let lock = ConditionLock()
+    var pending: [PendingAppend] = []
+    var pendingBytes = 0
+    var writerActive = false
+    var failure: LogError?
+    var isClosed = false
+    /// Live records of each stream, ascending by LSN.
+    var index: [UInt64: [RecordLocation]] = [:]
+    var segments: [UInt64: SegmentState] = [:]
+    var statistics = LogStatistics()
+
+    // MARK: State owned by the current leader (no lock: leadership is handed over under `lock`)
+    var active: ActiveSegment
+    var nextLSN: UInt64
+    var truncation: TruncationState
+
+    struct RecordLocation {
+        var lsn: UInt64
+        var segment: UInt64
+        var offset: UInt32
+        var storedLength: UInt32
+    }
+
+    final class SegmentState {
+        let handle: any FileHandle
+        var liveRecords = 0
+        var liveBytes = 0
+        init(handle: any FileHandle) { self.handle = handle }
+    }
+
+    struct ActiveSegment {
+        var number: UInt64
+        var handle: any FileHandle
+        /// Bytes written and synced; the next write goes here.
+        var size: Int
+        /// Offset after the checkpoint: a segment holding nothing beyond this is not rotated.
+        var contentStart: Int
+    }
+
+    /// One call to `append` or a truncation, waiting in the queue.
+    final class PendingAppend {
+        var items: [BatchItem]
+        let bytes: Int
+        var result: Result<[UInt64], LogError>?
+        var isLeader = false
+        let event = Event()
+        init(items: [BatchItem], bytes: Int) {
+            self.items = items
+            self.bytes = bytes
+        }
+    }
+
+    enum BatchItem {
+        case record(stream: UInt64, kind: RecordKind, flags: RecordFlags, payloadLength: UInt32, stored: [UInt8])
+        case relocated(stream: UInt64, lsn: UInt64, kind: RecordKind, flags: RecordFlags, payloadLength: UInt32, stored: [UInt8])
+        case truncatePrefix(stream: UInt64, bound: UInt64)
+        case truncateSuffix(stream: UInt64, from: UInt64)
+
+        var encodedBytes: Int {
+            switch self {
+            case let .record(_, _, _, _, stored), let .relocated(_, _, _, _, _, stored):
+                return LogFormat.recordHeaderBytes + stored.count
+            case .truncatePrefix, .truncateSuffix: return LogFormat.recordHeaderBytes + 8
+            }
+        }
+    }
+
+    /// Where each item of a batch ended up.
+    struct Placement {
+        var lsn: UInt64
+        var segment: UInt64
+        var offset: UInt32
+    }
+
+    init(directory: String, options: RecordLogOptions, logID: UInt64, fileSystem: any FileSystem,
+         directoryLock: any FileLock, active: ActiveSegment, nextLSN: UInt64, truncation: TruncationState) {
+        self.directory = directory
+        self.options = options
+        self.logID = logID
+        self.fileSystem = fileSystem
+        self.directoryLock = directoryLock
+        self.active = active
+        self.nextLSN = nextLSN
+        self.truncation = truncation
+    }
+
+    deinit { directoryLock.unlock() }
+
+    // MARK: Appending
+
+    /// Appends records in order (increasing LSNs, consecutive unless a segment rotation falls
+    /// between them) and returns their LSNs once they are durable. After a crash during the
+    /// call, a prefix of the records may survive.
+    @discardableResult
+    public func append(_ records: [LogRecord]) throws(LogError) -> [UInt64] {
+        var items: [BatchItem] = []
+        items.reserveCapacity(records.count)
+        var bytes = 0
+        for record in records {
+            guard RecordKind.userRange.contains(record.kind) else {
+                throw .invalidArgument("record kind \(record.kind) is outside 1...127")
+            }
+            guard record.payload.count <= options.recordPayloadBytesMax else {
+                throw .invalidArgument("payload of \(record.payload.count) bytes exceeds recordPayloadBytesMax \(options.recordPayloadBytesMax)")
+            }
+            var flags: RecordFlags = []
+            var stored = record.payload
+            if record.compress && record.payload.count >= options.compressionBytesMin,
+               let compressed = try? LZ4.compress(record.payload), compressed.count < record.payload.count {
+                stored = compressed
+                flags.insert(.lz4)
+            }
+            let item = BatchItem.record(stream: record.stream, kind: RecordKind(rawValue: record.kind), flags: flags,
+                                        payloadLength: UInt32(record.payload.count), stored: stored)
+            bytes += item.encodedBytes
+            items.append(item)
+        }
+        if items.isEmpty { return [] }
+        return try submit(items, bytes: bytes)
+    }
+
+    @discardableResult
+    public func append(_ record: LogRecord) throws(LogError) -> UInt64 {
+        try append([record])[0]
+    }
+
+    /// Durably drops every record of `stream` with an LSN below `lsn`.
+    public func truncatePrefix(stream: UInt64, below lsn: UInt64) throws(LogError) {
+        _ = try submit([.truncatePrefix(stream: stream, bound: lsn)], bytes: LogFormat.recordHeaderBytes + 8)
+    }
+
+    /// Durably drops every record of `stream` with an LSN of `lsn` or more (records appended
+    /// afterwards are live).
+    public func truncateSuffix(stream: UInt64, from lsn: UInt64) throws(LogError) {
+        _ = try submit([.truncateSuffix(stream: stream, from: lsn)], bytes: LogFormat.recordHeaderBytes + 8)
+    }
+
+    func submit(_ items: [BatchItem], bytes: Int) throws(LogError) -> [UInt64] {
+        let request = PendingAppend(items: items, bytes: bytes)
+        lock.lock()
+        while true {
+            if isClosed { lock.unlock(); throw .closed }
+            if let failure { lock.unlock(); throw failure }
+            // Backpressure: wait for room, but never block a request larger than the queue
+            // when the queue is empty.
+            if pendingBytes == 0 || pendingBytes + bytes <= options.queueBytesMax { break }
+            lock.wait()
+        }
+        pending.append(request)
+        pendingBytes += bytes
+        if !writerActive {
+            writerActive = true
+            request.isLeader = true
+        }
+        lock.unlock()
+        while true {
+            if request.isLeader {
+                lead()
+            } else {
+                request.event.wait()
+            }
+            lock.lock()
+            if let result = request.result {
+                lock.unlock()
+                return try result.get()
+            }
+            lock.unlock()
+        }
+    }
+
+    /// Runs one batch as leader, then hands leadership on. Called without `lock`.
+    func lead() {
+        lock.lock()
+        var batch: [PendingAppend] = []
+        var batchBytes = 0
+        var taken = 0
+        for request in pending {
+            if !batch.isEmpty && batchBytes + request.bytes > options.batchBytesMax { break }
+            batch.append(request)
+            batchBytes += request.bytes
+            taken += 1
+        }
+        pending.removeFirst(taken)
+        let stoppedBy = failure ?? (isClosed ? LogError.closed : nil)
+        lock.unlock()
+
+        let outcome: Result<[Placement], LogError>
+        if let stoppedBy {
+            outcome = .failure(stoppedBy)
+        } else {
+            let items = batch.flatMap { $0.items }
+            do throws(LogError) {
+                outcome = .success(try writeBatch(items))
+            } catch {
+                outcome = .failure(error)
+            }
+        }
+
+        lock.lock()
+        switch outcome {
+        case let .success(placements):
+            var cursor = 0
+            for request in batch {
+                let count = request.items.count
+                applyToIndex(request.items, placements[cursor..<(cursor + count)])
+                request.result = .success(placements[cursor..<(cursor + count)].map(\.lsn))
+                cursor += count
+            }
+            statistics.batches += 1
+        case let .failure(error):
+            if failure == nil, case let .io(ioError) = error { failure = .failed(ioError) }
+            for request in batch { request.result = .failure(error) }
+        }
+        pendingBytes -= batchBytes
+        lock.broadcast()
+        for request in batch where !request.isLeader { request.event.set() }
+        let healthy = failure == nil && !isClosed
+        lock.unlock()
+
+        if healthy { maintain() }
+
+        lock.lock()
+        if let next = pending.first {
+            next.isLeader = true
+            lock.unlock()
+            next.event.set()
+        } else {
+            writerActive = false
+            lock.broadcast()
+            lock.unlock()
+        }
+        for request in batch where request.isLeader { request.isLeader = false }
+    }
+
+    // MARK: Writing (leader only)
+
+    /// Encodes and durably writes `items`, rotating segments as needed.
+    func writeBatch(_ items: [BatchItem]) throws(LogError) -> [Placement] {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(items.reduce(0) { $0 + $1.encodedBytes })
+        var placements: [Placement] = []
+        placements.reserveCapacity(items.count)
+        for item in items {
+            let size = item.encodedBytes
+            if active.size + buffer.count + size > options.segmentBytesMax
+                && active.size + buffer.count > active.contentStart {
+                try rotate(flushing: &buffer)
+            }
+            let offset = active.size + buffer.count
+            let synced = UInt32(active.size)
+            let lsn: UInt64
+            switch item {
+            case let .record(stream, kind, flags, payloadLength, stored):
+                lsn = nextLSN
+                nextLSN += 1
+                encode(stream: stream, lsn: lsn, synced: synced, kind: kind, flags: flags, payloadLength: payloadLength, stored: stored, into: &buffer)
+            case let .relocated(stream, originalLSN, kind, flags, payloadLength, stored):
+                lsn = originalLSN
+                encode(stream: stream, lsn: lsn, synced: synced, kind: kind, flags: flags.union(.relocated), payloadLength: payloadLength, stored: stored, into: &buffer)
+            case let .truncatePrefix(stream, bound):
+                lsn = nextLSN
+                nextLSN += 1
+                encodeMarker(.truncatePrefix, stream: stream, bound: bound, lsn: lsn, synced: synced, into: &buffer)
+                truncation.streams[stream, default: StreamTruncation()].raisePrefix(to: bound)
+            case let .truncateSuffix(stream, from):
+                lsn = nextLSN
+                nextLSN += 1
+                encodeMarker(.truncateSuffix, stream: stream, bound: from, lsn: lsn, synced: synced, into: &buffer)
+                if from < lsn { truncation.streams[stream, default: StreamTruncation()].addDeadRange(from..<lsn) }
+            }
+            placements.append(Placement(lsn: lsn, segment: active.number, offset: UInt32(offset)))
+        }
+        try flush(&buffer)
+        return placements
+    }
+
+    func encode(stream: UInt64, lsn: UInt64, synced: UInt32, kind: RecordKind, flags: RecordFlags,
+                payloadLength: UInt32, stored: [UInt8], into buffer: inout [UInt8]) {
+        stored.withUnsafeBytes { raw in
+            RecordHeader.encode(stream: stream, lsn: lsn, syncedOffset: synced, kind: kind, flags: flags,
+                                payloadLength: payloadLength, storedPayload: raw, into: &buffer)
+        }
+    }
+
+    func encodeMarker(_ kind: RecordKind, stream: UInt64, bound: UInt64, lsn: UInt64, synced: UInt32, into buffer: inout [UInt8]) {
+        var payload = ByteWriter(capacity: 8)
+        payload.write(bound)
+        encode(stream: stream, lsn: lsn, synced: synced, kind: kind, flags: [], payloadLength: 8, stored: payload.bytes, into: &buffer)
+    }
+
+    /// Writes the buffer at the end of the active segment and makes it durable.
+    func flush(_ buffer: inout [UInt8]) throws(LogError) {
+        guard !buffer.isEmpty else { return }
+        do throws(FileIOError) {
+            try active.handle.write(at: UInt64(active.size), buffer)
+            try active.handle.dataSync()
+        } catch {
+            throw .io(error)
+        }
+        active.size += buffer.count
+        lock.withLock {
+            statistics.syncs += 1
+            statistics.bytesWritten += UInt64(buffer.count)
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Seals the active segment (the buffer first) and starts the next one.
+    func rotate(flushing buffer: inout [UInt8]) throws(LogError) {
+        let lsn = nextLSN
+        nextLSN += 1
+        encode(stream: 0, lsn: lsn, synced: UInt32(active.size), kind: .seal, flags: [], payloadLength: 0, stored: [], into: &buffer)
+        try flush(&buffer)
+        let number = active.number + 1
+        let (handle, size) = try Self.createSegment(
+            number: number, logID: logID, firstLSN: nextLSN, truncation: truncation,
+            directory: directory, fileSystem: fileSystem)
+        nextLSN += 1  // the checkpoint
+        active = ActiveSegment(number: number, handle: handle, size: size, contentStart: size)
+        lock.withLock {
+            segments[number] = SegmentState(handle: handle)
+            statistics.segmentsCreated += 1
+        }
+    }
+
+    /// Creates a segment holding its header and a checkpoint, durably (file and directory).
+    static func createSegment(
+        number: UInt64, logID: UInt64, firstLSN: UInt64, truncation: TruncationState,
+        directory: String, fileSystem: any FileSystem
+    ) throws(LogError) -> (any FileHandle, Int) {
+        var writer = ByteWriter(capacity: 256)
+        SegmentHeader(logID: logID, segmentNumber: number, firstLSN: firstLSN, createdUnixNanos: WallClock.unixNanoseconds())
+            .encode(into: &writer)
+        var bytes = writer.finish()
+        let checkpoint = truncation.encode()
+        checkpoint.withUnsafeBytes { raw in
+            RecordHeader.encode(stream: 0, lsn: firstLSN, syncedOffset: 0, kind: .checkpoint, flags: [],
+                                payloadLength: UInt32(checkpoint.count), storedPayload: raw, into: &bytes)
+        }
+        let path = joinPath(directory, LogFormat.segmentFileName(number))
+        do throws(FileIOError) {
+            let handle = try fileSystem.open(path, options: .createNew)
+            try handle.write(at: 0, bytes)
+            try handle.dataSync()
+            try fileSystem.syncDirectory(directory)
+            return (handle, bytes.count)
+        } catch {
+            throw .io(error)
+        }
+    }
+
+    // MARK: Index (under `lock`)
+
+    func applyToIndex(_ items: [BatchItem], _ placements: ArraySlice<Placement>) {
+        for (item, placement) in zip(items, placements) {
+            switch item {
+            case let .record(stream, _, _, _, stored):
+                index[stream, default: []].append(RecordLocation(
+                    lsn: placement.lsn, segment: placement.segment, offset: placement.offset, storedLength: UInt32(stored.count)))
+                adjustLive(placement.segment, records: 1, bytes: LogFormat.recordHeaderBytes + stored.count)
+                statistics.appendedRecords += 1
+            case let .relocated(stream, lsn, _, _, _, stored):
+                guard var locations = index[stream], let position = Self.position(of: lsn, in: locations),
+                      locations[position].lsn == lsn else { continue }
+                let old = locations[position]
+                adjustLive(old.segment, records: -1, bytes: -(LogFormat.recordHeaderBytes + Int(old.storedLength)))
+                locations[position] = RecordLocation(lsn: lsn, segment: placement.segment, offset: placement.offset, storedLength: UInt32(stored.count))
+                index[stream] = locations
+                adjustLive(placement.segment, records: 1, bytes: LogFormat.recordHeaderBytes + stored.count)
+                statistics.relocatedRecords += 1
+            case let .truncatePrefix(stream, bound):
+                guard var locations = index[stream] else { continue }
+                let cut = Self.position(of: bound, in: locations) ?? locations.count
+                for location in locations[..<cut] {
+                    adjustLive(location.segment, records: -1, bytes: -(LogFormat.recordHeaderBytes + Int(location.storedLength)))
+                }
+                locations.removeFirst(cut)
+                index[stream] = locations.isEmpty ? nil : locations
+            case let .truncateSuffix(stream, from):
+                guard var locations = index[stream] else { continue }
+                let cut = Self.position(of: from, in: locations) ?? locations.count
+                for location in locations[cut...] {
+                    adjustLive(location.segment, records: -1, bytes: -(LogFormat.recordHeaderBytes + Int(location.storedLength)))
+                }
+                locations.removeSubrange(cut...)
+                index[stream] = locations.isEmpty ? nil : locations
+            }
+        }
+    }
+
+    func adjustLive(_ segment: UInt64, records: Int, bytes: Int) {
+        guard let state = segments[segment] else { return }
+        state.liveRecords += records
+        state.liveBytes += bytes
+        statistics.liveRecords += records
+        statistics.liveBytes += bytes
+    }
+
+    /// Index of the first location with an LSN ≥ `lsn`, or nil if there is none.
+    static func position(of lsn: UInt64, in locations: [RecordLocation]) -> Int? {
+        var low = 0, high = locations.count
+        while low < high {
+            let mid = (low + high) / 2
+            if locations[mid].lsn < lsn { low = mid + 1 } else { high = mid }
+        }
+        return low < locations.count ? low : nil
+    }
+
+    // MARK: Maintenance (leader only)
+
+    /// Deletes segments without live records and relocates the oldest one when there are too
+    /// many. Errors stop the log like any other write error.
+    func maintain() {
+        do throws(LogError) {
+            try deleteDeadSegments()
+            var rounds = 0
+            while rounds < 2, let oldest = lock.withLock({ () -> UInt64? in
+                guard segments.count > options.segmentCountMax else { return nil }
+                return segments.keys.filter { $0 != active.number }.min()
+            }) {
+                try relocate(segment: oldest)
+                try deleteDeadSegments()
+                rounds += 1
+            }
+        } catch {
+            lock.withLock {
+                if failure == nil {
+                    switch error {
+                    case let .io(ioError): failure = .failed(ioError)
+                    default: failure = error
+                    }
+                }
+            }
+        }
+    }
+
+    func deleteDeadSegments() throws(LogError) {
+        let dead: [UInt64] = lock.withLock {
+            let numbers = segments.filter { $0.key != active.number && $0.value.liveRecords == 0 }.keys.sorted()
+            for number in numbers { segments[number] = nil }
+            return numbers
+        }
+        guard !dead.isEmpty else { return }
+        do throws(FileIOError) {
+            for number in dead { try fileSystem.remove(joinPath(directory, LogFormat.segmentFileName(number))) }
+            try fileSystem.syncDirectory(directory)
+        } catch {
+            throw .io(error)
+        }
+        lock.withLock { statistics.segmentsDeleted += UInt64(dead.count) }
+    }
+
+    /// Rewrites the live records of `segment` at the head of the log (same LSNs).
+    func relocate(segment number: UInt64) throws(LogError) {
+        let (handle, live): ((any FileHandle)?, [(UInt64, RecordLocation)]) = lock.withLock {
+            var live: [(UInt64, RecordLocation)] = []
+            for (stream, locations) in index {
+                for location in locations where location.segment == number { live.append((stream, location)) }
+            }
+            live.sort { $0.1.lsn < $1.1.lsn }
+            return (segments[number]?.handle, live)
+        }
+        guard let handle, !live.isEmpty else { return }
+        var items: [BatchItem] = []
+        for (stream, location) in live {
+            let raw = try readRaw(handle: handle, segment: number, location: location)
+            items.append(.relocated(stream: stream, lsn: location.lsn, kind: raw.header.kind, flags: raw.header.flags,
+                                    payloadLength: raw.header.payloadLength, stored: raw.stored))
+        }
+        // Relocation batches are bounded like appends.
+        var start = 0
+        while start < items.count {
+            var end = start
+            var bytes = 0
+            while end < items.count && (end == start || bytes + items[end].encodedBytes <= options.batchBytesMax) {
+                bytes += items[end].encodedBytes
+                end += 1
+            }
+            let slice = Array(items[start..<end])
+            let placements = try writeBatch(slice)
+            lock.withLock { applyToIndex(slice, placements[...]) }
+            start = end
+        }
+    }
+
+    // MARK: Reading
+
+    /// The live records of `stream` with LSN ≥ `lsn`, at most `limit` of them, in LSN order.
+    public func read(stream: UInt64, from lsn: UInt64 = 0, limit: Int = .max) throws(LogError) -> [StoredRecord] {
+        let (found, handles): ([RecordLocation], [UInt64: any FileHandle]) = try lock.withLock { () throws(LogError) in
+            if isClosed { throw .closed }
+            guard let locations = index[stream], let start = Self.position(of: lsn, in: locations) else { return ([], [:]) }
+            let end = limit >= locations.count - start ? locations.count : start + limit
+            let slice = Array(locations[start..<end])
+            var handles: [UInt64: any FileHandle] = [:]
+            for location in slice where handles[location.segment] == nil { handles[location.segment] = segments[location.segment]?.handle }
+            return (slice, handles)
+        }
+        var records: [StoredRecord] = []
+        records.reserveCapacity(found.count)
+        for location in found {
+            guard let handle = handles[location.segment] else {
+                throw .corruption(segment: LogFormat.segmentFileName(location.segment), DecodeError(field: "segment", offset: 0, reason: .invalid("segment missing")))
+            }
+            let raw = try readRaw(handle: handle, segment: location.segment, location: location)
+            guard raw.header.stream == stream, raw.header.lsn == location.lsn else {
+                throw .corruption(segment: LogFormat.segmentFileName(location.segment),
+                                  DecodeError(field: "record", offset: UInt64(location.offset), reason: .invalid("record is not stream \(stream) LSN \(location.lsn)")))
+            }
+            var payload = raw.stored
+            if raw.header.flags.contains(.lz4) {
+                do throws(CompressionError) {
+                    payload = try LZ4.decompress(raw.stored, decompressedSize: Int(raw.header.payloadLength), limit: RecordLogOptions.recordPayloadBytesMaxLimit)
+                } catch {
+                    throw .corruption(segment: LogFormat.segmentFileName(location.segment),
+                                      DecodeError(field: "payload", offset: UInt64(location.offset) + 40, reason: .invalid(error.description)))
+                }
+            }
+            records.append(StoredRecord(lsn: location.lsn, stream: stream, kind: raw.header.kind.rawValue, payload: payload))
+        }
+        return records
+    }
+
+    /// Reads one record's header and stored payload from disk, verifying its checksum.
+    func readRaw(handle: any FileHandle, segment: UInt64, location: RecordLocation) throws(LogError) -> (header: RecordHeader, stored: [UInt8]) {
+        let total = LogFormat.recordHeaderBytes + Int(location.storedLength)
+        let bytes: [UInt8]
+        do throws(FileIOError) {
+            bytes = try handle.read(at: UInt64(location.offset), count: total)
+        } catch {
+            throw .io(error)
+        }
+        let header: RecordHeader
+        do throws(DecodeError) {
+            header = try RecordHeader.decode(bytes, at: 0, end: bytes.count, payloadBytesMax: RecordLogOptions.recordPayloadBytesMaxLimit)
+        } catch {
+            var located = error
+            located.offset += UInt64(location.offset)
+            throw .corruption(segment: LogFormat.segmentFileName(segment), located)
+        }
+        return (header, Array(bytes[LogFormat.recordHeaderBytes...]))
+    }
+
+    /// Streams that have live records, ascending.
+    public func streams() -> [UInt64] {
+        lock.withLock { index.keys.sorted() }
+    }
+
+    /// LSNs of the first and last live record of `stream`, or nil if it has none.
+    public func bounds(of stream: UInt64) -> ClosedRange<UInt64>? {
+        lock.withLock {
+            guard let locations = index[stream], let first = locations.first, let last = locations.last else { return nil }
+            return first.lsn...last.lsn
+        }
+    }
+
+    public var stats: LogStatistics {
+        lock.withLock {
+            var s = statistics
+            s.segmentCount = segments.count
+            return s
+        }
+    }
+
+    /// Segment file names currently part of the log, oldest first.
+    public var segmentFiles: [String] {
+        lock.withLock { segments.keys.sorted().map(LogFormat.segmentFileName) }
+    }
+
+    /// Relocates and deletes segments until at most `segmentCountMax` remain (normally done
+    /// after each batch; exposed for tools and tests).
+    public func compact() throws(LogError) {
+        try submitMaintenance()
+    }
+
+    func submitMaintenance() throws(LogError) {
+        // Become the writer without a batch, run maintenance, hand over.
+        lock.lock()
+        while writerActive && !isClosed { lock.wait() }
+        if isClosed { lock.unlock(); throw .closed }
+        if let failure { lock.unlock(); throw failure }
+        writerActive = true
+        lock.unlock()
+        maintain()
+        lock.lock()
+        if let next = pending.first {
+            next.isLeader = true
+            lock.unlock()
+            next.event.set()
+        } else {
+            writerActive = false
+            lock.broadcast()
+            lock.unlock()
+        }
+        if let failure = lock.withLock({ self.failure }) { throw failure }
+    }
+
+    /// Waits for queued appends, then closes. Later calls fail with `.closed`.
+    public func close() {
+        lock.lock()
+        while writerActive || !pending.isEmpty { lock.wait() }
+        isClosed = true
+        let handles = segments.values.map(\.handle)
+        lock.broadcast()
+        lock.unlock()
+        for handle in handles { handle.close() }
+        directoryLock.unlock()
+    }
+}

@@ -1,0 +1,44 @@
+// Every bound of the record log, named. Defaults suit a server; tests shrink them to force
+// rotation and relocation often.
+
+public struct RecordLogOptions: Sendable {
+    /// A segment is rotated before it would grow past this (one record larger than the rest of
+    /// a segment still gets a segment of its own). At most `segmentBytesLimit`.
+    public var segmentBytesMax: Int = 64 << 20
+    /// Largest payload a caller may append.
+    public var recordPayloadBytesMax: Int = 16 << 20
+    /// One group-commit batch (one write, one fdatasync) takes at most this many bytes of
+    /// queued appends (a single larger append is still written whole).
+    public var batchBytesMax: Int = 8 << 20
+    /// Appenders block (backpressure) while this many bytes are queued and not yet written.
+    public var queueBytesMax: Int = 64 << 20
+    /// When there are more segments than this, the live records of the oldest are rewritten
+    /// forward so that it can be deleted: disk use stays bounded even if a stream never
+    /// truncates.
+    public var segmentCountMax: Int = 16
+    /// Appends with `compress: true` are stored LZ4-compressed only if at least this long and
+    /// only if compression saves space.
+    public var compressionBytesMin: Int = 128
+    /// Fixes the log id of a new log (tests want byte-identical files); nil picks a random one.
+    public var logID: UInt64?
+
+    /// The format's own limits: a segment offset is a u32, and decoders refuse larger payloads.
+    public static let segmentBytesLimit = Int(UInt32.max)
+    public static let recordPayloadBytesMaxLimit = 256 << 20
+
+    public init() {}
+
+    func validate() throws(LogError) {
+        guard segmentBytesMax >= 4096, segmentBytesMax <= Self.segmentBytesLimit else {
+            throw .invalidArgument("segmentBytesMax must be in 4096...\(Self.segmentBytesLimit)")
+        }
+        guard recordPayloadBytesMax > 0, recordPayloadBytesMax <= Self.recordPayloadBytesMaxLimit,
+              recordPayloadBytesMax + 4096 <= segmentBytesMax || segmentBytesMax == Self.segmentBytesLimit
+                || recordPayloadBytesMax <= segmentBytesMax else {
+            throw .invalidArgument("recordPayloadBytesMax must be positive and fit in a segment")
+        }
+        guard batchBytesMax > 0, queueBytesMax >= batchBytesMax, segmentCountMax >= 2 else {
+            throw .invalidArgument("batchBytesMax > 0, queueBytesMax ≥ batchBytesMax and segmentCountMax ≥ 2 are required")
+        }
+    }
+}

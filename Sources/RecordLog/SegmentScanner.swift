@@ -1,0 +1,183 @@
+// Reads one segment file's bytes and checks every rule of Format/log.md: the header, every
+// record's checksum, LSN order, synced offsets, the leading checkpoint and the closing seal.
+//
+// It also decides what a bad record means. Writes are serialized with syncs (one batch is
+// written, then synced, before the next is written), so after a crash only the last batch of
+// the last segment can be partly missing. Every record stores how far its segment was durable
+// when it was written; if any valid record after a bad spot says the bad spot had been durable,
+// the bad spot is corruption, otherwise it is a torn tail of writes that were never
+// acknowledged. Sealed (older) segments were fully synced, so anything bad in them is corruption.
+//
+// Used by recovery, `vectron-tool dump/verify/repair` and the fuzzers: it never traps on bad
+// input and allocates only in proportion to the input.
+
+import Wire
+
+public struct ScannedRecord: Equatable, Sendable {
+    public var offset: Int
+    public var header: RecordHeader
+    public var payloadRange: Range<Int> { (offset + LogFormat.recordHeaderBytes)..<(offset + header.totalLength) }
+}
+
+public enum SegmentEnd: Equatable, Sendable {
+    /// Every byte was a valid record; the segment ends at this offset.
+    case clean
+    /// Bytes from `offset` on are the torn remains of writes that were never synced.
+    case tornTail(offset: Int)
+    /// A record at or before the end that had been durable is bad: real corruption.
+    case corrupt(DecodeError)
+}
+
+public struct SegmentScan: Sendable {
+    public var header: SegmentHeader?
+    public var records: [ScannedRecord] = []
+    public var end: SegmentEnd = .clean
+    /// Offset just past the last valid record (where a torn tail is cut).
+    public var validEnd: Int = 0
+    public var fileSize: Int = 0
+    /// The last fresh (not relocated) LSN in the segment, if any.
+    public var lastFreshLSN: UInt64?
+    public var isSealed: Bool { records.last?.header.kind == .seal }
+}
+
+public enum SegmentScanner {
+    /// Scans a segment. `isLast` says whether this is the newest segment of its log (the only
+    /// one that may have a torn tail). `expectedLogID`, when given, must match the header.
+    public static func scan(
+        _ bytes: [UInt8], isLast: Bool, expectedLogID: UInt64? = nil,
+        payloadBytesMax: Int = RecordLogOptions.recordPayloadBytesMaxLimit
+    ) -> SegmentScan {
+        var scan = SegmentScan()
+        scan.fileSize = bytes.count
+        let header: SegmentHeader
+        do throws(DecodeError) {
+            header = try SegmentHeader.decode(bytes)
+        } catch {
+            // A new segment whose header never became durable is a torn tail, unless a later
+            // record proves the start of the file had been synced.
+            if isLast && !laterRecordProvesDurable(bytes, badOffset: 0, payloadBytesMax: payloadBytesMax) {
+                scan.end = .tornTail(offset: 0)
+            } else {
+                scan.end = .corrupt(error)
+            }
+            return scan
+        }
+        if let expectedLogID, header.logID != expectedLogID {
+            scan.end = .corrupt(DecodeError(field: "log id", offset: UInt64(LogFormat.HeaderField.logID),
+                                            reason: .invalid("segment belongs to log \(hex16(header.logID)), not \(hex16(expectedLogID))")))
+            return scan
+        }
+        scan.header = header
+        var offset = LogFormat.segmentHeaderBytes
+        scan.validEnd = offset
+        var nextFresh = header.firstLSN
+        var lastSynced: UInt32 = 0
+        while offset < bytes.count {
+            let record: RecordHeader
+            do throws(DecodeError) {
+                record = try RecordHeader.decode(bytes, at: offset, end: bytes.count, payloadBytesMax: payloadBytesMax)
+            } catch {
+                if isLast && !laterRecordProvesDurable(bytes, badOffset: offset, payloadBytesMax: payloadBytesMax) {
+                    scan.end = .tornTail(offset: offset)
+                } else {
+                    scan.end = .corrupt(error)
+                }
+                return scan
+            }
+            if let violation = checkRules(record, at: offset, header: header, index: scan.records.count,
+                                          nextFresh: nextFresh, lastSynced: lastSynced, afterSeal: scan.isSealed) {
+                scan.end = .corrupt(violation)
+                return scan
+            }
+            if !record.flags.contains(.relocated) {
+                scan.lastFreshLSN = record.lsn
+                nextFresh = record.lsn &+ 1
+            }
+            lastSynced = record.syncedOffset
+            scan.records.append(ScannedRecord(offset: offset, header: record))
+            offset += record.totalLength
+            scan.validEnd = offset
+        }
+        if scan.records.isEmpty && !isLast {
+            scan.end = .corrupt(DecodeError(field: "checkpoint", offset: UInt64(offset), reason: .invalid("sealed segment has no records")))
+        } else if !isLast && !scan.isSealed {
+            scan.end = .corrupt(DecodeError(field: "seal", offset: UInt64(offset),
+                                            reason: .invalid("older segment does not end with a seal record (truncated?)")))
+        }
+        return scan
+    }
+
+    static func checkRules(
+        _ record: RecordHeader, at offset: Int, header: SegmentHeader, index: Int,
+        nextFresh: UInt64, lastSynced: UInt32, afterSeal: Bool
+    ) -> DecodeError? {
+        let at = UInt64(offset)
+        if afterSeal {
+            return DecodeError(field: "record", offset: at, reason: .invalid("record after the segment's seal"))
+        }
+        if index == 0 && record.kind != .checkpoint {
+            return DecodeError(field: "kind", offset: at + UInt64(LogFormat.RecordField.kind),
+                               reason: .invalid("first record is \(record.kind), not a checkpoint"))
+        }
+        if index > 0 && record.kind == .checkpoint {
+            return DecodeError(field: "kind", offset: at + UInt64(LogFormat.RecordField.kind), reason: .invalid("checkpoint after the first record"))
+        }
+        if record.flags.contains(.relocated) {
+            if !record.kind.isUser {
+                return DecodeError(field: "flags", offset: at + UInt64(LogFormat.RecordField.flags), reason: .invalid("relocated \(record.kind) record"))
+            }
+            if record.lsn >= header.firstLSN {
+                return DecodeError(field: "lsn", offset: at + UInt64(LogFormat.RecordField.lsn),
+                                   reason: .invalid("relocated record LSN \(record.lsn) not below the segment's first LSN \(header.firstLSN)"))
+            }
+        } else if record.lsn != nextFresh {
+            return DecodeError(field: "lsn", offset: at + UInt64(LogFormat.RecordField.lsn),
+                               reason: .invalid("LSN \(record.lsn) where \(nextFresh) was expected"))
+        }
+        if UInt64(record.syncedOffset) > at || record.syncedOffset < lastSynced {
+            return DecodeError(field: "synced offset", offset: at + UInt64(LogFormat.RecordField.syncedOffset),
+                               reason: .invalid("synced offset \(record.syncedOffset) out of order"))
+        }
+        switch record.kind {
+        case .truncatePrefix, .truncateSuffix:
+            if record.payloadLength != 8 || record.flags.contains(.lz4) {
+                return DecodeError(field: "payload length", offset: at + 12, reason: .invalid("truncation marker payload must be 8 plain bytes"))
+            }
+        case .seal:
+            if record.payloadLength != 0 {
+                return DecodeError(field: "payload length", offset: at + 12, reason: .invalid("seal payload must be empty"))
+            }
+        default: break
+        }
+        return nil
+    }
+
+    /// Is there a valid record after `badOffset` whose synced offset is beyond `badOffset`?
+    /// Only records written after the bad spot had been synced can say so.
+    static func laterRecordProvesDurable(_ bytes: [UInt8], badOffset: Int, payloadBytesMax: Int) -> Bool {
+        var candidate = badOffset + 1
+        let lastStart = bytes.count - LogFormat.recordHeaderBytes
+        guard candidate <= lastStart else { return false }
+        return bytes.withUnsafeBytes { raw -> Bool in
+            while candidate <= lastStart {
+                defer { candidate += 1 }
+                let synced = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: candidate + LogFormat.RecordField.syncedOffset, as: UInt32.self))
+                // Cheap filters first: the synced offset must point past the bad spot and not
+                // past the candidate itself.
+                guard Int(synced) > badOffset, Int(synced) <= candidate else { continue }
+                guard raw[candidate + LogFormat.RecordField.reserved] == 0, raw[candidate + LogFormat.RecordField.reserved + 1] == 0 else { continue }
+                let stored = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: candidate + LogFormat.RecordField.storedLength, as: UInt32.self)))
+                guard stored <= payloadBytesMax, candidate + LogFormat.recordHeaderBytes + stored <= bytes.count else { continue }
+                if (try? RecordHeader.decode(bytes, at: candidate, end: bytes.count, payloadBytesMax: payloadBytesMax)) != nil {
+                    return true
+                }
+            }
+            return false
+        }
+    }
+}
+
+func hex16(_ value: UInt64) -> String {
+    let digits = String(value, radix: 16)
+    return "0x" + String(repeating: "0", count: max(0, 16 - digits.count)) + digits
+}

@@ -1,0 +1,142 @@
+// Behaviour of the record log through its public API: append, read, truncate, rotate,
+// relocate, reopen, concurrent appenders, limits and locking.
+
+import Basics
+import FileIO
+import FileIOSim
+import Foundation
+import RecordLog
+import Testing
+
+@Suite struct RecordLogTests {
+    @Test func appendsReadBackInOrderAcrossStreams() throws {
+        let fs = MemoryFileSystem()
+        let (log, report) = try RecordLog.open(directory: "/log", fileSystem: fs, options: smallOptions())
+        #expect(report.isNewLog)
+        var random = SeededRandom(seed: 1)
+        var expected: [UInt64: [[UInt8]]] = [:]
+        for step in 0..<200 {
+            let stream = random.next() % 3
+            let bytes = payload(&random, stream: stream, step: step)
+            let lsn = try log.append(LogRecord(stream: stream, kind: 1, payload: bytes, compress: step % 2 == 0))
+            #expect(lsn > 0)
+            expected[stream, default: []].append(bytes)
+        }
+        for (stream, payloads) in expected {
+            let records = try log.read(stream: stream)
+            #expect(records.map(\.payload) == payloads)
+            #expect(records.map(\.lsn) == records.map(\.lsn).sorted())
+        }
+        #expect(log.stats.segmentsCreated > 3, "small segments must rotate")
+        let before = try snapshot(log)
+        log.close()
+        let (reopened, report2) = try RecordLog.open(directory: "/log", fileSystem: fs, options: smallOptions())
+        #expect(report2.tornTails.isEmpty)
+        #expect(try snapshot(reopened) == before)
+        reopened.close()
+    }
+
+    @Test func lsnsIncreaseWithinOneAppend() throws {
+        let fs = MemoryFileSystem()
+        let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: smallOptions())
+        let lsns = try log.append((0..<5).map { LogRecord(stream: 7, kind: 2, payload: [UInt8($0)]) })
+        #expect(lsns == Array(lsns[0]..<(lsns[0] + 5)))
+        let records = try log.read(stream: 7, from: lsns[2], limit: 2)
+        #expect(records.map(\.payload) == [[2], [3]])
+        #expect(records.allSatisfy { $0.kind == 2 })
+        #expect(log.bounds(of: 7) == lsns[0]...lsns[4])
+        log.close()
+    }
+
+    @Test func truncationsAreDurable() throws {
+        let fs = MemoryFileSystem()
+        let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: smallOptions())
+        let lsns = try log.append((0..<10).map { LogRecord(stream: 1, kind: 1, payload: [UInt8($0)]) })
+        try log.append(LogRecord(stream: 2, kind: 1, payload: [99]))
+        try log.truncatePrefix(stream: 1, below: lsns[3])
+        try log.truncateSuffix(stream: 1, from: lsns[7])
+        let after = try log.append(LogRecord(stream: 1, kind: 1, payload: [42]))
+        #expect(try log.read(stream: 1).map(\.payload) == [[3], [4], [5], [6], [42]])
+        #expect(try log.read(stream: 1).last?.lsn == after)
+        log.close()
+        let (reopened, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: smallOptions())
+        #expect(try reopened.read(stream: 1).map(\.payload) == [[3], [4], [5], [6], [42]])
+        #expect(try reopened.read(stream: 2).map(\.payload) == [[99]])
+        reopened.close()
+    }
+
+    @Test func diskUseStaysBoundedWhenAStreamNeverTruncates() throws {
+        let fs = MemoryFileSystem()
+        let options = smallOptions(segmentBytes: 4096, segmentCount: 4)
+        let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: options)
+        // A slow stream keeps a few records forever; a busy stream truncates as it goes.
+        let slow = try log.append((0..<3).map { LogRecord(stream: 1, kind: 1, payload: [UInt8]("slow\($0)".utf8)) })
+        var random = SeededRandom(seed: 5)
+        for step in 0..<600 {
+            let lsn = try log.append(LogRecord(stream: 2, kind: 1, payload: random.bytes(200)))
+            if step % 60 == 59 { try log.truncatePrefix(stream: 2, below: lsn) }
+            #expect(log.stats.segmentCount <= options.segmentCountMax + 1)
+        }
+        #expect(log.stats.relocatedRecords > 0)
+        #expect(try log.read(stream: 1).map(\.lsn) == slow)
+        let files = try fs.list("/log").filter { $0.hasSuffix(".vlog") }
+        #expect(files.count <= options.segmentCountMax + 1)
+        log.close()
+        let (reopened, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: options)
+        #expect(try reopened.read(stream: 1).map(\.payload) == (0..<3).map { [UInt8]("slow\($0)".utf8) })
+        reopened.close()
+    }
+
+    @Test func concurrentAppendersShareSyncs() throws {
+        let fs = MemoryFileSystem()
+        var options = RecordLogOptions()
+        options.logID = 1
+        let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: options)
+        let threads = 16, perThread = 200
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            for i in 0..<perThread {
+                _ = try! log.append(LogRecord(stream: UInt64(thread), kind: 1, payload: [UInt8(truncatingIfNeeded: i), UInt8(thread)]))
+            }
+        }
+        for thread in 0..<threads {
+            let records = try log.read(stream: UInt64(thread))
+            #expect(records.map { $0.payload[0] } == (0..<perThread).map { UInt8(truncatingIfNeeded: $0) })
+        }
+        let stats = log.stats
+        #expect(stats.appendedRecords == UInt64(threads * perThread))
+        #expect(stats.batches <= stats.appendedRecords)
+        log.close()
+    }
+
+    @Test func rejectsBadArgumentsWithTypedErrors() throws {
+        let fs = MemoryFileSystem()
+        let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: smallOptions())
+        #expect(throws: LogError.self) { try log.append(LogRecord(stream: 1, kind: 0, payload: [])) }
+        #expect(throws: LogError.self) { try log.append(LogRecord(stream: 1, kind: 128, payload: [])) }
+        #expect(throws: LogError.self) { try log.append(LogRecord(stream: 1, kind: 1, payload: [UInt8](repeating: 0, count: 4096))) }
+        log.close()
+        #expect(throws: LogError.closed) { try log.append(LogRecord(stream: 1, kind: 1, payload: [])) }
+    }
+
+    @Test func secondOpenOfTheSameDirectoryIsRefused() throws {
+        let fs = MemoryFileSystem()
+        let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: smallOptions())
+        #expect(throws: LogError.locked("/log")) { _ = try RecordLog.open(directory: "/log", fileSystem: fs, options: smallOptions()) }
+        log.close()
+        let (again, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: smallOptions())
+        again.close()
+    }
+
+    @Test func worksOnTheRealFileSystem() throws {
+        let directory = NSTemporaryDirectory() + "vectron-log-\(UInt64.random(in: 0...UInt64.max))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let fs = POSIXFileSystem()
+        let (log, _) = try RecordLog.open(directory: directory, fileSystem: fs, options: smallOptions())
+        for i in 0..<100 { try log.append(LogRecord(stream: 3, kind: 1, payload: [UInt8](repeating: UInt8(i), count: 100), compress: true)) }
+        log.close()
+        let (reopened, report) = try RecordLog.open(directory: directory, fileSystem: fs, options: smallOptions())
+        #expect(report.tornTails.isEmpty)
+        #expect(try reopened.read(stream: 3).map { $0.payload.first! } == (0..<100).map { UInt8($0) })
+        reopened.close()
+    }
+}
