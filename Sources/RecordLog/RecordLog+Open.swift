@@ -108,7 +108,8 @@ extension RecordLog {
             report.isNewLog = true
             let id = options.logID ?? UInt64.random(in: 1...UInt64.max)
             let (handle, size) = try createSegment(number: 1, logID: id, firstLSN: 1, truncation: TruncationState(),
-                                                   directory: directory, fileSystem: fileSystem)
+                                                   directory: directory, fileSystem: fileSystem,
+                                                   createdUnixNanos: options.creationTimeOverride)
             let log = RecordLog(directory: directory, options: options, logID: id, fileSystem: fileSystem,
                                 directoryLock: directoryLock,
                                 active: ActiveSegment(number: 1, handle: handle, size: size, contentStart: size),
@@ -167,7 +168,7 @@ extension RecordLog {
         let activeNumber = last.number + 1
         let (activeHandle, activeSize) = try createSegment(
             number: activeNumber, logID: logID, firstLSN: nextLSN, truncation: truncation,
-            directory: directory, fileSystem: fileSystem)
+            directory: directory, fileSystem: fileSystem, createdUnixNanos: options.creationTimeOverride)
         let log = RecordLog(directory: directory, options: options, logID: logID, fileSystem: fileSystem,
                             directoryLock: directoryLock,
                             active: ActiveSegment(number: activeNumber, handle: activeHandle, size: activeSize, contentStart: activeSize),

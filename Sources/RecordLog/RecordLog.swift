@@ -420,7 +420,7 @@ public final class RecordLog: @unchecked Sendable {
         let number = active.number + 1
         let (handle, size) = try Self.createSegment(
             number: number, logID: logID, firstLSN: nextLSN, truncation: truncation,
-            directory: directory, fileSystem: fileSystem)
+            directory: directory, fileSystem: fileSystem, createdUnixNanos: options.creationTimeOverride)
         nextLSN += 1  // the checkpoint
         active = ActiveSegment(number: number, handle: handle, size: size, contentStart: size)
         lock.withLock {
@@ -432,10 +432,11 @@ public final class RecordLog: @unchecked Sendable {
     /// Creates a segment holding its header and a checkpoint, durably (file and directory).
     static func createSegment(
         number: UInt64, logID: UInt64, firstLSN: UInt64, truncation: TruncationState,
-        directory: String, fileSystem: any FileSystem
+        directory: String, fileSystem: any FileSystem, createdUnixNanos: UInt64?
     ) throws(LogError) -> (any FileHandle, Int) {
         var writer = ByteWriter(capacity: 256)
-        SegmentHeader(logID: logID, segmentNumber: number, firstLSN: firstLSN, createdUnixNanos: WallClock.unixNanoseconds())
+        SegmentHeader(logID: logID, segmentNumber: number, firstLSN: firstLSN,
+                      createdUnixNanos: createdUnixNanos ?? WallClock.unixNanoseconds())
             .encode(into: &writer)
         var bytes = writer.finish()
         let checkpoint = truncation.encode()

@@ -21,6 +21,8 @@ public struct RecordLogOptions: Sendable {
     public var compressionBytesMin: Int = 128
     /// Fixes the log id of a new log (tests want byte-identical files); nil picks a random one.
     public var logID: UInt64?
+    /// Fixes the creation time written into segment headers (golden files); nil reads the clock.
+    public var creationTimeOverride: UInt64?
 
     /// The format's own limits: a segment offset is a u32, and decoders refuse larger payloads.
     public static let segmentBytesLimit = Int(UInt32.max)

@@ -1,0 +1,124 @@
+// Entry points of `vectron-tool`: recognise a file by its magic and hand it to the inspector of
+// its format. Each new format (storage segments, manifests, HNSW checkpoints) adds a case here.
+
+import FileIO
+import RecordLog
+
+public struct Finding: Sendable {
+    public enum Status: String, Sendable { case ok, torn, corrupt, unknown }
+    public var path: String
+    public var format: String
+    public var status: Status
+    public var summary: String
+    public var problems: [String]
+
+    public var line: String {
+        "\(status.rawValue.uppercased().padding(7)) \(path): \(format), \(summary)"
+            + problems.map { "\n        - \($0)" }.joined()
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}
+
+public enum FileFormat: String, Sendable {
+    case recordLogSegment = "record-log-segment"
+    case unknown
+
+    public static func detect(_ prefix: [UInt8]) -> FileFormat {
+        if prefix.count >= 8 && prefix[0..<8].elementsEqual(LogFormat.magic) { return .recordLogSegment }
+        return .unknown
+    }
+}
+
+public enum InspectionError: Error, CustomStringConvertible {
+    case unknownFormat(String)
+    case io(FileIOError)
+    public var description: String {
+        switch self {
+        case let .unknownFormat(path): return "\(path): not a file format vectron-tool knows (unrecognised magic)"
+        case let .io(error): return error.description
+        }
+    }
+}
+
+public enum Inspector {
+    public static func dump(path: String, fileSystem: any FileSystem) throws(InspectionError) -> (text: String, json: JSONValue) {
+        let bytes: [UInt8]
+        do throws(FileIOError) {
+            let handle = try fileSystem.open(path, options: .read)
+            bytes = try handle.readAll()
+            handle.close()
+        } catch { throw .io(error) }
+        switch FileFormat.detect(Array(bytes.prefix(16))) {
+        case .recordLogSegment:
+            // A lone file is dumped as if it were the newest segment, so a torn tail shows as such.
+            return LogInspector.dump(bytes: bytes, name: path)
+        case .unknown:
+            throw .unknownFormat(path)
+        }
+    }
+
+    /// Verifies a file, or every file Vectron knows below a directory. A log directory (one
+    /// holding `.vlog` segments) is verified as a whole, so that only its newest segment may
+    /// end without a seal.
+    public static func verify(path: String, fileSystem: any FileSystem,
+                              progress: ((Int, Int, Int) -> Void)? = nil) throws(InspectionError) -> [Finding] {
+        do throws(FileIOError) {
+            return try verifyPath(path, fileSystem: fileSystem, progress: progress)
+        } catch {
+            throw .io(error)
+        }
+    }
+
+    static func verifyPath(_ path: String, fileSystem: any FileSystem,
+                           progress: ((Int, Int, Int) -> Void)?) throws(FileIOError) -> [Finding] {
+            if fileSystem.isDirectory(path) {
+                var findings: [Finding] = []
+                let names = try fileSystem.list(path)
+                if names.contains(where: { LogFormat.segmentNumber(fromFileName: $0) != nil }) {
+                    findings += try LogInspector.verify(directory: path, fileSystem: fileSystem, progress: progress)
+                }
+                for name in names where name != LogInspector.quarantineDirectory {
+                    let child = joinPath(path, name)
+                    if fileSystem.isDirectory(child) { findings += try verifyPath(child, fileSystem: fileSystem, progress: progress) }
+                }
+                return findings
+            }
+            let handle = try fileSystem.open(path, options: .read)
+            let prefix = try handle.read(at: 0, count: 16)
+            handle.close()
+            switch FileFormat.detect(prefix) {
+            case .recordLogSegment:
+                // A single segment out of its directory: checked as the newest of its log.
+                let handle = try fileSystem.open(path, options: .read)
+                let bytes = try handle.readAll()
+                handle.close()
+                var check = LogInspector.SegmentCheck(name: fileName(of: path), path: path, scan: SegmentScanner.scan(bytes, isLast: true))
+                LogInspector.checkPayloads(bytes, &check)
+                var problems = check.problems
+                var status: Finding.Status = problems.isEmpty ? .ok : .corrupt
+                switch check.scan.end {
+                case .clean: break
+                case let .tornTail(offset):
+                    if status == .ok { status = .torn }
+                    problems.insert("torn tail at \(offsetString(offset)): \(bytes.count - offset) bytes", at: 0)
+                case let .corrupt(error):
+                    status = .corrupt
+                    problems.insert("corruption: \(error)", at: 0)
+                }
+                return [Finding(path: path, format: FileFormat.recordLogSegment.rawValue, status: status,
+                                summary: "\(check.scan.records.count) records, \(bytes.count) bytes", problems: problems)]
+            case .unknown:
+                return [Finding(path: path, format: "unknown", status: .unknown, summary: "unrecognised magic", problems: ["not a Vectron file"])]
+            }
+    }
+
+    public static func repair(directory: String, fileSystem: any FileSystem,
+                              progress: ((Int, Int, Int) -> Void)? = nil) throws(InspectionError) -> LogInspector.RepairReport {
+        do throws(FileIOError) {
+            return try LogInspector.repair(directory: directory, fileSystem: fileSystem, progress: progress)
+        } catch { throw .io(error) }
+    }
+}
