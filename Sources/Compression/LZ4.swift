@@ -98,6 +98,7 @@ public enum LZ4 {
             if input.isEmpty { return [] }
             throw CompressionError(kind: .malformedInput)
         }
+        guard !input.isEmpty else { throw CompressionError(kind: .malformedInput) }
         guard input.count <= Int(Int32.max),
               decompressedSize <= input.count &* expansionRatioMax &+ 16 else {
             throw CompressionError(kind: .impossibleRatio(compressed: input.count, claimed: decompressedSize))

@@ -180,7 +180,14 @@ public final class MemoryFileSystem: FileSystem, @unchecked Sendable {
     public func lock(_ path: String) throws(FileIOError) -> any FileLock {
         let path = normalize(path)
         try state.withLock { (s) throws(FileIOError) in
+            guard s.directories.contains(parentDirectory(of: path)) else { throw FileIOError(.notFound, operation: "open", path: path) }
             guard s.locks.insert(path).inserted else { throw FileIOError(.locked, operation: "flock", path: path) }
+            // Like flock(2) on a file opened with O_CREAT: the lock file exists afterwards.
+            if s.files[path] == nil {
+                let inode = Inode()
+                s.files[path] = inode
+                s.pendingDirectoryChanges[parentDirectory(of: path), default: []].append(.link(name: fileName(of: path), inode: inode))
+            }
         }
         return MemoryFileLock(fileSystem: self, path: path)
     }
@@ -337,7 +344,8 @@ final class MemoryFileHandle: FileHandle, @unchecked Sendable {
     }
 
     func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(FileIOError) -> Int {
-        fileSystem.state.withLock { _ in
+        guard !buffer.isEmpty else { return 0 }
+        return fileSystem.state.withLock { _ in
             let data = inode.data
             guard offset < UInt64(data.count) else { return 0 }
             let start = Int(offset)
@@ -351,6 +359,8 @@ final class MemoryFileHandle: FileHandle, @unchecked Sendable {
 
     func write(at offset: UInt64, _ bytes: UnsafeRawBufferPointer) throws(FileIOError) {
         guard writable else { throw FileIOError(.permissionDenied, operation: "pwrite", path: path) }
+        // As with pwrite(2), writing nothing changes nothing, not even the size.
+        guard !bytes.isEmpty else { return }
         let copy = [UInt8](bytes)
         fileSystem.state.withLock { _ in
             let start = Int(offset)

@@ -41,13 +41,15 @@ public enum LogInspector {
                                      scan: SegmentScanner.scan(bytes, isLast: position == numbers.count - 1, expectedLogID: logID))
             if logID == nil { logID = check.scan.header?.logID }
             checkPayloads(bytes, &check)
-            if let previous = checks.last, let previousHeader = previous.scan.header, let header = check.scan.header,
-               case .clean = previous.scan.end {
-                let expected = (previous.scan.lastFreshLSN ?? previousHeader.firstLSN) &+ 1
-                let contiguous = number == (LogFormat.segmentNumber(fromFileName: previous.name) ?? 0) + 1
-                if contiguous ? header.firstLSN != expected : header.firstLSN < expected {
-                    check.problems.append("first LSN \(header.firstLSN) does not follow the previous segment's last LSN \(expected &- 1)")
-                }
+            // LSN continuity is judged only against a predecessor that scanned clean.
+            let previous = checks.last.flatMap { previous -> SegmentCheck? in
+                if case .clean = previous.scan.end { return previous }
+                return nil
+            }
+            if let problem = SegmentScanner.checkSequence(
+                number: number, scan: check.scan,
+                previousNumber: previous.flatMap { LogFormat.segmentNumber(fromFileName: $0.name) }, previous: previous?.scan) {
+                check.problems.append(problem.description)
             }
             checks.append(check)
             progress?(position + 1, numbers.count, bytesRead)

@@ -36,8 +36,11 @@ public enum LogFormat {
 
     /// The segment number named by a file name, or nil if the name is not a segment's.
     public static func segmentNumber(fromFileName name: String) -> UInt64? {
-        guard name.hasSuffix(segmentFileSuffix), name.count == 16 + segmentFileSuffix.count else { return nil }
-        return UInt64(name.prefix(16), radix: 16)
+        guard name.hasSuffix(segmentFileSuffix), name.utf8.count == 16 + segmentFileSuffix.utf8.count else { return nil }
+        let digits = name.utf8.prefix(16)
+        // Exactly the names `segmentFileName` produces: 16 lowercase hex digits.
+        guard digits.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else { return nil }
+        return UInt64(String(decoding: digits, as: UTF8.self), radix: 16)
     }
 }
 

@@ -92,13 +92,9 @@ extension RecordLog {
                 break
             }
             if logID == nil { logID = scan.header?.logID }
-            if let previous = found.last, let header = scan.header {
-                let expected = (previous.scan.lastFreshLSN ?? previous.scan.header!.firstLSN) &+ 1
-                if number == previous.number + 1 ? header.firstLSN != expected : header.firstLSN < expected {
-                    throw .corruption(segment: name, DecodeError(
-                        field: "first lsn", offset: UInt64(LogFormat.HeaderField.firstLSN),
-                        reason: .invalid("first LSN \(header.firstLSN) does not follow the previous segment's last LSN \(expected &- 1)")))
-                }
+            if let problem = SegmentScanner.checkSequence(number: number, scan: scan, previousNumber: found.last?.number,
+                                                          previous: found.last?.scan) {
+                throw .corruption(segment: name, problem)
             }
             found.append(Found(number: number, handle: handle, scan: scan))
         }
@@ -154,6 +150,9 @@ extension RecordLog {
 
         // Seal the newest segment (unless a crash left it sealed already) and start a new one.
         var lastSize = last.scan.validEnd
+        // What recovery read may still be only in the page cache (the crashed process wrote it,
+        // the machine did not crash): make it durable before anything is written after it.
+        do throws(FileIOError) { try last.handle.dataSync() } catch { throw .io(error) }
         if !last.scan.isSealed {
             var buffer: [UInt8] = []
             RecordHeader.encode(stream: 0, lsn: nextLSN, syncedOffset: UInt32(lastSize), kind: .seal, flags: [],

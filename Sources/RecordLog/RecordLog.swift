@@ -88,6 +88,9 @@ public struct LogStatistics: Sendable, Equatable {
     public var batches: UInt64 = 0
     public var syncs: UInt64 = 0
     public var bytesWritten: UInt64 = 0
+    /// Time spent in `pwrite` and in `fdatasync` (for metrics and benchmarks).
+    public var writeNanoseconds: UInt64 = 0
+    public var syncNanoseconds: UInt64 = 0
     public var relocatedRecords: UInt64 = 0
     public var segmentsCreated: UInt64 = 0
     public var segmentsDeleted: UInt64 = 0
@@ -107,6 +110,11 @@ public final class RecordLog: @unchecked Sendable {
     let lock = ConditionLock()
     var pending: [PendingAppend] = []
     var pendingBytes = 0
+    /// Async appends waiting for room in `pending` (they cannot block a thread).
+    var overflow: [PendingAppend] = []
+    /// Wakes the writer thread that leads on behalf of async appenders.
+    let writerThreadEvent = Event()
+    var writerThreadStarted = false
     var writerActive = false
     var failure: LogError?
     var isClosed = false
@@ -149,10 +157,17 @@ public final class RecordLog: @unchecked Sendable {
         let bytes: Int
         var result: Result<[UInt64], LogError>?
         var isLeader = false
-        let event = Event()
-        init(items: [BatchItem], bytes: Int) {
+        /// The next waiter of the same batch: each woken waiter wakes the next, so the leader
+        /// pays for one wake-up per batch instead of one per appender.
+        var nextToWake: PendingAppend?
+        /// Set for a thread blocked in `append`; nil for an async caller.
+        let event: Event?
+        /// Set for an async caller.
+        var continuation: UnsafeContinuation<Result<[UInt64], LogError>, Never>?
+        init(items: [BatchItem], bytes: Int, event: Event?) {
             self.items = items
             self.bytes = bytes
+            self.event = event
         }
     }
 
@@ -199,6 +214,13 @@ public final class RecordLog: @unchecked Sendable {
     /// call, a prefix of the records may survive.
     @discardableResult
     public func append(_ records: [LogRecord]) throws(LogError) -> [UInt64] {
+        let (items, bytes) = try prepare(records)
+        if items.isEmpty { return [] }
+        return try submit(items, bytes: bytes)
+    }
+
+    /// Validates and (where asked and worthwhile) compresses records, on the caller's thread.
+    func prepare(_ records: [LogRecord]) throws(LogError) -> ([BatchItem], Int) {
         var items: [BatchItem] = []
         items.reserveCapacity(records.count)
         var bytes = 0
@@ -221,8 +243,7 @@ public final class RecordLog: @unchecked Sendable {
             bytes += item.encodedBytes
             items.append(item)
         }
-        if items.isEmpty { return [] }
-        return try submit(items, bytes: bytes)
+        return (items, bytes)
     }
 
     @discardableResult
@@ -242,7 +263,7 @@ public final class RecordLog: @unchecked Sendable {
     }
 
     func submit(_ items: [BatchItem], bytes: Int) throws(LogError) -> [UInt64] {
-        let request = PendingAppend(items: items, bytes: bytes)
+        let request = PendingAppend(items: items, bytes: bytes, event: Event())
         lock.lock()
         while true {
             if isClosed { lock.unlock(); throw .closed }
@@ -263,7 +284,11 @@ public final class RecordLog: @unchecked Sendable {
             if request.isLeader {
                 lead()
             } else {
-                request.event.wait()
+                request.event!.wait()
+                if let next = request.nextToWake {
+                    request.nextToWake = nil
+                    next.event!.set()
+                }
             }
             lock.lock()
             if let result = request.result {
@@ -274,81 +299,180 @@ public final class RecordLog: @unchecked Sendable {
         }
     }
 
-    /// Runs one batch as leader, then hands leadership on. Called without `lock`.
-    func lead() {
-        lock.lock()
-        var batch: [PendingAppend] = []
-        var batchBytes = 0
-        var taken = 0
-        for request in pending {
-            if !batch.isEmpty && batchBytes + request.bytes > options.batchBytesMax { break }
-            batch.append(request)
-            batchBytes += request.bytes
-            taken += 1
+    /// Appends from async code: the same as `append(_:)`, but the caller is suspended instead
+    /// of blocking a thread, and a dedicated writer thread leads when no blocked caller does.
+    @discardableResult
+    public func appendAsync(_ records: [LogRecord]) async throws(LogError) -> [UInt64] {
+        let (items, bytes) = try prepare(records)
+        if items.isEmpty { return [] }
+        let result = await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<[UInt64], LogError>, Never>) in
+            let request = PendingAppend(items: items, bytes: bytes, event: nil)
+            request.continuation = continuation
+            lock.lock()
+            if isClosed || failure != nil {
+                let error = failure ?? .closed
+                lock.unlock()
+                continuation.resume(returning: .failure(error))
+                return
+            }
+            if overflow.isEmpty && (pendingBytes == 0 || pendingBytes + bytes <= options.queueBytesMax) {
+                pending.append(request)
+                pendingBytes += bytes
+            } else {
+                overflow.append(request)
+            }
+            let needsWriter = !writerActive
+            if needsWriter { writerActive = true }
+            lock.unlock()
+            if needsWriter { wakeWriterThread() }
         }
-        pending.removeFirst(taken)
-        let stoppedBy = failure ?? (isClosed ? LogError.closed : nil)
-        lock.unlock()
+        return try result.get()
+    }
 
-        let outcome: Result<[Placement], LogError>
-        if let stoppedBy {
-            outcome = .failure(stoppedBy)
-        } else {
-            let items = batch.flatMap { $0.items }
-            do throws(LogError) {
-                outcome = .success(try writeBatch(items))
-            } catch {
-                outcome = .failure(error)
+    /// Starts (once) and wakes the thread that leads for async appenders.
+    func wakeWriterThread() {
+        let start = lock.withLock { () -> Bool in
+            defer { writerThreadStarted = true }
+            return !writerThreadStarted
+        }
+        if start {
+            startDetachedThread { [self] in
+                while true {
+                    writerThreadEvent.wait()
+                    if lock.withLock({ isClosed && !writerActive }) { return }
+                    lead(roundsMax: .max)
+                }
             }
         }
+        writerThreadEvent.set()
+    }
 
-        lock.lock()
-        switch outcome {
-        case let .success(placements):
-            var cursor = 0
-            for request in batch {
-                let count = request.items.count
-                applyToIndex(request.items, placements[cursor..<(cursor + count)])
-                request.result = .success(placements[cursor..<(cursor + count)].map(\.lsn))
-                cursor += count
-            }
-            statistics.batches += 1
-        case let .failure(error):
-            if failure == nil, case let .io(ioError) = error { failure = .failed(ioError) }
-            for request in batch { request.result = .failure(error) }
+    /// Moves async appends from `overflow` into the queue while there is room (under `lock`).
+    func admitOverflow() {
+        while let next = overflow.first, pendingBytes == 0 || pendingBytes + next.bytes <= options.queueBytesMax {
+            overflow.removeFirst()
+            pending.append(next)
+            pendingBytes += next.bytes
         }
-        pendingBytes -= batchBytes
-        lock.broadcast()
-        for request in batch where !request.isLeader { request.event.set() }
-        let healthy = failure == nil && !isClosed
-        lock.unlock()
+    }
 
-        if healthy { maintain() }
+    /// Runs batches as leader while appends keep arriving (at most `leaderBatchesMax`, so the
+    /// leader's own caller is not held forever), then hands leadership on. Called without `lock`.
+    ///
+    /// The waiters of a finished batch are woken while the next batch is being synced, so their
+    /// wake-ups overlap the disk instead of delaying it.
+    func lead(roundsMax: Int = RecordLog.leaderBatchesMax) {
+        var finished: [PendingAppend] = []
+        var rounds = 0
+        while rounds < roundsMax {
+            lock.lock()
+            var batch: [PendingAppend] = []
+            var batchBytes = 0
+            for request in pending {
+                if !batch.isEmpty && batchBytes + request.bytes > options.batchBytesMax { break }
+                batch.append(request)
+                batchBytes += request.bytes
+            }
+            pending.removeFirst(batch.count)
+            let stoppedBy = failure ?? (isClosed ? LogError.closed : nil)
+            lock.unlock()
+            if batch.isEmpty { break }
 
+            let outcome: Result<[Placement], LogError>
+            if let stoppedBy {
+                outcome = .failure(stoppedBy)
+            } else {
+                let items = batch.count == 1 ? batch[0].items : batch.flatMap { $0.items }
+                do throws(LogError) {
+                    outcome = .success(try writeBatch(items, beforeSync: { Self.wake(finished); finished = [] }))
+                } catch {
+                    outcome = .failure(error)
+                }
+            }
+            Self.wake(finished)
+            finished = []
+
+            lock.lock()
+            switch outcome {
+            case let .success(placements):
+                var cursor = 0
+                for request in batch {
+                    let count = request.items.count
+                    applyToIndex(request.items, placements[cursor..<(cursor + count)])
+                    request.result = .success(placements[cursor..<(cursor + count)].map(\.lsn))
+                    cursor += count
+                }
+                statistics.batches += 1
+            case let .failure(error):
+                if failure == nil, case let .io(ioError) = error { failure = .failed(ioError) }
+                for request in batch { request.result = .failure(error) }
+            }
+            pendingBytes -= batchBytes
+            admitOverflow()
+            lock.broadcast()
+            let healthy = failure == nil && !isClosed
+            lock.unlock()
+            finished = batch.filter { !$0.isLeader }
+            rounds += 1
+            if healthy { maintain() }
+        }
+        Self.wake(finished)
+        handOver()
+    }
+
+    /// Passes leadership to the first queued appender — a blocked thread, or the writer thread
+    /// for an async one — or marks the writer idle.
+    func handOver() {
         lock.lock()
         if let next = pending.first {
-            next.isLeader = true
-            lock.unlock()
-            next.event.set()
+            if let event = next.event {
+                next.isLeader = true
+                lock.unlock()
+                event.set()
+            } else {
+                lock.unlock()
+                wakeWriterThread()
+            }
         } else {
             writerActive = false
             lock.broadcast()
             lock.unlock()
         }
-        for request in batch where request.isLeader { request.isLeader = false }
+    }
+
+    /// How many batches one leader runs before handing leadership to a queued appender.
+    static let leaderBatchesMax = 16
+
+    /// Wakes the callers of finished requests: async ones by resuming them, blocked threads
+    /// as a chain (each woken thread wakes the next).
+    static func wake(_ requests: [PendingAppend]) {
+        var threads: [PendingAppend] = []
+        for request in requests {
+            if let continuation = request.continuation {
+                request.continuation = nil
+                continuation.resume(returning: request.result ?? .failure(.closed))
+            } else {
+                threads.append(request)
+            }
+        }
+        guard let first = threads.first else { return }
+        for (request, next) in zip(threads, threads.dropFirst()) { request.nextToWake = next }
+        first.event!.set()
     }
 
     // MARK: Writing (leader only)
 
-    /// Encodes and durably writes `items`, rotating segments as needed.
-    func writeBatch(_ items: [BatchItem]) throws(LogError) -> [Placement] {
+    /// Encodes and durably writes `items`, rotating segments as needed. `beforeSync` runs once,
+    /// after the final write and before its sync.
+    func writeBatch(_ items: [BatchItem], beforeSync: () -> Void = {}) throws(LogError) -> [Placement] {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(items.reduce(0) { $0 + $1.encodedBytes })
         var placements: [Placement] = []
         placements.reserveCapacity(items.count)
         for item in items {
             let size = item.encodedBytes
-            if active.size + buffer.count + size > options.segmentBytesMax
+            // Room is kept for the seal that closes the segment.
+            if active.size + buffer.count + size + LogFormat.recordHeaderBytes > options.segmentBytesMax
                 && active.size + buffer.count > active.contentStart {
                 try rotate(flushing: &buffer)
             }
@@ -376,7 +500,7 @@ public final class RecordLog: @unchecked Sendable {
             }
             placements.append(Placement(lsn: lsn, segment: active.number, offset: UInt32(offset)))
         }
-        try flush(&buffer)
+        try flush(&buffer, beforeSync: beforeSync)
         return placements
     }
 
@@ -395,18 +519,25 @@ public final class RecordLog: @unchecked Sendable {
     }
 
     /// Writes the buffer at the end of the active segment and makes it durable.
-    func flush(_ buffer: inout [UInt8]) throws(LogError) {
+    func flush(_ buffer: inout [UInt8], beforeSync: () -> Void = {}) throws(LogError) {
         guard !buffer.isEmpty else { return }
+        let started = MonotonicClock.nanoseconds()
+        let written: UInt64
         do throws(FileIOError) {
             try active.handle.write(at: UInt64(active.size), buffer)
+            written = MonotonicClock.nanoseconds()
+            beforeSync()
             try active.handle.dataSync()
         } catch {
             throw .io(error)
         }
+        let synced = MonotonicClock.nanoseconds()
         active.size += buffer.count
         lock.withLock {
             statistics.syncs += 1
             statistics.bytesWritten += UInt64(buffer.count)
+            statistics.writeNanoseconds += written - started
+            statistics.syncNanoseconds += synced - written
         }
         buffer.removeAll(keepingCapacity: true)
     }
@@ -689,27 +820,20 @@ public final class RecordLog: @unchecked Sendable {
         writerActive = true
         lock.unlock()
         maintain()
-        lock.lock()
-        if let next = pending.first {
-            next.isLeader = true
-            lock.unlock()
-            next.event.set()
-        } else {
-            writerActive = false
-            lock.broadcast()
-            lock.unlock()
-        }
+        handOver()
         if let failure = lock.withLock({ self.failure }) { throw failure }
     }
 
     /// Waits for queued appends, then closes. Later calls fail with `.closed`.
     public func close() {
         lock.lock()
-        while writerActive || !pending.isEmpty { lock.wait() }
+        while writerActive || !pending.isEmpty || !overflow.isEmpty { lock.wait() }
         isClosed = true
         let handles = segments.values.map(\.handle)
+        let stopWriterThread = writerThreadStarted
         lock.broadcast()
         lock.unlock()
+        if stopWriterThread { writerThreadEvent.set() }
         for handle in handles { handle.close() }
         directoryLock.unlock()
     }

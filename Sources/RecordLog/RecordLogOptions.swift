@@ -35,8 +35,7 @@ public struct RecordLogOptions: Sendable {
             throw .invalidArgument("segmentBytesMax must be in 4096...\(Self.segmentBytesLimit)")
         }
         guard recordPayloadBytesMax > 0, recordPayloadBytesMax <= Self.recordPayloadBytesMaxLimit,
-              recordPayloadBytesMax + 4096 <= segmentBytesMax || segmentBytesMax == Self.segmentBytesLimit
-                || recordPayloadBytesMax <= segmentBytesMax else {
+              recordPayloadBytesMax <= segmentBytesMax else {
             throw .invalidArgument("recordPayloadBytesMax must be positive and fit in a segment")
         }
         guard batchBytesMax > 0, queueBytesMax >= batchBytesMax, segmentCountMax >= 2 else {

@@ -49,13 +49,24 @@ public enum SegmentScanner {
     ) -> SegmentScan {
         var scan = SegmentScan()
         scan.fileSize = bytes.count
+        guard bytes.count <= RecordLogOptions.segmentBytesLimit else {
+            scan.end = .corrupt(DecodeError(field: "segment", offset: 0,
+                                            reason: .tooLarge(value: UInt64(bytes.count), limit: UInt64(RecordLogOptions.segmentBytesLimit))))
+            return scan
+        }
         let header: SegmentHeader
         do throws(DecodeError) {
             header = try SegmentHeader.decode(bytes)
         } catch {
             // A new segment whose header never became durable is a torn tail, unless a later
-            // record proves the start of the file had been synced.
-            if isLast && !laterRecordProvesDurable(bytes, badOffset: 0, payloadBytesMax: payloadBytesMax) {
+            // record proves the start of the file had been synced. A header whose checksum
+            // matches but whose fields are wrong (an unknown version) is never torn.
+            let couldBeTorn: Bool
+            switch error.reason {
+            case .truncated, .badMagic, .checksumMismatch: couldBeTorn = true
+            default: couldBeTorn = false
+            }
+            if isLast && couldBeTorn && !laterRecordProvesDurable(bytes, badOffset: 0, payloadBytesMax: payloadBytesMax) {
                 scan.end = .tornTail(offset: 0)
             } else {
                 scan.end = .corrupt(error)
@@ -98,13 +109,38 @@ public enum SegmentScanner {
             offset += record.totalLength
             scan.validEnd = offset
         }
-        if scan.records.isEmpty && !isLast {
+        if scan.records.isEmpty && isLast {
+            // The header became durable but the checkpoint written with it did not: the
+            // segment's creation was torn. (Every segment is created with its checkpoint.)
+            scan.end = .tornTail(offset: LogFormat.segmentHeaderBytes)
+        } else if scan.records.isEmpty && !isLast {
             scan.end = .corrupt(DecodeError(field: "checkpoint", offset: UInt64(offset), reason: .invalid("sealed segment has no records")))
         } else if !isLast && !scan.isSealed {
             scan.end = .corrupt(DecodeError(field: "seal", offset: UInt64(offset),
                                             reason: .invalid("older segment does not end with a seal record (truncated?)")))
         }
         return scan
+    }
+
+    /// Rules between a segment and its file name and predecessor: the header's segment number
+    /// matches the name, and consecutive segment numbers have contiguous LSNs (a gap in numbers
+    /// is a deleted segment, so LSNs need only increase).
+    public static func checkSequence(
+        number: UInt64, scan: SegmentScan, previousNumber: UInt64?, previous: SegmentScan?
+    ) -> DecodeError? {
+        guard let header = scan.header else { return nil }
+        if header.segmentNumber != number {
+            return DecodeError(field: "segment number", offset: UInt64(LogFormat.HeaderField.segmentNumber),
+                               reason: .invalid("header says segment \(header.segmentNumber), file name says \(number)"))
+        }
+        guard let previousNumber, let previous, let previousHeader = previous.header else { return nil }
+        let expected = previous.lastFreshLSN.map { $0 &+ 1 } ?? previousHeader.firstLSN
+        let contiguous = number == previousNumber &+ 1
+        if contiguous ? header.firstLSN != expected : header.firstLSN < expected {
+            return DecodeError(field: "first lsn", offset: UInt64(LogFormat.HeaderField.firstLSN),
+                               reason: .invalid("first LSN \(header.firstLSN) does not follow the previous segment's last LSN \(expected &- 1)"))
+        }
+        return nil
     }
 
     static func checkRules(
@@ -138,6 +174,10 @@ public enum SegmentScanner {
             return DecodeError(field: "synced offset", offset: at + UInt64(LogFormat.RecordField.syncedOffset),
                                reason: .invalid("synced offset \(record.syncedOffset) out of order"))
         }
+        if !record.kind.isUser && !record.flags.isEmpty {
+            return DecodeError(field: "flags", offset: at + UInt64(LogFormat.RecordField.flags),
+                               reason: .invalid("\(record.kind) record with flags \(record.flags.rawValue)"))
+        }
         switch record.kind {
         case .truncatePrefix, .truncateSuffix:
             if record.payloadLength != 8 || record.flags.contains(.lz4) {
@@ -158,6 +198,10 @@ public enum SegmentScanner {
         var candidate = badOffset + 1
         let lastStart = bytes.count - LogFormat.recordHeaderBytes
         guard candidate <= lastStart else { return false }
+        // Bytes inside payloads can look like records; a crafted file could make every offset
+        // a candidate. Past a hashing budget, answer "durable": reporting corruption is the
+        // safe side, silently cutting data is not.
+        var hashBudget = 4 * bytes.count + (1 << 20)
         return bytes.withUnsafeBytes { raw -> Bool in
             while candidate <= lastStart {
                 defer { candidate += 1 }
@@ -168,6 +212,8 @@ public enum SegmentScanner {
                 guard raw[candidate + LogFormat.RecordField.reserved] == 0, raw[candidate + LogFormat.RecordField.reserved + 1] == 0 else { continue }
                 let stored = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: candidate + LogFormat.RecordField.storedLength, as: UInt32.self)))
                 guard stored <= payloadBytesMax, candidate + LogFormat.recordHeaderBytes + stored <= bytes.count else { continue }
+                hashBudget -= LogFormat.recordHeaderBytes + stored
+                if hashBudget < 0 { return true }
                 if (try? RecordHeader.decode(bytes, at: candidate, end: bytes.count, payloadBytesMax: payloadBytesMax)) != nil {
                     return true
                 }

@@ -64,8 +64,9 @@ public struct ByteReader: Sendable {
         var shift: UInt64 = 0
         while true {
             guard position < end else {
+                let needed = position - start + 1
                 position = start
-                throw error(field, .truncated(needed: position - start + 1, available: end - start))
+                throw error(field, .truncated(needed: needed, available: end - start))
             }
             let byte = bytes[position]
             position += 1
@@ -92,14 +93,16 @@ public struct ByteReader: Sendable {
 
     /// A varint length (at most `limit`) followed by that many bytes.
     public mutating func readLengthPrefixed(_ field: String, limit: Int) throws(DecodeError) -> ArraySlice<UInt8> {
+        let lengthAt = absoluteOffset
         let length = try readVarint(field + ".length")
         if length > UInt64(limit) {
-            throw error(field + ".length", .tooLarge(value: length, limit: UInt64(limit)))
+            throw DecodeError(field: field + ".length", offset: lengthAt, reason: .tooLarge(value: length, limit: UInt64(limit)))
         }
         return try readBytes(Int(length), field)
     }
 
     public mutating func skip(_ count: Int, _ field: String) throws(DecodeError) {
+        guard count >= 0 else { throw error(field, .invalidValue(UInt64(bitPattern: Int64(count)))) }
         try require(count, field)
         position += count
     }
