@@ -6,7 +6,7 @@
 //   1 file I/O     FileIO (protocol + POSIX) · FileIOSim (crashable in-memory + fault injection)
 //   2 formats/log  RecordLog (the unified record log)
 //   tools          Inspection (dump / verify / repair) · BenchSupport
-// `Tests/LayeringTests` checks these rules against this manifest.
+// `Tests/InspectionTests/LayeringTests.swift` checks every import against these rules.
 import PackageDescription
 import class Foundation.ProcessInfo
 
@@ -19,6 +19,8 @@ var products: [Product] = [
     .executable(name: "vectron-tool", targets: ["vectron-tool"]),
     .executable(name: "vectron-bench", targets: ["vectron-bench"]),
     .library(name: "VectronRecordLog", targets: ["RecordLog"]),
+    // For the micro-benchmark package in Benchmarks/.
+    .library(name: "VectronPrimitives", targets: ["Checksum", "Compression", "Wire"]),
 ]
 
 var targets: [Target] = [

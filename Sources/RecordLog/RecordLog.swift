@@ -652,11 +652,18 @@ public final class RecordLog: @unchecked Sendable {
         do throws(LogError) {
             try deleteDeadSegments()
             var rounds = 0
-            while rounds < 2, let oldest = lock.withLock({ () -> UInt64? in
+            while rounds < 2, let sparsest = lock.withLock({ () -> UInt64? in
                 guard segments.count > options.segmentCountMax else { return nil }
-                return segments.keys.filter { $0 != active.number }.min()
+                // The segment with the least live data, oldest first among equals — and only
+                // if at most half of a segment is live, so that relocation never rewrites more
+                // than it frees. When every segment is more than half live, disk use is already
+                // under twice the live data and nothing is moved.
+                let candidates = segments.filter { $0.key != active.number }
+                guard let best = candidates.min(by: { ($0.value.liveBytes, $0.key) < ($1.value.liveBytes, $1.key) }),
+                      best.value.liveBytes <= options.segmentBytesMax / 2 else { return nil }
+                return best.key
             }) {
-                try relocate(segment: oldest)
+                try relocate(segment: sparsest)
                 try deleteDeadSegments()
                 rounds += 1
             }

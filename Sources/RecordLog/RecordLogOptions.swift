@@ -12,9 +12,10 @@ public struct RecordLogOptions: Sendable {
     public var batchBytesMax: Int = 8 << 20
     /// Appenders block (backpressure) while this many bytes are queued and not yet written.
     public var queueBytesMax: Int = 64 << 20
-    /// When there are more segments than this, the live records of the oldest are rewritten
-    /// forward so that it can be deleted: disk use stays bounded even if a stream never
-    /// truncates.
+    /// When there are more segments than this, the live records of the segment with the least
+    /// live data are rewritten forward (only if at most half a segment is live, so relocation
+    /// never rewrites more than it frees) and the segment is deleted: disk use stays under
+    /// max(segmentCountMax segments, about twice the live data) even if a stream never truncates.
     public var segmentCountMax: Int = 16
     /// Appends with `compress: true` are stored LZ4-compressed only if at least this long and
     /// only if compression saves space.

@@ -1,0 +1,48 @@
+// Layers only look down: every `import` in Sources/<Module> must name a module that layer may
+// use (the same table as Package.swift's header), and the core (layers 0–2) never imports
+// Foundation. Adding a dependency means updating Package.swift, this table and the README.
+
+import Foundation
+import Testing
+
+@Suite struct LayeringTests {
+    /// Module → the project modules it may import.
+    static let allowed: [String: Set<String>] = [
+        "Basics": [],
+        "Wire": [],
+        "Checksum": ["CXXHash"],
+        "Compression": ["CLZ4"],
+        "FileIO": ["Basics"],
+        "FileIOSim": ["Basics", "FileIO"],
+        "RecordLog": ["Basics", "Wire", "Checksum", "Compression", "FileIO"],
+        "Inspection": ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog"],
+        "BenchSupport": ["Basics", "FileIO", "RecordLog"],
+    ]
+    /// Platform modules any layer may import; Foundation only outside the core.
+    static let platform: Set<String> = ["Glibc", "Darwin", "Synchronization", "Dispatch"]
+    static let core: Set<String> = ["Basics", "Wire", "Checksum", "Compression", "FileIO", "FileIOSim", "RecordLog"]
+
+    @Test func modulesImportOnlyLowerLayers() throws {
+        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Sources")
+        // C system-library wrappers (a module map, no Swift) are leaves.
+        let modules = try FileManager.default.contentsOfDirectory(atPath: sources.path).filter {
+            !FileManager.default.fileExists(atPath: sources.appendingPathComponent($0).appendingPathComponent("module.modulemap").path)
+        }
+        #expect(Set(modules) == Set(Self.allowed.keys), "a module was added or removed: update this table")
+        for module in modules {
+            let directory = sources.appendingPathComponent(module)
+            let files = FileManager.default.enumerator(atPath: directory.path)?.compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") } ?? []
+            for file in files {
+                let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+                for line in text.split(separator: "\n") where line.hasPrefix("import ") {
+                    let words = line.split(separator: " ")
+                    let imported = String(words.count > 2 ? words[2] : words[1]).split(separator: ".").first.map(String.init) ?? ""
+                    let ok = Self.allowed[module]!.contains(imported) || Self.platform.contains(imported)
+                        || (imported == "Foundation" && !Self.core.contains(module))
+                    #expect(ok, "\(module)/\(file) imports \(imported), which its layer may not use")
+                }
+            }
+        }
+    }
+}
