@@ -32,3 +32,4 @@ public func startDetachedThread(_ body: @escaping @Sendable () -> Void) {
     pthread_detach(thread!)
     #endif
 }
+

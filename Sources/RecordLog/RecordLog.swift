@@ -115,6 +115,12 @@ public final class RecordLog: @unchecked Sendable {
     /// Wakes the writer thread that leads on behalf of async appenders.
     let writerThreadEvent = Event()
     var writerThreadStarted = false
+
+    // MARK: Completion thread (guarded by `completionLock`)
+    let completionLock = ConditionLock()
+    var completionQueue: [[PendingAppend]] = []
+    var completionThreadStarted = false
+    var completionThreadStopping = false
     var writerActive = false
     var failure: LogError?
     var isClosed = false
@@ -127,6 +133,10 @@ public final class RecordLog: @unchecked Sendable {
     var active: ActiveSegment
     var nextLSN: UInt64
     var truncation: TruncationState
+    /// Counters of the current batch, merged into `statistics` when it is published.
+    var writerStatistics = LogStatistics()
+    /// Set (under `lock`) when a segment may have lost its last live record.
+    var deadSegmentPossible = false
 
     struct RecordLocation {
         var lsn: UInt64
@@ -356,27 +366,22 @@ public final class RecordLog: @unchecked Sendable {
         }
     }
 
-    /// Runs batches as leader while appends keep arriving (at most `leaderBatchesMax`, so the
-    /// leader's own caller is not held forever), then hands leadership on. Called without `lock`.
+    /// Runs batches as leader while appends keep arriving (at most `roundsMax`, so that a
+    /// blocked leader's own caller is not held forever), then hands leadership on. Called
+    /// without `lock`.
     ///
     /// The waiters of a finished batch are woken while the next batch is being synced, so their
-    /// wake-ups overlap the disk instead of delaying it.
+    /// wake-ups overlap the disk. Between two batches the leader takes `lock` once (publish the
+    /// finished batch and take the next), because on a small machine a contended lock whose
+    /// holder is preempted stalls the disk pipeline.
     func lead(roundsMax: Int = RecordLog.leaderBatchesMax) {
         var finished: [PendingAppend] = []
         var rounds = 0
-        while rounds < roundsMax {
-            lock.lock()
-            var batch: [PendingAppend] = []
-            var batchBytes = 0
-            for request in pending {
-                if !batch.isEmpty && batchBytes + request.bytes > options.batchBytesMax { break }
-                batch.append(request)
-                batchBytes += request.bytes
-            }
-            pending.removeFirst(batch.count)
+        lock.lock()
+        var (batch, batchBytes) = takeBatch()
+        while !batch.isEmpty {
             let stoppedBy = failure ?? (isClosed ? LogError.closed : nil)
             lock.unlock()
-            if batch.isEmpty { break }
 
             let outcome: Result<[Placement], LogError>
             if let stoppedBy {
@@ -384,40 +389,84 @@ public final class RecordLog: @unchecked Sendable {
             } else {
                 let items = batch.count == 1 ? batch[0].items : batch.flatMap { $0.items }
                 do throws(LogError) {
-                    outcome = .success(try writeBatch(items, beforeSync: { Self.wake(finished); finished = [] }))
+                    outcome = .success(try writeBatch(items, beforeSync: { wake(finished); finished = [] }))
                 } catch {
                     outcome = .failure(error)
                 }
             }
-            Self.wake(finished)
+            wake(finished)
             finished = []
 
             lock.lock()
-            switch outcome {
-            case let .success(placements):
-                var cursor = 0
-                for request in batch {
-                    let count = request.items.count
-                    applyToIndex(request.items, placements[cursor..<(cursor + count)])
-                    request.result = .success(placements[cursor..<(cursor + count)].map(\.lsn))
-                    cursor += count
-                }
-                statistics.batches += 1
-            case let .failure(error):
-                if failure == nil, case let .io(ioError) = error { failure = .failed(ioError) }
-                for request in batch { request.result = .failure(error) }
-            }
+            publish(outcome, of: batch)
             pendingBytes -= batchBytes
             admitOverflow()
             lock.broadcast()
-            let healthy = failure == nil && !isClosed
-            lock.unlock()
             finished = batch.filter { !$0.isLeader }
             rounds += 1
-            if healthy { maintain() }
+            if failure == nil && !isClosed && maintenanceDue() {
+                lock.unlock()
+                maintain()
+                lock.lock()
+            }
+            (batch, batchBytes) = rounds < roundsMax ? takeBatch() : ([], 0)
         }
-        Self.wake(finished)
-        handOver()
+        // Still holding `lock`: pass leadership on, then wake outside the lock.
+        let next = pending.first
+        if let next, next.event != nil {
+            next.isLeader = true
+        } else if next == nil {
+            writerActive = false
+            lock.broadcast()
+        }
+        lock.unlock()
+        wake(finished)
+        if let next {
+            if let event = next.event { event.set() } else { wakeWriterThread() }
+        }
+    }
+
+    /// Takes queued appends for one batch (under `lock`).
+    func takeBatch() -> ([PendingAppend], Int) {
+        var batch: [PendingAppend] = []
+        var bytes = 0
+        for request in pending {
+            if !batch.isEmpty && bytes + request.bytes > options.batchBytesMax { break }
+            batch.append(request)
+            bytes += request.bytes
+        }
+        pending.removeFirst(batch.count)
+        return (batch, bytes)
+    }
+
+    /// Records a batch's outcome in the index and in its requests (under `lock`).
+    func publish(_ outcome: Result<[Placement], LogError>, of batch: [PendingAppend]) {
+        statistics.syncs += writerStatistics.syncs
+        statistics.bytesWritten += writerStatistics.bytesWritten
+        statistics.writeNanoseconds += writerStatistics.writeNanoseconds
+        statistics.syncNanoseconds += writerStatistics.syncNanoseconds
+        writerStatistics = LogStatistics()
+        switch outcome {
+        case let .success(placements):
+            var cursor = 0
+            for request in batch {
+                let count = request.items.count
+                applyToIndex(request.items, placements[cursor..<(cursor + count)])
+                request.result = .success(placements[cursor..<(cursor + count)].map(\.lsn))
+                cursor += count
+            }
+            statistics.batches += 1
+        case let .failure(error):
+            if failure == nil, case let .io(ioError) = error { failure = .failed(ioError) }
+            for request in batch { request.result = .failure(error) }
+        }
+    }
+
+    /// Whether `maintain` has anything to do (under `lock`): a segment without live records, or
+    /// too many segments.
+    func maintenanceDue() -> Bool {
+        if deadSegmentPossible { return true }
+        return segments.count > options.segmentCountMax && relocationCandidate() != nil
     }
 
     /// Passes leadership to the first queued appender — a blocked thread, or the writer thread
@@ -443,9 +492,43 @@ public final class RecordLog: @unchecked Sendable {
     /// How many batches one leader runs before handing leadership to a queued appender.
     static let leaderBatchesMax = 16
 
+    /// Wakes the callers of a finished batch. A few are woken at once (a lone appender must not
+    /// pay a thread hand-off); a larger batch is handed to the completion thread with one
+    /// wake-up, so that the leader goes on to sync the next batch while the callers are woken.
+    func wake(_ requests: [PendingAppend]) {
+        if requests.isEmpty { return }
+        if requests.count <= Self.inlineWakeMax {
+            Self.wakeNow(requests)
+            return
+        }
+        let start = completionLock.withLock { () -> Bool in
+            completionQueue.append(requests)
+            completionLock.signal()
+            defer { completionThreadStarted = true }
+            return !completionThreadStarted
+        }
+        if start {
+            startDetachedThread { [self] in
+                while true {
+                    completionLock.lock()
+                    while completionQueue.isEmpty && !completionThreadStopping { completionLock.wait() }
+                    let lists = completionQueue
+                    completionQueue.removeAll()
+                    let stop = completionThreadStopping && lists.isEmpty
+                    completionLock.unlock()
+                    if stop { return }
+                    for list in lists { Self.wakeNow(list) }
+                }
+            }
+        }
+    }
+
+    /// Batches of at most this many finished callers are woken by the leader itself.
+    static let inlineWakeMax = 4
+
     /// Wakes the callers of finished requests: async ones by resuming them, blocked threads
     /// as a chain (each woken thread wakes the next).
-    static func wake(_ requests: [PendingAppend]) {
+    static func wakeNow(_ requests: [PendingAppend]) {
         var threads: [PendingAppend] = []
         for request in requests {
             if let continuation = request.continuation {
@@ -533,12 +616,10 @@ public final class RecordLog: @unchecked Sendable {
         }
         let synced = MonotonicClock.nanoseconds()
         active.size += buffer.count
-        lock.withLock {
-            statistics.syncs += 1
-            statistics.bytesWritten += UInt64(buffer.count)
-            statistics.writeNanoseconds += written - started
-            statistics.syncNanoseconds += synced - written
-        }
+        writerStatistics.syncs += 1
+        writerStatistics.bytesWritten += UInt64(buffer.count)
+        writerStatistics.writeNanoseconds += written - started
+        writerStatistics.syncNanoseconds += synced - written
         buffer.removeAll(keepingCapacity: true)
     }
 
@@ -630,6 +711,7 @@ public final class RecordLog: @unchecked Sendable {
         guard let state = segments[segment] else { return }
         state.liveRecords += records
         state.liveBytes += bytes
+        if state.liveRecords == 0 { deadSegmentPossible = true }
         statistics.liveRecords += records
         statistics.liveBytes += bytes
     }
@@ -653,15 +735,7 @@ public final class RecordLog: @unchecked Sendable {
             try deleteDeadSegments()
             var rounds = 0
             while rounds < 2, let sparsest = lock.withLock({ () -> UInt64? in
-                guard segments.count > options.segmentCountMax else { return nil }
-                // The segment with the least live data, oldest first among equals — and only
-                // if at most half of a segment is live, so that relocation never rewrites more
-                // than it frees. When every segment is more than half live, disk use is already
-                // under twice the live data and nothing is moved.
-                let candidates = segments.filter { $0.key != active.number }
-                guard let best = candidates.min(by: { ($0.value.liveBytes, $0.key) < ($1.value.liveBytes, $1.key) }),
-                      best.value.liveBytes <= options.segmentBytesMax / 2 else { return nil }
-                return best.key
+                segments.count > options.segmentCountMax ? relocationCandidate() : nil
             }) {
                 try relocate(segment: sparsest)
                 try deleteDeadSegments()
@@ -679,8 +753,22 @@ public final class RecordLog: @unchecked Sendable {
         }
     }
 
+    /// The segment to relocate (under `lock`): the one with the least live data, oldest first
+    /// among equals — and only if at most half a segment is live, so that relocation never
+    /// rewrites more than it frees. When every segment is more than half live, disk use is
+    /// already under about twice the live data and nothing is moved.
+    func relocationCandidate() -> UInt64? {
+        var best: (key: UInt64, liveBytes: Int)?
+        for (number, state) in segments where number != active.number {
+            if best == nil || (state.liveBytes, number) < (best!.liveBytes, best!.key) { best = (number, state.liveBytes) }
+        }
+        guard let best, best.liveBytes <= options.segmentBytesMax / 2 else { return nil }
+        return best.key
+    }
+
     func deleteDeadSegments() throws(LogError) {
         let dead: [UInt64] = lock.withLock {
+            deadSegmentPossible = false
             let numbers = segments.filter { $0.key != active.number && $0.value.liveRecords == 0 }.keys.sorted()
             for number in numbers { segments[number] = nil }
             return numbers
@@ -841,6 +929,10 @@ public final class RecordLog: @unchecked Sendable {
         lock.broadcast()
         lock.unlock()
         if stopWriterThread { writerThreadEvent.set() }
+        completionLock.withLock {
+            completionThreadStopping = true
+            completionLock.signal()
+        }
         for handle in handles { handle.close() }
         directoryLock.unlock()
     }

@@ -88,12 +88,13 @@ func isAllowedOutcome(_ actual: Model, model: Model, inFlight: InFlight?) -> Str
         } else {
             seeds = (0..<UInt64(Self.rounds)).map { 0xC0FFEE &+ $0 }
         }
-        var crashes = 0, tornTails = 0, faults = 0
+        var crashes = 0, tornTails = 0, faults = 0, relocated: UInt64 = 0
         for seed in seeds {
             let outcome = try runRound(seed: seed)
             crashes += outcome.crashes
             tornTails += outcome.tornTails
             faults += outcome.faults
+            relocated += outcome.relocatedRecords
             if let failure = outcome.failure {
                 Issue.record("crash round seed \(seed) (replay: VECTRON_CRASH_SEED=\(seed)): \(failure)")
                 return
@@ -104,6 +105,7 @@ func isAllowedOutcome(_ actual: Model, model: Model, inFlight: InFlight?) -> Str
         if seeds.count > 100 {
             #expect(tornTails > seeds.count / 20, "too few torn tails: \(tornTails)")
             #expect(faults > seeds.count / 2)
+            #expect(relocated > 0, "crash rounds must exercise relocation")
         }
     }
 
@@ -111,6 +113,7 @@ func isAllowedOutcome(_ actual: Model, model: Model, inFlight: InFlight?) -> Str
         var crashes = 0
         var tornTails = 0
         var faults = 0
+        var relocatedRecords: UInt64 = 0
         var failure: String?
     }
 
@@ -160,6 +163,7 @@ func isAllowedOutcome(_ actual: Model, model: Model, inFlight: InFlight?) -> Str
                 }
                 faulty.setRules([])
             }
+            outcome.relocatedRecords += log.stats.relocatedRecords
             // Power loss.
             let crashOptions = CrashOptions(keepWriteProbability: [0, 0.5, 1][Int(random.next() % 3)],
                                             tearProbability: 0.6, zeroFillTornProbability: 0.3)
