@@ -121,15 +121,8 @@ public enum LogBenchmark {
             worker.start()
         }
         group.wait()
-        let elapsed = Double(MonotonicClock.nanoseconds() - start) / 1e9
-        let stats = log.stats
-        let batches = Int(stats.batches) - startBatches
-        if ProcessInfo.processInfo.environment["VECTRON_BENCH_DEBUG"] != nil {
-            FileHandle.standardError.write(Data("log: \(batches) batches in \(elapsed)s; pwrite \(Double(stats.writeNanoseconds) / Double(max(1, stats.syncs)) / 1000) us/sync, fdatasync \(Double(stats.syncNanoseconds) / Double(max(1, stats.syncs)) / 1000) us/sync\n".utf8))
-        }
-        log.close()
         let all = perThread.all()
-        return (all.count, batches, elapsed, all)
+        return finish(log, startBatches: startBatches, start: start, latencies: all)
     }
 
     static func runLogTasks(_ configuration: LogBenchmarkConfiguration, directory: String, seconds: Double,
@@ -158,14 +151,21 @@ public enum LogBenchmark {
             for try await latencies in group { all += latencies }
             return all
         }
+        return finish(log, startBatches: startBatches, start: start, latencies: all)
+    }
+
+    /// Closes a benchmarked log and returns (records, batches, seconds, latencies); with
+    /// VECTRON_BENCH_DEBUG set, prints where the batches' time went.
+    static func finish(_ log: RecordLog, startBatches: Int, start: UInt64, latencies: [UInt64]) -> (Int, Int, Double, [UInt64]) {
         let elapsed = Double(MonotonicClock.nanoseconds() - start) / 1e9
         let stats = log.stats
         let batches = Int(stats.batches) - startBatches
         if ProcessInfo.processInfo.environment["VECTRON_BENCH_DEBUG"] != nil {
-            FileHandle.standardError.write(Data("log: \(batches) batches in \(elapsed)s; pwrite \(Double(stats.writeNanoseconds) / Double(max(1, stats.syncs)) / 1000) us/sync, fdatasync \(Double(stats.syncNanoseconds) / Double(max(1, stats.syncs)) / 1000) us/sync\n".utf8))
+            let syncs = Double(max(1, stats.syncs))
+            FileHandle.standardError.write(Data("log: \(batches) batches in \(elapsed)s; pwrite \(Double(stats.writeNanoseconds) / syncs / 1000) us/sync, fdatasync \(Double(stats.syncNanoseconds) / syncs / 1000) us/sync\n".utf8))
         }
         log.close()
-        return (all.count, batches, elapsed, all)
+        return (latencies.count, batches, elapsed, latencies)
     }
 
     static func runRaw(path: String, batchBytes: Int, seconds: Double, fileSystem: POSIXFileSystem) throws -> (Int, Double, [UInt64]) {
