@@ -4,7 +4,7 @@
 // Modules are layered and import only downwards:
 //   0 primitives   Basics · Wire · Checksum (CXXHash) · Compression (CLZ4)
 //   1 file I/O     FileIO (protocol + POSIX) · FileIOSim (crashable in-memory + fault injection)
-//   2 formats/log  RecordLog (the unified record log)
+//   2 formats/log  RecordLog (the unified record log) · StorageFormat (storage segments)
 //   tools          Inspection (dump / verify / repair) · BenchSupport
 // `Tests/InspectionTests/LayeringTests.swift` checks every import against these rules.
 import PackageDescription
@@ -36,6 +36,7 @@ var targets: [Target] = [
     .target(name: "FileIOSim", dependencies: ["Basics", "FileIO"]),
     // Layer 2 — formats and the unified record log.
     .target(name: "RecordLog", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO"], swiftSettings: hotCodeSettings),
+    .target(name: "StorageFormat", dependencies: ["Wire", "Checksum", "Compression", "FileIO"], swiftSettings: hotCodeSettings),
     // Tools.
     .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "RecordLog"]),
     .target(name: "BenchSupport", dependencies: ["Basics", "FileIO", "RecordLog"], swiftSettings: hotCodeSettings),
@@ -52,6 +53,7 @@ var targets: [Target] = [
     .testTarget(name: "CodecTests", dependencies: ["Checksum", "Compression", "Basics"]),
     .testTarget(name: "FileIOTests", dependencies: ["FileIO", "FileIOSim", "Basics"]),
     .testTarget(name: "RecordLogTests", dependencies: ["RecordLog", "FileIO", "FileIOSim", "Basics", "Wire", "Checksum", "Inspection"]),
+    .testTarget(name: "StorageFormatTests", dependencies: ["StorageFormat", "FileIO", "FileIOSim", "Basics", "Wire"]),
     .testTarget(name: "InspectionTests", dependencies: ["Inspection", "RecordLog", "FileIO", "FileIOSim", "Basics"]),
 ]
 

@@ -17,10 +17,11 @@ import Testing
         "RecordLog": ["Basics", "Wire", "Checksum", "Compression", "FileIO"],
         "Inspection": ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog"],
         "BenchSupport": ["Basics", "FileIO", "RecordLog"],
+        "StorageFormat": ["Wire", "Checksum", "Compression", "FileIO"],
     ]
     /// Platform modules any layer may import; Foundation only outside the core.
     static let platform: Set<String> = ["Glibc", "Darwin", "Synchronization", "Dispatch"]
-    static let core: Set<String> = ["Basics", "Wire", "Checksum", "Compression", "FileIO", "FileIOSim", "RecordLog"]
+    static let core: Set<String> = ["Basics", "Wire", "Checksum", "Compression", "FileIO", "FileIOSim", "RecordLog", "StorageFormat"]
 
     @Test func modulesImportOnlyLowerLayers() throws {
         let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

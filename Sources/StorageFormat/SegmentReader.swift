@@ -1,0 +1,156 @@
+// Reads a storage segment: verifies the footer, loads the index, filter and properties blocks,
+// and serves point lookups and ordered scans. Every block read verifies its checksum and every
+// decoder bounds-checks, so a corrupt segment gives `SegmentError.corruption` — never data.
+
+import Checksum
+import Compression
+import FileIO
+import Wire
+
+public final class SegmentReader: @unchecked Sendable {
+    public let path: String
+    public let size: UInt64
+    public let footer: SegmentFooter
+    public let properties: SegmentProperties
+    let handle: any FileHandle
+    let filter: BloomFilter
+    /// (last key of the block, handle), ascending.
+    let index: [(key: [UInt8], handle: BlockHandle)]
+
+    public init(handle: any FileHandle) throws(SegmentError) {
+        self.handle = handle
+        path = handle.path
+        do throws(FileIOError) { size = try handle.size() } catch { throw .io(error) }
+        guard size >= UInt64(SegmentFormat.footerBytes) else {
+            throw .corruption(path: handle.path, DecodeError(field: "footer", offset: 0,
+                                                             reason: .truncated(needed: SegmentFormat.footerBytes, available: Int(size))))
+        }
+        let footerAt = size - UInt64(SegmentFormat.footerBytes)
+        let footerBytes = try Self.read(handle, at: footerAt, count: SegmentFormat.footerBytes)
+        do throws(DecodeError) {
+            footer = try SegmentFooter.decode(footerBytes, baseOffset: footerAt)
+        } catch { throw .corruption(path: handle.path, error) }
+        let limit = footerAt
+        let indexBytes = try Self.readBlock(handle, footer.index, fileLimit: limit, name: "index")
+        let filterBytes = try Self.readBlock(handle, footer.filter, fileLimit: limit, name: "filter")
+        let propertiesBytes = try Self.readBlock(handle, footer.properties, fileLimit: limit, name: "properties")
+        do throws(DecodeError) {
+            filter = try BloomFilter.decode(filterBytes, baseOffset: footer.filter.offset)
+            properties = try SegmentProperties.decode(propertiesBytes, baseOffset: footer.properties.offset)
+            let entries = try Block(indexBytes, baseOffset: footer.index.offset).entries()
+            var index: [(key: [UInt8], handle: BlockHandle)] = []
+            index.reserveCapacity(entries.count)
+            var end: UInt64 = 0
+            for entry in entries {
+                var reader = ByteReader(Array(entry.value))
+                let blockHandle = try BlockHandle.decode(&reader)
+                // Data blocks are laid out in order before the filter block.
+                guard blockHandle.offset >= end,
+                      blockHandle.offset + UInt64(blockHandle.size) + UInt64(SegmentFormat.trailerBytes) <= footer.filter.offset else {
+                    throw DecodeError(field: "index.block handle", offset: footer.index.offset,
+                                      reason: .invalid("data block at \(blockHandle.offset)+\(blockHandle.size) overlaps or is out of place"))
+                }
+                end = blockHandle.offset + UInt64(blockHandle.size) + UInt64(SegmentFormat.trailerBytes)
+                index.append((entry.key, blockHandle))
+            }
+            guard UInt64(index.count) == properties.dataBlockCount else {
+                throw DecodeError(field: "properties.data block count", offset: footer.properties.offset,
+                                  reason: .invalid("index has \(index.count) blocks, properties say \(properties.dataBlockCount)"))
+            }
+            self.index = index
+        } catch { throw .corruption(path: handle.path, error) }
+    }
+
+    static func read(_ handle: any FileHandle, at offset: UInt64, count: Int) throws(SegmentError) -> [UInt8] {
+        let bytes: [UInt8]
+        do throws(FileIOError) { bytes = try handle.read(at: offset, count: count) } catch { throw .io(error) }
+        guard bytes.count == count else {
+            throw .corruption(path: handle.path, DecodeError(field: "block", offset: offset, reason: .truncated(needed: count, available: bytes.count)))
+        }
+        return bytes
+    }
+
+    /// Reads, verifies and decompresses one block.
+    static func readBlock(_ handle: any FileHandle, _ block: BlockHandle, fileLimit: UInt64, name: String) throws(SegmentError) -> [UInt8] {
+        let total = UInt64(block.size) + UInt64(SegmentFormat.trailerBytes)
+        guard block.offset <= fileLimit, total <= fileLimit - block.offset else {
+            throw .corruption(path: handle.path, DecodeError(field: "\(name) handle", offset: block.offset,
+                                                             reason: .invalid("block \(block.offset)+\(total) runs past the end of the data")))
+        }
+        let bytes = try read(handle, at: block.offset, count: Int(total))
+        let size = Int(block.size)
+        let stored = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: size + 5, as: UInt64.self)) }
+        let computed = XXH3.hash(bytes, range: 0..<(size + 5))
+        guard stored == computed else {
+            throw .corruption(path: handle.path, DecodeError(field: "\(name) block checksum", offset: block.offset + UInt64(size + 5),
+                                                             reason: .checksumMismatch(stored: stored, computed: computed)))
+        }
+        let kind = bytes[size]
+        let rawLength = bytes.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: size + 1, as: UInt32.self))) }
+        switch BlockCompression(rawValue: kind) {
+        case .plain:
+            guard rawLength == size else {
+                throw .corruption(path: handle.path, DecodeError(field: "\(name) block length", offset: block.offset + UInt64(size + 1),
+                                                                 reason: .invalid("uncompressed block of \(size) bytes says \(rawLength)")))
+            }
+            return Array(bytes[..<size])
+        case .lz4:
+            do throws(CompressionError) {
+                return try LZ4.decompress(bytes[..<size], decompressedSize: rawLength, limit: SegmentFormat.blockBytesLimit)
+            } catch {
+                throw .corruption(path: handle.path, DecodeError(field: "\(name) block", offset: block.offset, reason: .invalid(error.description)))
+            }
+        case nil:
+            throw .corruption(path: handle.path, DecodeError(field: "\(name) block compression", offset: block.offset + UInt64(size),
+                                                             reason: .invalidValue(UInt64(kind))))
+        }
+    }
+
+    func dataBlock(_ position: Int) throws(SegmentError) -> Block {
+        let bytes = try Self.readBlock(handle, index[position].handle, fileLimit: footer.filter.offset, name: "data")
+        do throws(DecodeError) {
+            return try Block(bytes, baseOffset: index[position].handle.offset)
+        } catch { throw .corruption(path: path, error) }
+    }
+
+    /// The value stored for `key`, or nil. Consults the Bloom filter first.
+    public func get(_ key: [UInt8]) throws(SegmentError) -> [UInt8]? {
+        guard filter.mayContain(hash: BloomFilter.hash(key)) else { return nil }
+        guard let position = firstBlock(atLeast: key) else { return nil }
+        let block = try dataBlock(position)
+        do throws(DecodeError) {
+            guard let entry = try block.seek(key), entry.key == key else { return nil }
+            return Array(entry.value)
+        } catch { throw .corruption(path: path, error) }
+    }
+
+    /// Index of the first data block whose last key is ≥ `key`.
+    func firstBlock(atLeast key: [UInt8]) -> Int? {
+        var low = 0, high = index.count
+        while low < high {
+            let mid = (low + high) / 2
+            if compareBytes(index[mid].key, key) < 0 { low = mid + 1 } else { high = mid }
+        }
+        return low < index.count ? low : nil
+    }
+
+    /// Entries with keys in `range` (lower inclusive, upper exclusive; nil = unbounded), in
+    /// ascending order, or descending when `reverse`.
+    public func scan(from lower: [UInt8]? = nil, to upper: [UInt8]? = nil, reverse: Bool = false) throws(SegmentError) -> [(key: [UInt8], value: [UInt8])] {
+        var out: [(key: [UInt8], value: [UInt8])] = []
+        let start = lower.flatMap { firstBlock(atLeast: $0) } ?? (lower == nil ? 0 : index.count)
+        var position = start
+        blocks: while position < index.count {
+            let block = try dataBlock(position)
+            let entries: [Block.Entry]
+            do throws(DecodeError) { entries = try block.entries() } catch { throw .corruption(path: path, error) }
+            for entry in entries {
+                if let lower, compareBytes(entry.key, lower) < 0 { continue }
+                if let upper, compareBytes(entry.key, upper) >= 0 { break blocks }
+                out.append((entry.key, Array(entry.value)))
+            }
+            position += 1
+        }
+        return reverse ? out.reversed() : out
+    }
+}

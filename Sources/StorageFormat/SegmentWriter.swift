@@ -1,0 +1,121 @@
+// Builds a storage segment from entries added in strictly increasing key order, streaming it to
+// a file. Data blocks are cut at `blockBytes`, LZ4-compressed when that saves at least 1/8, and
+// each gets a checksummed trailer; then the filter, properties and index blocks and the footer.
+// The caller syncs the file (and its directory) before recording it in a manifest.
+
+import Checksum
+import Compression
+import FileIO
+import Wire
+
+public struct SegmentWriterOptions: Sendable {
+    /// Target uncompressed size of a data block.
+    public var blockBytes = 4096
+    public var restartInterval = 16
+    public var bloomBitsPerKey = 10
+    public var compression: BlockCompression = .lz4
+    public init() {}
+}
+
+public enum SegmentError: Error, Equatable, Sendable, CustomStringConvertible {
+    case io(FileIOError)
+    /// The bytes are not a valid segment: a checksum, length or structural rule failed.
+    case corruption(path: String, DecodeError)
+
+    public var description: String {
+        switch self {
+        case let .io(error): return "segment I/O error: \(error)"
+        case let .corruption(path, error): return "segment corruption in \(path): \(error)"
+        }
+    }
+}
+
+public final class SegmentWriter {
+    public let options: SegmentWriterOptions
+    let handle: any FileHandle
+    var pendingOutput: [UInt8] = []
+    var offset: UInt64 = 0
+    var dataBlock: BlockBuilder
+    var indexBlock = BlockBuilder(restartInterval: 1)
+    var keyHashes: [UInt64] = []
+    public private(set) var properties = SegmentProperties()
+    var lastKey: [UInt8]?
+
+    /// Output flushed to the file once it exceeds this.
+    static let outputBufferBytes = 1 << 20
+
+    public init(handle: any FileHandle, options: SegmentWriterOptions = SegmentWriterOptions()) {
+        self.handle = handle
+        self.options = options
+        dataBlock = BlockBuilder(restartInterval: options.restartInterval)
+    }
+
+    /// Adds an entry. Keys must be strictly increasing (a programmer error otherwise).
+    public func add(key: [UInt8], value: [UInt8]) throws(SegmentError) {
+        if let lastKey { precondition(compareBytes(lastKey, key) < 0, "segment keys must be strictly increasing") }
+        precondition(key.count <= SegmentProperties.keyBytesLimit, "key longer than \(SegmentProperties.keyBytesLimit) bytes")
+        if properties.entryCount == 0 { properties.smallestKey = key }
+        properties.largestKey = key
+        properties.entryCount += 1
+        properties.rawKeyBytes += UInt64(key.count)
+        properties.rawValueBytes += UInt64(value.count)
+        keyHashes.append(BloomFilter.hash(key))
+        dataBlock.add(key: key, value: value[...])
+        lastKey = key
+        if dataBlock.estimatedBytes >= options.blockBytes { try finishDataBlock() }
+    }
+
+    func finishDataBlock() throws(SegmentError) {
+        guard !dataBlock.isEmpty else { return }
+        let lastKey = dataBlock.lastAddedKey
+        let handle = try writeBlock(dataBlock.finish(), compression: options.compression)
+        var value = ByteWriter(capacity: 12)
+        handle.encode(into: &value)
+        indexBlock.add(key: lastKey, value: value.bytes[...])
+        properties.dataBlockCount += 1
+    }
+
+    /// Writes a block with its trailer; returns its handle.
+    func writeBlock(_ raw: [UInt8], compression: BlockCompression) throws(SegmentError) -> BlockHandle {
+        var stored = raw
+        var kind = BlockCompression.plain
+        if compression == .lz4, raw.count >= 64, let compressed = try? LZ4.compress(raw),
+           compressed.count <= raw.count - raw.count / 8 {
+            stored = compressed
+            kind = .lz4
+        }
+        let handle = BlockHandle(offset: offset, size: UInt32(stored.count))
+        var trailer = ByteWriter(capacity: SegmentFormat.trailerBytes)
+        trailer.write(kind.rawValue)
+        trailer.write(UInt32(raw.count))
+        let start = pendingOutput.count
+        pendingOutput.append(contentsOf: stored)
+        pendingOutput.append(contentsOf: trailer.bytes)
+        let checksum = XXH3.hash(pendingOutput, range: start..<pendingOutput.count)
+        withUnsafeBytes(of: checksum.littleEndian) { pendingOutput.append(contentsOf: $0) }
+        offset += UInt64(stored.count + SegmentFormat.trailerBytes)
+        if pendingOutput.count >= Self.outputBufferBytes { try flushOutput() }
+        return handle
+    }
+
+    func flushOutput() throws(SegmentError) {
+        guard !pendingOutput.isEmpty else { return }
+        let at = offset - UInt64(pendingOutput.count)
+        do throws(FileIOError) { try handle.write(at: at, pendingOutput) } catch { throw .io(error) }
+        pendingOutput.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes the remaining blocks and the footer; returns the file size and properties.
+    /// `configure` may fill engine-level properties (sequence range, applied indexes).
+    public func finish(_ configure: (inout SegmentProperties) -> Void = { _ in }) throws(SegmentError) -> (bytes: UInt64, properties: SegmentProperties) {
+        try finishDataBlock()
+        configure(&properties)
+        let filter = try writeBlock(BloomFilter(hashes: keyHashes, bitsPerKey: options.bloomBitsPerKey).encode(), compression: .plain)
+        let props = try writeBlock(properties.encode(), compression: .plain)
+        let index = try writeBlock(indexBlock.finish(), compression: .plain)
+        pendingOutput.append(contentsOf: SegmentFooter(index: index, filter: filter, properties: props).encode())
+        offset += UInt64(SegmentFormat.footerBytes)
+        try flushOutput()
+        return (offset, properties)
+    }
+}
