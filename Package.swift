@@ -38,7 +38,7 @@ var targets: [Target] = [
     .target(name: "RecordLog", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO"], swiftSettings: hotCodeSettings),
     .target(name: "StorageFormat", dependencies: ["Wire", "Checksum", "Compression", "FileIO"], swiftSettings: hotCodeSettings),
     // Tools.
-    .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "RecordLog"]),
+    .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat"]),
     .target(name: "BenchSupport", dependencies: ["Basics", "FileIO", "RecordLog"], swiftSettings: hotCodeSettings),
     .executableTarget(
         name: "vectron-tool",
@@ -54,7 +54,7 @@ var targets: [Target] = [
     .testTarget(name: "FileIOTests", dependencies: ["FileIO", "FileIOSim", "Basics"]),
     .testTarget(name: "RecordLogTests", dependencies: ["RecordLog", "FileIO", "FileIOSim", "Basics", "Wire", "Checksum", "Inspection"]),
     .testTarget(name: "StorageFormatTests", dependencies: ["StorageFormat", "FileIO", "FileIOSim", "Basics", "Wire"]),
-    .testTarget(name: "InspectionTests", dependencies: ["Inspection", "RecordLog", "FileIO", "FileIOSim", "Basics"]),
+    .testTarget(name: "InspectionTests", dependencies: ["Inspection", "RecordLog", "StorageFormat", "FileIO", "FileIOSim", "Basics"]),
 ]
 
 // Fuzz targets exist only when VECTRON_FUZZ is set, so plain `swift build` / `swift test` never
@@ -64,6 +64,7 @@ if ProcessInfo.processInfo.environment["VECTRON_FUZZ"] != nil {
     for (name, deps) in [
         ("FuzzRecordLogReader", ["RecordLog", "FileIO", "FileIOSim"]),
         ("FuzzLZ4", ["Compression"]),
+        ("FuzzStorageSegment", ["StorageFormat", "Checksum", "Wire", "FileIO", "FileIOSim"]),
     ] as [(String, [Target.Dependency])] {
         targets.append(.executableTarget(name: name, dependencies: deps + ["CFuzzer"], path: "Fuzz/\(name)"))
         products.append(.executable(name: name, targets: [name]))

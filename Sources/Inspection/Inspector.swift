@@ -3,6 +3,7 @@
 
 import FileIO
 import RecordLog
+import StorageFormat
 
 public struct Finding: Sendable {
     public enum Status: String, Sendable { case ok, torn, corrupt, unknown }
@@ -24,11 +25,27 @@ extension String {
 
 public enum FileFormat: String, Sendable {
     case recordLogSegment = "record-log-segment"
+    case storageSegment = "storage-segment"
     case unknown
 
-    public static func detect(_ prefix: [UInt8]) -> FileFormat {
+    /// Record-log segments carry their magic at the start; storage segments in their footer.
+    public static func detect(prefix: [UInt8], suffix: [UInt8]) -> FileFormat {
         if prefix.count >= 8 && prefix[0..<8].elementsEqual(LogFormat.magic) { return .recordLogSegment }
+        let magicAt = SegmentFormat.FooterField.magic
+        if suffix.count == SegmentFormat.footerBytes && suffix[magicAt..<(magicAt + 8)].elementsEqual(SegmentFormat.magic) {
+            return .storageSegment
+        }
         return .unknown
+    }
+
+    static func detect(path: String, fileSystem: any FileSystem) throws(FileIOError) -> FileFormat {
+        let handle = try fileSystem.open(path, options: .read)
+        defer { handle.close() }
+        let size = try handle.size()
+        let prefix = try handle.read(at: 0, count: 16)
+        let suffix = size >= UInt64(SegmentFormat.footerBytes)
+            ? try handle.read(at: size - UInt64(SegmentFormat.footerBytes), count: SegmentFormat.footerBytes) : []
+        return detect(prefix: prefix, suffix: suffix)
     }
 }
 
@@ -45,19 +62,21 @@ public enum InspectionError: Error, CustomStringConvertible {
 
 public enum Inspector {
     public static func dump(path: String, fileSystem: any FileSystem) throws(InspectionError) -> (text: String, json: JSONValue) {
-        let bytes: [UInt8]
         do throws(FileIOError) {
-            let handle = try fileSystem.open(path, options: .read)
-            bytes = try handle.readAll()
-            handle.close()
+            switch try FileFormat.detect(path: path, fileSystem: fileSystem) {
+            case .recordLogSegment:
+                let handle = try fileSystem.open(path, options: .read)
+                let bytes = try handle.readAll()
+                handle.close()
+                // A lone file is dumped as if it were the newest segment, so a torn tail shows as such.
+                return LogInspector.dump(bytes: bytes, name: path)
+            case .storageSegment:
+                return try StorageSegmentInspector.dump(path: path, fileSystem: fileSystem)
+            case .unknown:
+                break
+            }
         } catch { throw .io(error) }
-        switch FileFormat.detect(Array(bytes.prefix(16))) {
-        case .recordLogSegment:
-            // A lone file is dumped as if it were the newest segment, so a torn tail shows as such.
-            return LogInspector.dump(bytes: bytes, name: path)
-        case .unknown:
-            throw .unknownFormat(path)
-        }
+        throw .unknownFormat(path)
     }
 
     /// Verifies a file, or every file Vectron knows below a directory. A log directory (one
@@ -82,14 +101,17 @@ public enum Inspector {
                 }
                 for name in names where name != LogInspector.quarantineDirectory {
                     let child = joinPath(path, name)
-                    if fileSystem.isDirectory(child) { findings += try verifyPath(child, fileSystem: fileSystem, progress: progress) }
+                    if fileSystem.isDirectory(child) {
+                        findings += try verifyPath(child, fileSystem: fileSystem, progress: progress)
+                    } else if name.hasSuffix(StorageSegmentInspector.fileSuffix) {
+                        findings.append(try StorageSegmentInspector.verify(path: child, fileSystem: fileSystem))
+                    }
                 }
                 return findings
             }
-            let handle = try fileSystem.open(path, options: .read)
-            let prefix = try handle.read(at: 0, count: 16)
-            handle.close()
-            switch FileFormat.detect(prefix) {
+            switch try FileFormat.detect(path: path, fileSystem: fileSystem) {
+            case .storageSegment:
+                return [try StorageSegmentInspector.verify(path: path, fileSystem: fileSystem)]
             case .recordLogSegment:
                 // A single segment out of its directory: checked as the newest of its log.
                 let handle = try fileSystem.open(path, options: .read)

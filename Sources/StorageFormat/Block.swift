@@ -82,9 +82,19 @@ public func compareBytes<A: Collection<UInt8>, B: Collection<UInt8>>(_ a: A, _ b
     return 1
 }
 
-/// A decoded (uncompressed, verified) block. Construction validates the restart array; entry
-/// decoding validates every length, so hostile bytes give `DecodeError`, never a trap.
+/// A decoded (uncompressed, verified) block. Construction validates the whole block — the
+/// restart array, every entry's lengths, strictly increasing keys, restart points on entry
+/// boundaries, the decoded-key budget — so a `Block` value is always well-formed and hostile
+/// bytes give `DecodeError`, never a trap or a value read as entries.
 public struct Block: Sendable {
+    /// Longest key a block may hold.
+    public static let keyBytesLimit = 64 << 10
+
+    /// Prefix compression lets a few stored bytes stand for a long key; decoding a block may
+    /// produce at most this many key bytes, so hostile blocks cannot demand unbounded memory or
+    /// time. Writers cut blocks early to stay within it (`SegmentWriter`).
+    public static func decodedKeyBytesLimit(blockBytes: Int) -> Int { 32 * blockBytes + 2 * keyBytesLimit }
+
     public let bytes: [UInt8]
     let restarts: [Int]
     /// Entries end here (the restart array starts).
@@ -99,7 +109,10 @@ public struct Block: Sendable {
             throw DecodeError(field: "block.restart count", offset: baseOffset, reason: .truncated(needed: 4, available: bytes.count))
         }
         let count = bytes.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: bytes.count - 4, as: UInt32.self))) }
-        guard count >= 1, count <= (bytes.count - 4) / 4 else {
+        guard count >= 1 else {
+            throw DecodeError(field: "block.restart count", offset: baseOffset + UInt64(bytes.count - 4), reason: .invalidValue(0))
+        }
+        guard count <= (bytes.count - 4) / 4 else {
             throw DecodeError(field: "block.restart count", offset: baseOffset + UInt64(bytes.count - 4),
                               reason: .tooLarge(value: UInt64(count), limit: UInt64((bytes.count - 4) / 4)))
         }
@@ -117,6 +130,35 @@ public struct Block: Sendable {
             restarts.append(restart)
         }
         self.restarts = restarts
+        try validate()
+    }
+
+    /// Walks every entry once, keeping only the previous key.
+    func validate() throws(DecodeError) {
+        if entriesEnd == 0 { return }
+        var offset = 0
+        var previous: [UInt8] = []
+        var restartIndex = 0
+        var budget = Block.decodedKeyBytesLimit(blockBytes: bytes.count)
+        var count = 0
+        while offset < entriesEnd {
+            let isRestart = restartIndex < restarts.count && restarts[restartIndex] == offset
+            if isRestart { restartIndex += 1 }
+            let (entry, next) = try entry(at: offset, previousKey: isRestart ? [] : previous)
+            budget -= entry.key.count
+            if budget < 0 {
+                throw DecodeError(field: "block.entry.key", offset: baseOffset + UInt64(offset), reason: .invalid("decoded keys exceed the block's budget"))
+            }
+            if count > 0 && compareBytes(previous, entry.key) >= 0 {
+                throw DecodeError(field: "block.entry.key", offset: baseOffset + UInt64(offset), reason: .invalid("keys not strictly increasing"))
+            }
+            previous = entry.key
+            offset = next
+            count += 1
+        }
+        if restartIndex != restarts.count {
+            throw DecodeError(field: "block.restart", offset: baseOffset + UInt64(entriesEnd), reason: .invalid("a restart point is not at an entry boundary"))
+        }
     }
 
     public struct Entry: Equatable, Sendable {
@@ -134,6 +176,10 @@ public struct Block: Sendable {
             throw DecodeError(field: "block.entry.shared", offset: baseOffset + UInt64(offset),
                               reason: .tooLarge(value: shared, limit: UInt64(previousKey.count)))
         }
+        guard unshared <= UInt64(Block.keyBytesLimit) - shared else {
+            throw DecodeError(field: "block.entry.unshared", offset: baseOffset + UInt64(offset),
+                              reason: .tooLarge(value: shared + unshared, limit: UInt64(Block.keyBytesLimit)))
+        }
         guard unshared <= UInt64(reader.remaining), valueLength <= UInt64(reader.remaining) - unshared else {
             throw reader.error("block.entry", .truncated(needed: Int(clamping: unshared &+ valueLength), available: reader.remaining))
         }
@@ -150,10 +196,17 @@ public struct Block: Sendable {
         var offset = 0
         var previous: [UInt8] = []
         var restartIndex = 0
+        var budget = Block.decodedKeyBytesLimit(blockBytes: bytes.count)
+        if entriesEnd == 0 { return [] }  // an empty block: one restart at 0, no entries
         while offset < entriesEnd {
             let isRestart = restartIndex < restarts.count && restarts[restartIndex] == offset
             if isRestart { restartIndex += 1 }
             let (entry, next) = try self.entry(at: offset, previousKey: isRestart ? [] : previous)
+            budget -= entry.key.count
+            if budget < 0 {
+                throw DecodeError(field: "block.entry.key", offset: baseOffset + UInt64(offset),
+                                  reason: .tooLarge(value: UInt64(Block.decodedKeyBytesLimit(blockBytes: bytes.count)), limit: UInt64(Block.decodedKeyBytesLimit(blockBytes: bytes.count))))
+            }
             if !out.isEmpty && compareBytes(previous, entry.key) >= 0 {
                 throw DecodeError(field: "block.entry.key", offset: baseOffset + UInt64(offset), reason: .invalid("keys not strictly increasing"))
             }
@@ -168,8 +221,10 @@ public struct Block: Sendable {
     }
 
     /// The first entry with key ≥ `target`, or nil. Binary search over restart points, then a
-    /// scan of at most one restart interval.
+    /// scan that checks what it crosses: keys strictly increase, and each restart interval ends
+    /// exactly where the next restart point says (so a value cannot be read as entries).
     public func seek(_ target: [UInt8]) throws(DecodeError) -> Entry? {
+        if entriesEnd == 0 { return nil }
         var low = 0, high = restarts.count - 1
         // Find the last restart whose key is < target.
         while low < high {
@@ -177,15 +232,31 @@ public struct Block: Sendable {
             let (entry, _) = try entry(at: restarts[mid], previousKey: [])
             if compareBytes(entry.key, target) < 0 { low = mid } else { high = mid - 1 }
         }
-        var offset = restarts[low]
-        var previous: [UInt8] = []
-        var first = true
-        while offset < entriesEnd {
-            let (entry, next) = try entry(at: offset, previousKey: first ? [] : previous)
-            if compareBytes(entry.key, target) >= 0 { return entry }
-            previous = entry.key
-            offset = next
-            first = false
+        var budget = Block.decodedKeyBytesLimit(blockBytes: bytes.count)
+        var interval = low
+        var previous: [UInt8]?
+        while interval < restarts.count {
+            var offset = restarts[interval]
+            let end = interval + 1 < restarts.count ? restarts[interval + 1] : entriesEnd
+            var first = true
+            while offset < end {
+                let (entry, next) = try entry(at: offset, previousKey: first ? [] : (previous ?? []))
+                budget -= entry.key.count
+                guard budget >= 0 else {
+                    throw DecodeError(field: "block.entry.key", offset: baseOffset + UInt64(offset), reason: .invalid("decoded keys exceed the block's budget"))
+                }
+                if let previous, compareBytes(previous, entry.key) >= 0 {
+                    throw DecodeError(field: "block.entry.key", offset: baseOffset + UInt64(offset), reason: .invalid("keys not strictly increasing"))
+                }
+                if compareBytes(entry.key, target) >= 0 { return entry }
+                previous = entry.key
+                offset = next
+                first = false
+            }
+            guard offset == end else {
+                throw DecodeError(field: "block.restart", offset: baseOffset + UInt64(end), reason: .invalid("a restart point is not at an entry boundary"))
+            }
+            interval += 1
         }
         return nil
     }

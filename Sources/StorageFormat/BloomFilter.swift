@@ -1,5 +1,5 @@
 // A Bloom filter over a segment's keys: about `bitsPerKey` bits per key and
-// k = round(bitsPerKey × ln 2) probes derived from one XXH3-64 by double hashing.
+// k = round(bitsPerKey × 0.69) probes (≈ ln 2; the file stores k) derived from one XXH3-64 by double hashing.
 //
 //   filter block = u8 probe count k, then the bit array (bit i is byte i/8, bit i%8)
 

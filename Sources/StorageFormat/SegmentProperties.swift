@@ -22,7 +22,7 @@ public struct SegmentProperties: Equatable, Sendable {
 
     public init() {}
 
-    public static let keyBytesLimit = 1 << 20
+    public static let keyBytesLimit = Block.keyBytesLimit
 
     public func encode() -> [UInt8] {
         var writer = ByteWriter(capacity: 64 + smallestKey.count + largestKey.count)

@@ -31,6 +31,23 @@ public final class SegmentReader: @unchecked Sendable {
             footer = try SegmentFooter.decode(footerBytes, baseOffset: footerAt)
         } catch { throw .corruption(path: handle.path, error) }
         let limit = footerAt
+        // Layout: data blocks from 0, then filter, properties and index, each right after the
+        // previous block's trailer, and the footer right after the index.
+        let trailer = UInt64(SegmentFormat.trailerBytes)
+        let layout: [(String, BlockHandle)] = [("filter", footer.filter), ("properties", footer.properties), ("index", footer.index)]
+        var expectedNext = footer.filter.offset
+        for (name, block) in layout {
+            guard block.offset == expectedNext, Int(block.size) <= SegmentFormat.blockBytesLimit,
+                  UInt64(block.size) + trailer <= limit, block.offset <= limit - UInt64(block.size) - trailer else {
+                throw .corruption(path: handle.path, DecodeError(field: "footer.\(name) handle", offset: footerAt,
+                                                                 reason: .invalid("\(name) block \(block.offset)+\(block.size) is out of place")))
+            }
+            expectedNext = block.offset + UInt64(block.size) + trailer
+        }
+        guard expectedNext == footerAt else {
+            throw .corruption(path: handle.path, DecodeError(field: "footer.index handle", offset: footerAt,
+                                                             reason: .invalid("index block does not end where the footer starts")))
+        }
         let indexBytes = try Self.readBlock(handle, footer.index, fileLimit: limit, name: "index")
         let filterBytes = try Self.readBlock(handle, footer.filter, fileLimit: limit, name: "filter")
         let propertiesBytes = try Self.readBlock(handle, footer.properties, fileLimit: limit, name: "properties")
@@ -42,16 +59,20 @@ public final class SegmentReader: @unchecked Sendable {
             index.reserveCapacity(entries.count)
             var end: UInt64 = 0
             for entry in entries {
-                var reader = ByteReader(Array(entry.value))
+                var reader = ByteReader(Array(entry.value), baseOffset: footer.index.offset)
                 let blockHandle = try BlockHandle.decode(&reader)
-                // Data blocks are laid out in order before the filter block.
-                guard blockHandle.offset >= end,
-                      blockHandle.offset + UInt64(blockHandle.size) + UInt64(SegmentFormat.trailerBytes) <= footer.filter.offset else {
+                guard reader.isAtEnd else { throw reader.error("index.block handle", .invalid("\(reader.remaining) trailing bytes")) }
+                // Data blocks are contiguous from offset 0 up to the filter block.
+                guard blockHandle.offset == end,
+                      UInt64(blockHandle.size) + trailer <= footer.filter.offset - end else {
                     throw DecodeError(field: "index.block handle", offset: footer.index.offset,
-                                      reason: .invalid("data block at \(blockHandle.offset)+\(blockHandle.size) overlaps or is out of place"))
+                                      reason: .invalid("data block at \(blockHandle.offset)+\(blockHandle.size) is not where the previous one ended"))
                 }
-                end = blockHandle.offset + UInt64(blockHandle.size) + UInt64(SegmentFormat.trailerBytes)
+                end = blockHandle.offset + UInt64(blockHandle.size) + trailer
                 index.append((entry.key, blockHandle))
+            }
+            guard end == footer.filter.offset else {
+                throw DecodeError(field: "index", offset: footer.index.offset, reason: .invalid("data blocks end at \(end), the filter starts at \(footer.filter.offset)"))
             }
             guard UInt64(index.count) == properties.dataBlockCount else {
                 throw DecodeError(field: "properties.data block count", offset: footer.properties.offset,
@@ -87,6 +108,10 @@ public final class SegmentReader: @unchecked Sendable {
         }
         let kind = bytes[size]
         let rawLength = bytes.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: size + 1, as: UInt32.self))) }
+        guard rawLength <= SegmentFormat.blockBytesLimit else {
+            throw .corruption(path: handle.path, DecodeError(field: "\(name) block length", offset: block.offset + UInt64(size + 1),
+                                                             reason: .tooLarge(value: UInt64(rawLength), limit: UInt64(SegmentFormat.blockBytesLimit))))
+        }
         switch BlockCompression(rawValue: kind) {
         case .plain:
             guard rawLength == size else {
@@ -140,10 +165,18 @@ public final class SegmentReader: @unchecked Sendable {
         var out: [(key: [UInt8], value: [UInt8])] = []
         let start = lower.flatMap { firstBlock(atLeast: $0) } ?? (lower == nil ? 0 : index.count)
         var position = start
+        var previousLast: [UInt8]? = position > 0 ? index[position - 1].key : nil
         blocks: while position < index.count {
             let block = try dataBlock(position)
             let entries: [Block.Entry]
             do throws(DecodeError) { entries = try block.entries() } catch { throw .corruption(path: path, error) }
+            // Each block is non-empty, ends with its index key, and starts after the previous one.
+            guard let firstEntry = entries.first, entries.last!.key == index[position].key,
+                  previousLast.map({ compareBytes($0, firstEntry.key) < 0 }) ?? true else {
+                throw .corruption(path: path, DecodeError(field: "index", offset: index[position].handle.offset,
+                                                          reason: .invalid("data block \(position) does not match its index entry")))
+            }
+            previousLast = entries.last!.key
             for entry in entries {
                 if let lower, compareBytes(entry.key, lower) < 0 { continue }
                 if let upper, compareBytes(entry.key, upper) >= 0 { break blocks }
@@ -152,5 +185,29 @@ public final class SegmentReader: @unchecked Sendable {
             position += 1
         }
         return reverse ? out.reversed() : out
+    }
+}
+
+extension SegmentReader {
+    public struct DataBlockSummary: Sendable {
+        public var handle: BlockHandle
+        public var compression: BlockCompression
+        public var rawBytes: Int
+        public var entries: Int
+        public var lastKey: [UInt8]
+    }
+
+    /// Reads and checks every data block (for `vectron-tool dump`).
+    public func dataBlockSummaries() -> [Result<DataBlockSummary, SegmentError>] {
+        (0..<index.count).map { position in
+            Result { () throws(SegmentError) -> DataBlockSummary in
+                let block = try dataBlock(position)
+                let entries: [Block.Entry]
+                do throws(DecodeError) { entries = try block.entries() } catch { throw .corruption(path: path, error) }
+                let stored = try Self.read(handle, at: index[position].handle.offset + UInt64(index[position].handle.size), count: 1)
+                return DataBlockSummary(handle: index[position].handle, compression: BlockCompression(rawValue: stored[0]) ?? .plain,
+                                        rawBytes: block.bytes.count, entries: entries.count, lastKey: index[position].key)
+            }
+        }
     }
 }

@@ -19,12 +19,15 @@ public struct SegmentWriterOptions: Sendable {
 
 public enum SegmentError: Error, Equatable, Sendable, CustomStringConvertible {
     case io(FileIOError)
+    /// The caller passed an entry the format cannot hold (a value over `valueBytesLimit`).
+    case invalidArgument(String)
     /// The bytes are not a valid segment: a checksum, length or structural rule failed.
     case corruption(path: String, DecodeError)
 
     public var description: String {
         switch self {
         case let .io(error): return "segment I/O error: \(error)"
+        case let .invalidArgument(text): return "invalid argument: \(text)"
         case let .corruption(path, error): return "segment corruption in \(path): \(error)"
         }
     }
@@ -40,6 +43,12 @@ public final class SegmentWriter {
     var keyHashes: [UInt64] = []
     public private(set) var properties = SegmentProperties()
     var lastKey: [UInt8]?
+    /// Key bytes a reader will materialise when decoding the current data block.
+    var blockDecodedKeyBytes = 0
+
+    /// Largest value an entry may carry (a block holding it must stay under the format's
+    /// block limit).
+    public static let valueBytesLimit = 16 << 20
 
     /// Output flushed to the file once it exceeds this.
     static let outputBufferBytes = 1 << 20
@@ -53,7 +62,15 @@ public final class SegmentWriter {
     /// Adds an entry. Keys must be strictly increasing (a programmer error otherwise).
     public func add(key: [UInt8], value: [UInt8]) throws(SegmentError) {
         if let lastKey { precondition(compareBytes(lastKey, key) < 0, "segment keys must be strictly increasing") }
-        precondition(key.count <= SegmentProperties.keyBytesLimit, "key longer than \(SegmentProperties.keyBytesLimit) bytes")
+        precondition(key.count <= Block.keyBytesLimit, "key longer than \(Block.keyBytesLimit) bytes")
+        guard value.count <= Self.valueBytesLimit else {
+            throw .invalidArgument("value of \(value.count) bytes exceeds \(Self.valueBytesLimit)")
+        }
+        // Keep every block within what readers agree to decode (see Block.decodedKeyBytesLimit).
+        if !dataBlock.isEmpty && blockDecodedKeyBytes + key.count
+            > Block.decodedKeyBytesLimit(blockBytes: dataBlock.estimatedBytes) {
+            try finishDataBlock()
+        }
         if properties.entryCount == 0 { properties.smallestKey = key }
         properties.largestKey = key
         properties.entryCount += 1
@@ -61,12 +78,14 @@ public final class SegmentWriter {
         properties.rawValueBytes += UInt64(value.count)
         keyHashes.append(BloomFilter.hash(key))
         dataBlock.add(key: key, value: value[...])
+        blockDecodedKeyBytes += key.count
         lastKey = key
         if dataBlock.estimatedBytes >= options.blockBytes { try finishDataBlock() }
     }
 
     func finishDataBlock() throws(SegmentError) {
         guard !dataBlock.isEmpty else { return }
+        blockDecodedKeyBytes = 0
         let lastKey = dataBlock.lastAddedKey
         let handle = try writeBlock(dataBlock.finish(), compression: options.compression)
         var value = ByteWriter(capacity: 12)
@@ -109,7 +128,15 @@ public final class SegmentWriter {
     /// `configure` may fill engine-level properties (sequence range, applied indexes).
     public func finish(_ configure: (inout SegmentProperties) -> Void = { _ in }) throws(SegmentError) -> (bytes: UInt64, properties: SegmentProperties) {
         try finishDataBlock()
+        // The caller sets engine-level fields; the counts and key range stay the writer's.
+        let counted = properties
         configure(&properties)
+        properties.entryCount = counted.entryCount
+        properties.dataBlockCount = counted.dataBlockCount
+        properties.rawKeyBytes = counted.rawKeyBytes
+        properties.rawValueBytes = counted.rawValueBytes
+        properties.smallestKey = counted.smallestKey
+        properties.largestKey = counted.largestKey
         let filter = try writeBlock(BloomFilter(hashes: keyHashes, bitsPerKey: options.bloomBitsPerKey).encode(), compression: .plain)
         let props = try writeBlock(properties.encode(), compression: .plain)
         let index = try writeBlock(indexBlock.finish(), compression: .plain)

@@ -15,7 +15,7 @@ import Testing
         "FileIO": ["Basics"],
         "FileIOSim": ["Basics", "FileIO"],
         "RecordLog": ["Basics", "Wire", "Checksum", "Compression", "FileIO"],
-        "Inspection": ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog"],
+        "Inspection": ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat"],
         "BenchSupport": ["Basics", "FileIO", "RecordLog"],
         "StorageFormat": ["Wire", "Checksum", "Compression", "FileIO"],
     ]

@@ -145,3 +145,57 @@ func writeSegment(_ entries: [(key: [UInt8], value: [UInt8])], to fs: MemoryFile
         }
     }
 }
+
+/// Crafted inputs from the format review (Format/segment.md §16): each once misbehaved.
+@Suite struct SegmentHostileInputTests {
+    @Test func anEmptySegmentReadsBack() throws {
+        let fs = MemoryFileSystem()
+        _ = try writeSegment([], to: fs, path: "/empty")
+        let reader = try SegmentReader(handle: try fs.open("/empty", options: .read))
+        #expect(reader.properties.entryCount == 0)
+        #expect(try reader.scan().isEmpty)
+        #expect(try reader.get([1, 2, 3]) == nil)
+    }
+
+    @Test func seekNeverReadsAValueAsEntries() throws {
+        // Entry "a" whose 13-byte value holds two fake entries; restart [0, 4] points inside it.
+        let bytes: [UInt8] = [0x00, 0x01, 0x0d, 0x61, 0x00, 0x01, 0x00, 0x7a, 0x00, 0x02, 0x04, 0x7a, 0x7a, 0x45, 0x56, 0x49, 0x4c,
+                              0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00]
+        #expect(throws: DecodeError.self) { _ = try Block(bytes) }
+    }
+
+    @Test func prefixCompressionCannotDemandUnboundedMemory() throws {
+        // A first key of 60 KiB, then entries each extending the previous key by one byte.
+        var builder = ByteWriter()
+        builder.writeVarint(0); builder.writeVarint(60_000); builder.writeVarint(0)
+        builder.write(bytes: [UInt8](repeating: 0x41, count: 60_000))
+        var length = 60_000
+        for _ in 0..<20_000 {
+            builder.writeVarint(UInt64(length)); builder.writeVarint(1); builder.writeVarint(0); builder.write(UInt8(0x42))
+            length += 1
+            if length >= Block.keyBytesLimit { break }
+        }
+        builder.write(UInt32(0)); builder.write(UInt32(1))
+        #expect(throws: DecodeError.self) { _ = try Block(builder.bytes) }
+    }
+
+    @Test func aWriterStaysWithinTheDecodeBudgetForLongSharedKeys() throws {
+        // Legitimate long keys that share almost everything must still read back.
+        let prefix = [UInt8](repeating: 0x61, count: 20_000)
+        let entries = (0..<80).map { i in (key: prefix + Array("\(100_000 + i)".utf8), value: [UInt8(i % 256)]) }
+        let fs = MemoryFileSystem()
+        _ = try writeSegment(entries, to: fs, path: "/long")
+        let reader = try SegmentReader(handle: try fs.open("/long", options: .read))
+        #expect(try reader.scan().map(\.key) == entries.map(\.key))
+        #expect(try reader.get(entries[50].key) == entries[50].value)
+        #expect(reader.properties.dataBlockCount >= 2)
+    }
+
+    @Test func valuesOverTheLimitAreRefusedTyped() throws {
+        let fs = MemoryFileSystem()
+        let writer = SegmentWriter(handle: try fs.open("/big", options: .createNew))
+        #expect(throws: SegmentError.self) {
+            try writer.add(key: [1], value: [UInt8](repeating: 0, count: SegmentWriter.valueBytesLimit + 1))
+        }
+    }
+}
