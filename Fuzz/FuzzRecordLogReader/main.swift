@@ -44,7 +44,11 @@ func fuzzOne(_ data: UnsafeRawBufferPointer) {
     let fs = MemoryFileSystem()
     try? fs.createDirectory("/log")
     fs.setContents(of: "/log/" + LogFormat.segmentFileName(1), bytes)
-    if let (log, _) = try? RecordLog.open(directory: "/log", fileSystem: fs) {
+    // Small segments: a new segment is preallocated to segmentBytesMax on every open.
+    var options = RecordLogOptions()
+    options.segmentBytesMax = 64 << 10
+    options.recordPayloadBytesMax = 64 << 10
+    if let (log, _) = try? RecordLog.open(directory: "/log", fileSystem: fs, options: options) {
         for stream in log.streams() { _ = try? log.read(stream: stream) }
         log.close()
     }

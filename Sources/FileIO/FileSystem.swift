@@ -65,6 +65,10 @@ public protocol FileHandle: AnyObject, Sendable {
     func sync() throws(FileIOError)
     func dataSync() throws(FileIOError)
     func truncate(to size: UInt64) throws(FileIOError)
+    /// Reserves disk space so the file is at least `size` bytes (new bytes read as zeros), like
+    /// posix_fallocate(3). Durable after the next `sync`, like a write. Writing into reserved
+    /// space later changes no file size, so a later `dataSync` has less metadata to commit.
+    func allocate(size: UInt64) throws(FileIOError)
     func size() throws(FileIOError) -> UInt64
     func close()
 }

@@ -148,6 +148,16 @@ final class POSIXFileHandle: FileHandle, @unchecked Sendable {
         _ = try syscall("ftruncate", path) { ftruncate(fd, off_t(size)) }
     }
 
+    func allocate(size: UInt64) throws(FileIOError) {
+        // posix_fallocate returns the error instead of setting errno, and may fail with EINTR.
+        while true {
+            let result = posix_fallocate(fd, 0, off_t(size))
+            if result == 0 { return }
+            if result == EINTR { continue }
+            throw FileIOError(kindFor(result), operation: "posix_fallocate", path: path, errno: result)
+        }
+    }
+
     func size() throws(FileIOError) -> UInt64 {
         var info = stat()
         _ = try syscall("fstat", path) { fstat(fd, &info) }

@@ -12,7 +12,7 @@ import Glibc
 #endif
 
 public enum FileOperation: String, Sendable, CaseIterable {
-    case open, read, write, sync, dataSync, truncate, size, remove, rename, list, createDirectory, syncDirectory, lock
+    case open, read, write, sync, dataSync, truncate, allocate, size, remove, rename, list, createDirectory, syncDirectory, lock
 }
 
 public enum Fault: Sendable, Equatable {
@@ -210,6 +210,11 @@ final class FaultInjectingFileHandle: FileHandle, @unchecked Sendable {
     func truncate(to size: UInt64) throws(FileIOError) {
         try owner.injectSimple(.truncate, path)
         try base.truncate(to: size)
+    }
+
+    func allocate(size: UInt64) throws(FileIOError) {
+        try owner.injectSimple(.allocate, path)
+        try base.allocate(size: size)
     }
 
     func size() throws(FileIOError) -> UInt64 {

@@ -34,15 +34,55 @@ public struct CrashOptions: Sendable {
 public final class MemoryFileSystem: FileSystem, @unchecked Sendable {
     final class Inode: @unchecked Sendable {  // guarded by `state`
         var data: [UInt8] = []
-        /// What survives a crash for sure.
-        var durable: [UInt8] = []
-        /// Changes since the last sync, in order.
+        /// Changes since the last sync, in order, each with what it replaced, so that the
+        /// durable content (`data` with every pending change undone) is never stored as a
+        /// second copy: syncing a large file costs nothing.
         var pending: [PendingChange] = []
+
+        /// What survives a crash for sure: `data` with the pending changes undone.
+        var durable: [UInt8] {
+            var content = data
+            for change in pending.reversed() {
+                switch change {
+                case let .write(offset, bytes, replaced, previousSize):
+                    content.replaceSubrange(offset..<(offset + replaced.count), with: replaced)
+                    if content.count > previousSize { content.removeSubrange(previousSize...) }
+                    _ = bytes
+                case let .truncate(_, previousSize, removed):
+                    if content.count > previousSize { content.removeSubrange(previousSize...) }
+                    content.append(contentsOf: removed)
+                }
+            }
+            return content
+        }
+
+        /// Applies a write to `data`, remembering what it replaced.
+        func write(at offset: Int, _ bytes: [UInt8]) {
+            let previousSize = data.count
+            let end = offset + bytes.count
+            let replaced = offset < data.count ? Array(data[offset..<min(end, data.count)]) : []
+            if data.count < end { data.append(contentsOf: repeatElement(0, count: end - data.count)) }
+            data.replaceSubrange(offset..<end, with: bytes)
+            pending.append(.write(offset: offset, bytes: bytes, replaced: replaced, previousSize: previousSize))
+        }
+
+        /// Changes the size of `data` (cut, or extended with zeros), remembering what it removed.
+        func resize(to size: Int) {
+            let previousSize = data.count
+            var removed: [UInt8] = []
+            if size < data.count {
+                removed = Array(data[size...])
+                data.removeSubrange(size...)
+            } else {
+                data.append(contentsOf: repeatElement(0, count: size - data.count))
+            }
+            pending.append(.truncate(size: size, previousSize: previousSize, removed: removed))
+        }
     }
 
     enum PendingChange {
-        case write(offset: Int, bytes: [UInt8])
-        case truncate(size: Int)
+        case write(offset: Int, bytes: [UInt8], replaced: [UInt8], previousSize: Int)
+        case truncate(size: Int, previousSize: Int, removed: [UInt8])
     }
 
     enum DirectoryChange {
@@ -77,10 +117,7 @@ public final class MemoryFileSystem: FileSystem, @unchecked Sendable {
                     if options.contains(.create) && options.contains(.exclusive) {
                         throw FileIOError(.alreadyExists, operation: "open", path: path)
                     }
-                    if options.contains(.truncate) {
-                        existing.data = []
-                        existing.pending.append(.truncate(size: 0))
-                    }
+                    if options.contains(.truncate) { existing.resize(to: 0) }
                     return existing
                 }
                 guard options.contains(.create) else { throw FileIOError(.notFound, operation: "open", path: path) }
@@ -218,7 +255,6 @@ public final class MemoryFileSystem: FileSystem, @unchecked Sendable {
                     } else {
                         copy = Inode()
                         copy.data = Self.survivingContent(of: inode, random: &random, options: options)
-                        copy.durable = copy.data
                         copies[ObjectIdentifier(inode)] = copy
                     }
                     cloneState.files[joinPath(directory, name)] = copy
@@ -235,10 +271,10 @@ public final class MemoryFileSystem: FileSystem, @unchecked Sendable {
         for (position, change) in inode.pending.enumerated() {
             guard random.chance(options.keepWriteProbability) else { continue }
             switch change {
-            case let .truncate(size):
+            case let .truncate(size, _, _):
                 if size < content.count { content.removeSubrange(size...) }
                 else { content.append(contentsOf: repeatElement(0, count: size - content.count)) }
-            case let .write(offset, bytes):
+            case let .write(offset, bytes, _, _):
                 var kept = bytes[...]
                 var zeroFill = 0
                 if position == inode.pending.count - 1, !bytes.isEmpty, random.chance(options.tearProbability) {
@@ -278,12 +314,10 @@ public final class MemoryFileSystem: FileSystem, @unchecked Sendable {
         state.withLock { s in
             if let inode = s.files[path] {
                 inode.data = bytes
-                inode.durable = bytes
                 inode.pending = []
             } else {
                 let inode = Inode()
                 inode.data = bytes
-                inode.durable = bytes
                 s.files[path] = inode
                 s.durableFiles[parentDirectory(of: path), default: [:]][fileName(of: path)] = inode
             }
@@ -362,31 +396,24 @@ final class MemoryFileHandle: FileHandle, @unchecked Sendable {
         // As with pwrite(2), writing nothing changes nothing, not even the size.
         guard !bytes.isEmpty else { return }
         let copy = [UInt8](bytes)
-        fileSystem.state.withLock { _ in
-            let start = Int(offset)
-            let end = start + copy.count
-            if inode.data.count < end { inode.data.append(contentsOf: repeatElement(0, count: end - inode.data.count)) }
-            inode.data.replaceSubrange(start..<end, with: copy)
-            inode.pending.append(.write(offset: start, bytes: copy))
-        }
+        fileSystem.state.withLock { _ in inode.write(at: Int(offset), copy) }
     }
 
     func sync() throws(FileIOError) {
-        fileSystem.state.withLock { _ in
-            inode.durable = inode.data
-            inode.pending = []
-        }
+        fileSystem.state.withLock { _ in inode.pending = [] }
     }
 
     func dataSync() throws(FileIOError) { try sync() }
 
     func truncate(to size: UInt64) throws(FileIOError) {
         guard writable else { throw FileIOError(.permissionDenied, operation: "ftruncate", path: path) }
+        fileSystem.state.withLock { _ in inode.resize(to: Int(size)) }
+    }
+
+    func allocate(size: UInt64) throws(FileIOError) {
+        guard writable else { throw FileIOError(.permissionDenied, operation: "posix_fallocate", path: path) }
         fileSystem.state.withLock { _ in
-            let size = Int(size)
-            if size < inode.data.count { inode.data.removeSubrange(size...) }
-            else { inode.data.append(contentsOf: repeatElement(0, count: size - inode.data.count)) }
-            inode.pending.append(.truncate(size: size))
+            if Int(size) > inode.data.count { inode.resize(to: Int(size)) }
         }
     }
 

@@ -186,6 +186,7 @@ import Darwin
         case .sync: failure = fileError { try handle.sync() }
         case .dataSync: failure = fileError { try handle.dataSync() }
         case .truncate: failure = fileError { try handle.truncate(to: 1) }
+        case .allocate: failure = fileError { try handle.allocate(size: 64) }
         case .size: failure = fileError { try handle.size() }
         case .remove: failure = fileError { try faulty.remove("/db/f") }
         case .rename: failure = fileError { try faulty.rename("/db/f", to: "/db/g") }

@@ -308,3 +308,40 @@ import Testing
         }
     }
 }
+
+/// The in-memory file system keeps undo records instead of a second copy of synced bytes; these
+/// check that overwrites, truncations and allocations are undone exactly by a crash.
+@Suite struct MemoryFileSystemUndoTests {
+    @Test func unsyncedOverwritesTruncationsAndAllocationsAreUndoneByACrash() throws {
+        for seed in UInt64(0)..<100 {
+            var random = SeededRandom(seed: seed)
+            let fs = MemoryFileSystem()
+            let original = random.bytes(64 + Int(random.next() % 200))
+            let handle = try MemoryFileSystemCrashTests.durableFile(fs, "f", original)
+            var expected = original
+            for _ in 0..<(1 + Int(random.next() % 6)) {
+                switch random.next() % 3 {
+                case 0:
+                    let offset = Int(random.next() % UInt64(expected.count + 20))
+                    let bytes = random.bytes(1 + Int(random.next() % 40))
+                    try handle.write(at: UInt64(offset), bytes)
+                    if expected.count < offset + bytes.count { expected += [UInt8](repeating: 0, count: offset + bytes.count - expected.count) }
+                    expected.replaceSubrange(offset..<(offset + bytes.count), with: bytes)
+                case 1:
+                    let size = Int(random.next() % UInt64(expected.count + 30))
+                    try handle.truncate(to: UInt64(size))
+                    if size < expected.count { expected.removeSubrange(size...) } else { expected += [UInt8](repeating: 0, count: size - expected.count) }
+                default:
+                    let size = expected.count + Int(random.next() % 50)
+                    try handle.allocate(size: UInt64(size))
+                    expected += [UInt8](repeating: 0, count: size - expected.count)
+                }
+            }
+            #expect(fs.contents(of: "/db/f") == expected, "seed \(seed): visible contents")
+            let crashed = fs.crashClone(seed: seed, options: MemoryFileSystemCrashTests.keepNone)
+            #expect(crashed.contents(of: "/db/f") == original, "seed \(seed): a crash must restore the synced bytes exactly")
+            try handle.sync()
+            #expect(fs.crashClone(seed: seed, options: MemoryFileSystemCrashTests.keepNone).contents(of: "/db/f") == expected, "seed \(seed): synced")
+        }
+    }
+}

@@ -9,13 +9,17 @@ import Inspection
 import RecordLog
 import Testing
 
-func buildLog(_ fs: MemoryFileSystem) throws -> [UInt64: [UInt64]] {
+func inspectionOptions() -> RecordLogOptions {
     var options = RecordLogOptions()
     options.segmentBytesMax = 4096
     options.segmentCountMax = 50
     options.recordPayloadBytesMax = 1024
     options.logID = 42
-    let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: options)
+    return options
+}
+
+func buildLog(_ fs: MemoryFileSystem) throws -> [UInt64: [UInt64]] {
+    let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: inspectionOptions())
     var lsns: [UInt64: [UInt64]] = [:]
     for i in 0..<60 {
         let stream = UInt64(i % 3)
@@ -42,7 +46,10 @@ func buildLog(_ fs: MemoryFileSystem) throws -> [UInt64: [UInt64]] {
         let newest = try RecordLog.segmentNumbers(in: "/log", fileSystem: fs).last!
         let path = "/log/" + LogFormat.segmentFileName(newest)
         var bytes = fs.contents(of: path)!
-        bytes += [UInt8](repeating: 0xAB, count: 25)  // half a record header: a torn write
+        // Half a record header right after the last record (before any preallocated zeros):
+        // a torn write.
+        let end = SegmentScanner.scan(bytes, isLast: true).validEnd
+        bytes = Array(bytes[..<end]) + [UInt8](repeating: 0xAB, count: 25)
         fs.setContents(of: path, bytes)
         let findings = try Inspector.verify(path: "/log", fileSystem: fs)
         #expect(findings.last?.status == .torn)
@@ -66,7 +73,7 @@ func buildLog(_ fs: MemoryFileSystem) throws -> [UInt64: [UInt64]] {
         damaged[userRecords[2].offset + 50] ^= 0x10
         fs.setContents(of: path, damaged)
 
-        #expect(throws: LogError.self) { _ = try RecordLog.open(directory: "/log", fileSystem: fs) }
+        #expect(throws: LogError.self) { _ = try RecordLog.open(directory: "/log", fileSystem: fs, options: inspectionOptions()) }
         let findings = try Inspector.verify(path: "/log", fileSystem: fs)
         #expect(findings.contains { $0.status == .corrupt && $0.path == path })
 
@@ -77,7 +84,7 @@ func buildLog(_ fs: MemoryFileSystem) throws -> [UInt64: [UInt64]] {
         #expect(report.unreadableBytes == original.count - userRecords[2].offset)
         #expect(fs.contents(of: "/log/quarantine/" + LogFormat.segmentFileName(victim)) == damaged, "repair must not delete data")
 
-        let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fs)
+        let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: inspectionOptions())
         let survivors = Set(log.streams().flatMap { (try? log.read(stream: $0).map(\.lsn)) ?? [] })
         let lostInSegment = Set(userRecords.map(\.header.lsn))
         for (_, lsns) in written {

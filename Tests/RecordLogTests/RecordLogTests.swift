@@ -91,6 +91,8 @@ import Testing
         let fs = MemoryFileSystem()
         var options = RecordLogOptions()
         options.logID = 1
+        options.segmentBytesMax = 1 << 20  // preallocated in memory
+        options.recordPayloadBytesMax = 1 << 16
         let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: options)
         let threads = 16, perThread = 200
         DispatchQueue.concurrentPerform(iterations: threads) { thread in
