@@ -61,12 +61,13 @@ var targets: [Target] = [
 // need sanitizer flags. Build them with Fuzz/run.sh.
 if ProcessInfo.processInfo.environment["VECTRON_FUZZ"] != nil {
     targets.append(.systemLibrary(name: "CFuzzer", path: "Fuzz/CFuzzer"))
+    targets.append(.target(name: "FuzzSupport", dependencies: ["CFuzzer"], path: "Fuzz/FuzzSupport"))
     for (name, deps) in [
         ("FuzzRecordLogReader", ["RecordLog", "FileIO", "FileIOSim"]),
         ("FuzzLZ4", ["Compression"]),
         ("FuzzStorageSegment", ["StorageFormat", "Checksum", "Wire", "FileIO", "FileIOSim"]),
     ] as [(String, [Target.Dependency])] {
-        targets.append(.executableTarget(name: name, dependencies: deps + ["CFuzzer"], path: "Fuzz/\(name)"))
+        targets.append(.executableTarget(name: name, dependencies: deps + ["FuzzSupport"], path: "Fuzz/\(name)"))
         products.append(.executable(name: name, targets: [name]))
     }
 }

@@ -4,7 +4,7 @@
 // size (taken modulo 1 MiB), the rest is a compressed block to decode — it must throw or return
 // exactly the claimed size. Odd: the rest is plain data that must round-trip exactly.
 
-import CFuzzer
+import FuzzSupport
 import Compression
 
 func fuzzOne(_ data: UnsafeRawBufferPointer) {
@@ -24,12 +24,4 @@ func fuzzOne(_ data: UnsafeRawBufferPointer) {
     }
 }
 
-@_cdecl("LLVMFuzzerTestOneInput")
-public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
-}
-
-var argc = CommandLine.argc
-var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-_ = LLVMFuzzerRunDriver(&argc, &argv) { data, size in testOneInput(data, size) }
+runFuzzer(fuzzOne)

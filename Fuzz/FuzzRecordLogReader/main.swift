@@ -9,7 +9,7 @@
 // Both modes then open the file as the only segment of a log in an in-memory file system and
 // read every stream back. Any trap is a bug; typed errors are expected.
 
-import CFuzzer
+import FuzzSupport
 import Checksum
 import FileIO
 import FileIOSim
@@ -54,12 +54,4 @@ func fuzzOne(_ data: UnsafeRawBufferPointer) {
     }
 }
 
-@_cdecl("LLVMFuzzerTestOneInput")
-public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
-}
-
-var argc = CommandLine.argc
-var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-_ = LLVMFuzzerRunDriver(&argc, &argv) { data, size in testOneInput(data, size) }
+runFuzzer(fuzzOne)

@@ -5,7 +5,7 @@
 // the footer checksum and the trailer checksum of every block the footer and index point at are
 // recomputed first, so the fuzzer reaches the block decoders behind the 64-bit checksums.
 
-import CFuzzer
+import FuzzSupport
 import Checksum
 import FileIO
 import FileIOSim
@@ -52,12 +52,4 @@ func fuzzOne(_ data: UnsafeRawBufferPointer) {
     _ = reader.dataBlockSummaries()
 }
 
-@_cdecl("LLVMFuzzerTestOneInput")
-public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
-}
-
-var argc = CommandLine.argc
-var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-_ = LLVMFuzzerRunDriver(&argc, &argv) { data, size in testOneInput(data, size) }
+runFuzzer(fuzzOne)
