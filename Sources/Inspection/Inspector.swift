@@ -93,48 +93,48 @@ public enum Inspector {
 
     static func verifyPath(_ path: String, fileSystem: any FileSystem,
                            progress: ((Int, Int, Int) -> Void)?) throws(FileIOError) -> [Finding] {
-            if fileSystem.isDirectory(path) {
-                var findings: [Finding] = []
-                let names = try fileSystem.list(path)
-                if names.contains(where: { LogFormat.segmentNumber(fromFileName: $0) != nil }) {
-                    findings += try LogInspector.verify(directory: path, fileSystem: fileSystem, progress: progress)
-                }
-                for name in names where name != LogInspector.quarantineDirectory {
-                    let child = joinPath(path, name)
-                    if fileSystem.isDirectory(child) {
-                        findings += try verifyPath(child, fileSystem: fileSystem, progress: progress)
-                    } else if name.hasSuffix(StorageSegmentInspector.fileSuffix) {
-                        findings.append(try StorageSegmentInspector.verify(path: child, fileSystem: fileSystem))
-                    }
-                }
-                return findings
+        if fileSystem.isDirectory(path) {
+            var findings: [Finding] = []
+            let names = try fileSystem.list(path)
+            if names.contains(where: { LogFormat.segmentNumber(fromFileName: $0) != nil }) {
+                findings += try LogInspector.verify(directory: path, fileSystem: fileSystem, progress: progress)
             }
-            switch try FileFormat.detect(path: path, fileSystem: fileSystem) {
-            case .storageSegment:
-                return [try StorageSegmentInspector.verify(path: path, fileSystem: fileSystem)]
-            case .recordLogSegment:
-                // A single segment out of its directory: checked as the newest of its log.
-                let handle = try fileSystem.open(path, options: .read)
-                let bytes = try handle.readAll()
-                handle.close()
-                var check = LogInspector.SegmentCheck(name: fileName(of: path), path: path, scan: SegmentScanner.scan(bytes, isLast: true))
-                LogInspector.checkPayloads(bytes, &check)
-                var problems = check.problems
-                var status: Finding.Status = problems.isEmpty ? .ok : .corrupt
-                switch check.scan.end {
-                case .clean: break
-                case let .tornTail(offset):
-                    if status == .ok { status = .torn }
-                    problems.insert("torn tail at \(offsetString(offset)): \(bytes.count - offset) bytes", at: 0)
-                case let .corrupt(error):
-                    status = .corrupt
-                    problems.insert("corruption: \(error)", at: 0)
+            for name in names where name != LogInspector.quarantineDirectory {
+                let child = joinPath(path, name)
+                if fileSystem.isDirectory(child) {
+                    findings += try verifyPath(child, fileSystem: fileSystem, progress: progress)
+                } else if name.hasSuffix(StorageSegmentInspector.fileSuffix) {
+                    findings.append(try StorageSegmentInspector.verify(path: child, fileSystem: fileSystem))
                 }
-                return [Finding(path: path, format: FileFormat.recordLogSegment.rawValue, status: status,
-                                summary: "\(check.scan.records.count) records, \(bytes.count) bytes", problems: problems)]
-            case .unknown:
-                return [Finding(path: path, format: "unknown", status: .unknown, summary: "unrecognised magic", problems: ["not a Vectron file"])]
             }
+            return findings
+        }
+        switch try FileFormat.detect(path: path, fileSystem: fileSystem) {
+        case .storageSegment:
+            return [try StorageSegmentInspector.verify(path: path, fileSystem: fileSystem)]
+        case .recordLogSegment:
+            // A single segment out of its directory: checked as the newest of its log.
+            let handle = try fileSystem.open(path, options: .read)
+            let bytes = try handle.readAll()
+            handle.close()
+            var check = LogInspector.SegmentCheck(name: fileName(of: path), path: path, scan: SegmentScanner.scan(bytes, isLast: true))
+            LogInspector.checkPayloads(bytes, &check)
+            var problems = check.problems
+            var status: Finding.Status = problems.isEmpty ? .ok : .corrupt
+            switch check.scan.end {
+            case .clean: break
+            case let .tornTail(offset):
+                if status == .ok { status = .torn }
+                problems.insert("torn tail at \(offsetString(offset)): \(bytes.count - offset) bytes", at: 0)
+            case let .corrupt(error):
+                status = .corrupt
+                problems.insert("corruption: \(error)", at: 0)
+            }
+            return [Finding(path: path, format: FileFormat.recordLogSegment.rawValue, status: status,
+                            summary: "\(check.scan.records.count) records, \(bytes.count) bytes", problems: problems)]
+        case .unknown:
+            return [Finding(path: path, format: "unknown", status: .unknown, summary: "unrecognised magic", problems: ["not a Vectron file"])]
+        }
     }
 
     public static func repair(directory: String, fileSystem: any FileSystem,
