@@ -40,6 +40,24 @@ extension RecordLog {
         try fileSystem.list(directory).compactMap(LogFormat.segmentNumber(fromFileName:)).sorted()
     }
 
+    /// Cuts torn tails and removes segments whose creation was torn (after recovery's checks).
+    static func applyTornRepairs(_ repairs: [(path: String, handle: any FileHandle, offset: Int?)],
+                                 directory: String, fileSystem: any FileSystem) throws(LogError) {
+        do throws(FileIOError) {
+            for repair in repairs {
+                if let offset = repair.offset {
+                    try repair.handle.truncate(to: UInt64(offset))
+                    try repair.handle.sync()
+                } else {
+                    try fileSystem.remove(repair.path)
+                }
+            }
+            if repairs.contains(where: { $0.offset == nil }) { try fileSystem.syncDirectory(directory) }
+        } catch {
+            throw .io(error)
+        }
+    }
+
     static func recover(
         directory: String, fileSystem: any FileSystem, options: RecordLogOptions, directoryLock: any FileLock
     ) throws(LogError) -> (RecordLog, RecoveryReport) {
@@ -54,6 +72,8 @@ extension RecordLog {
         }
         var found: [Found] = []
         var logID: UInt64?
+        /// Torn tails to cut (offset) or torn segments to remove (nil), applied after the checks.
+        var tornRepairs: [(path: String, handle: any FileHandle, offset: Int?)] = []
         for (position, number) in numbers.enumerated() {
             let name = LogFormat.segmentFileName(number)
             let path = joinPath(directory, name)
@@ -74,20 +94,16 @@ extension RecordLog {
             case let .corrupt(error):
                 throw .corruption(segment: name, error)
             case let .tornTail(offset):
+                // Cut (or removed) only after every check has passed: an open that reports
+                // corruption must leave the files as it found them.
                 report.tornTails.append(.init(segment: name, offset: offset, droppedBytes: bytes.count - offset))
                 if scan.records.isEmpty {
                     // The segment's creation never became durable: it holds nothing.
-                    do throws(FileIOError) {
-                        try fileSystem.remove(path)
-                        try fileSystem.syncDirectory(directory)
-                    } catch { throw .io(error) }
+                    tornRepairs.append((path, handle, nil))
                     report.segmentsRemoved.append(name)
                     continue
                 }
-                do throws(FileIOError) {
-                    try handle.truncate(to: UInt64(offset))
-                    try handle.sync()
-                } catch { throw .io(error) }
+                tornRepairs.append((path, handle, offset))
             case .clean:
                 break
             }
@@ -101,6 +117,7 @@ extension RecordLog {
 
         guard let logID, let last = found.last else {
             // No segment survived (or there never was one): a new log.
+            try applyTornRepairs(tornRepairs, directory: directory, fileSystem: fileSystem)
             report.isNewLog = true
             let id = options.logID ?? UInt64.random(in: 1...UInt64.max)
             let (handle, size) = try createSegment(number: 1, logID: id, firstLSN: 1, truncation: TruncationState(),
@@ -147,6 +164,8 @@ extension RecordLog {
                 }
             }
         }
+
+        try applyTornRepairs(tornRepairs, directory: directory, fileSystem: fileSystem)
 
         // Seal the newest segment (unless a crash left it sealed already) and start a new one.
         var lastSize = last.scan.validEnd

@@ -124,6 +124,8 @@ public final class RecordLog: @unchecked Sendable {
     var writerActive = false
     var failure: LogError?
     var isClosed = false
+    /// Set by `close` before it waits for the queue to drain: new work is refused.
+    var isClosing = false
     /// Live records of each stream, ascending by LSN.
     var index: [UInt64: [RecordLocation]] = [:]
     var segments: [UInt64: SegmentState] = [:]
@@ -276,7 +278,7 @@ public final class RecordLog: @unchecked Sendable {
         let request = PendingAppend(items: items, bytes: bytes, event: Event())
         lock.lock()
         while true {
-            if isClosed { lock.unlock(); throw .closed }
+            if isClosed || isClosing { lock.unlock(); throw .closed }
             if let failure { lock.unlock(); throw failure }
             // Backpressure: wait for room, but never block a request larger than the queue
             // when the queue is empty.
@@ -285,13 +287,16 @@ public final class RecordLog: @unchecked Sendable {
         }
         pending.append(request)
         pendingBytes += bytes
+        // `isLeader` is written by other threads under `lock`; read it only under `lock`.
+        var leads = false
         if !writerActive {
             writerActive = true
             request.isLeader = true
+            leads = true
         }
         lock.unlock()
         while true {
-            if request.isLeader {
+            if leads {
                 lead()
             } else {
                 request.event!.wait()
@@ -305,6 +310,7 @@ public final class RecordLog: @unchecked Sendable {
                 lock.unlock()
                 return try result.get()
             }
+            leads = request.isLeader
             lock.unlock()
         }
     }
@@ -319,7 +325,7 @@ public final class RecordLog: @unchecked Sendable {
             let request = PendingAppend(items: items, bytes: bytes, event: nil)
             request.continuation = continuation
             lock.lock()
-            if isClosed || failure != nil {
+            if isClosed || isClosing || failure != nil {
                 let error = failure ?? .closed
                 lock.unlock()
                 continuation.resume(returning: .failure(error))
@@ -406,6 +412,9 @@ public final class RecordLog: @unchecked Sendable {
             rounds += 1
             if failure == nil && !isClosed && maintenanceDue() {
                 lock.unlock()
+                // The batch is durable and published: do not make its callers wait for maintenance.
+                wake(finished)
+                finished = []
                 maintain()
                 lock.lock()
             }
@@ -501,11 +510,18 @@ public final class RecordLog: @unchecked Sendable {
             Self.wakeNow(requests)
             return
         }
-        let start = completionLock.withLock { () -> Bool in
+        // Enqueue only while the completion thread will still drain the queue; once `close`
+        // has stopped it, wake the callers here. (Both decided under `completionLock`.)
+        let (queued, start) = completionLock.withLock { () -> (Bool, Bool) in
+            if completionThreadStopping { return (false, false) }
             completionQueue.append(requests)
             completionLock.signal()
             defer { completionThreadStarted = true }
-            return !completionThreadStarted
+            return (true, !completionThreadStarted)
+        }
+        if !queued {
+            Self.wakeNow(requests)
+            return
         }
         if start {
             startDetachedThread { [self] in
@@ -570,9 +586,11 @@ public final class RecordLog: @unchecked Sendable {
             case let .relocated(stream, originalLSN, kind, flags, payloadLength, stored):
                 lsn = originalLSN
                 encode(stream: stream, lsn: lsn, synced: synced, kind: kind, flags: flags.union(.relocated), payloadLength: payloadLength, stored: stored, into: &buffer)
-            case let .truncatePrefix(stream, bound):
+            case let .truncatePrefix(stream, requested):
                 lsn = nextLSN
                 nextLSN += 1
+                // A bound beyond the marker itself would also kill records appended later.
+                let bound = min(requested, lsn)
                 encodeMarker(.truncatePrefix, stream: stream, bound: bound, lsn: lsn, synced: synced, into: &buffer)
                 truncation.streams[stream, default: StreamTruncation()].raisePrefix(to: bound)
             case let .truncateSuffix(stream, from):
@@ -638,6 +656,9 @@ public final class RecordLog: @unchecked Sendable {
         lock.withLock {
             segments[number] = SegmentState(handle: handle)
             statistics.segmentsCreated += 1
+            // The sealed segment may hold nothing live (only markers, or all truncated): now
+            // that it is no longer active, it can be deleted.
+            deadSegmentPossible = true
         }
     }
 
@@ -909,8 +930,8 @@ public final class RecordLog: @unchecked Sendable {
     func submitMaintenance() throws(LogError) {
         // Become the writer without a batch, run maintenance, hand over.
         lock.lock()
-        while writerActive && !isClosed { lock.wait() }
-        if isClosed { lock.unlock(); throw .closed }
+        while writerActive && !isClosed && !isClosing { lock.wait() }
+        if isClosed || isClosing { lock.unlock(); throw .closed }
         if let failure { lock.unlock(); throw failure }
         writerActive = true
         lock.unlock()
@@ -922,6 +943,10 @@ public final class RecordLog: @unchecked Sendable {
     /// Waits for queued appends, then closes. Later calls fail with `.closed`.
     public func close() {
         lock.lock()
+        // Refuse new work first, so that appenders in a loop cannot keep the log busy forever;
+        // then wait for what is queued.
+        isClosing = true
+        lock.broadcast()
         while writerActive || !pending.isEmpty || !overflow.isEmpty { lock.wait() }
         isClosed = true
         let handles = segments.values.map(\.handle)

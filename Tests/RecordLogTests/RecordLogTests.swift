@@ -213,3 +213,55 @@ import Testing
         reopened.close()
     }
 }
+
+/// Regressions from the first code review of the log (see the commit that added them).
+@Suite struct RecordLogReviewRegressionTests {
+    @Test func aPrefixBoundBeyondTheLogDoesNotKillLaterAppends() throws {
+        let fs = MemoryFileSystem()
+        let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: smallOptions())
+        try log.append(LogRecord(stream: 1, kind: 1, payload: [1]))
+        try log.truncatePrefix(stream: 1, below: .max)  // "drop everything so far"
+        #expect(try log.read(stream: 1).isEmpty)
+        let later = try log.append(LogRecord(stream: 1, kind: 1, payload: [2]))
+        log.close()
+        let (reopened, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: smallOptions())
+        #expect(try reopened.read(stream: 1).map(\.lsn) == [later])
+        reopened.close()
+    }
+
+    @Test func closeStopsAppendersThatLoopUntilClosed() throws {
+        let fs = MemoryFileSystem()
+        let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: smallOptions(segmentBytes: 1 << 16, segmentCount: 8))
+        let started = DispatchSemaphore(value: 0)
+        let group = DispatchGroup()
+        for thread in 0..<4 {
+            group.enter()
+            Thread {
+                started.signal()
+                while (try? log.append(LogRecord(stream: UInt64(thread), kind: 1, payload: [1]))) != nil {}
+                group.leave()
+            }.start()
+        }
+        for _ in 0..<4 { started.wait() }
+        log.close()  // must return although the appenders never stop on their own
+        group.wait()
+        #expect(throws: LogError.closed) { try log.append(LogRecord(stream: 9, kind: 1, payload: [])) }
+    }
+
+    @Test func anOpenThatFindsCorruptionChangesNothing() throws {
+        let fs = MemoryFileSystem()
+        let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: smallOptions(segmentCount: 50))
+        for i in 0..<60 { try log.append(LogRecord(stream: 1, kind: 1, payload: [UInt8](repeating: UInt8(i), count: 150))) }
+        log.close()
+        let numbers = try RecordLog.segmentNumbers(in: "/log", fileSystem: fs)
+        let newest = "/log/" + LogFormat.segmentFileName(numbers.last!)
+        let older = "/log/" + LogFormat.segmentFileName(numbers[0])
+        fs.setContents(of: newest, fs.contents(of: newest)! + [0xAB, 0xCD, 0xEF])  // a torn tail
+        var damaged = fs.contents(of: older)!
+        damaged[200] ^= 0x01  // corruption in a sealed segment
+        fs.setContents(of: older, damaged)
+        let before = fs.contents(of: newest)
+        #expect(throws: LogError.self) { _ = try RecordLog.open(directory: "/log", fileSystem: fs, options: smallOptions(segmentCount: 50)) }
+        #expect(fs.contents(of: newest) == before, "the torn tail must not be cut by an open that fails")
+    }
+}
