@@ -49,9 +49,10 @@ var targets: [Target] = [
         dependencies: ["BenchSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
         path: "cmd/vectron-bench", swiftSettings: hotCodeSettings),
     // Tests.
-    .testTarget(name: "WireTests", dependencies: ["Wire", "Basics"]),
-    .testTarget(name: "CodecTests", dependencies: ["Checksum", "Compression", "Basics"]),
-    .testTarget(name: "FileIOTests", dependencies: ["FileIO", "FileIOSim", "Basics"]),
+    .target(name: "TestSupport", path: "Tests/TestSupport"),
+    .testTarget(name: "WireTests", dependencies: ["TestSupport", "Wire", "Basics"]),
+    .testTarget(name: "CodecTests", dependencies: ["TestSupport", "Checksum", "Compression", "Basics"]),
+    .testTarget(name: "FileIOTests", dependencies: ["TestSupport", "FileIO", "FileIOSim", "Basics"]),
     .testTarget(name: "RecordLogTests", dependencies: ["RecordLog", "FileIO", "FileIOSim", "Basics", "Wire", "Checksum", "Inspection"]),
     .testTarget(name: "StorageFormatTests", dependencies: ["StorageFormat", "FileIO", "FileIOSim", "Basics", "Wire"]),
     .testTarget(name: "InspectionTests", dependencies: ["Inspection", "RecordLog", "StorageFormat", "FileIO", "FileIOSim", "Basics"]),

@@ -9,6 +9,7 @@
 import Basics
 import Compression
 import Testing
+import TestSupport
 
 @Suite struct LZ4HostileInputTests {
     static let limit = 1 << 20
@@ -192,13 +193,5 @@ import Testing
 /// (Untyped so that closures inside `#expect` need no annotation; the APIs under test throw
 /// only `CompressionError`, anything else is recorded as an issue.)
 func compressionError<T>(_ body: () throws -> T, sourceLocation: SourceLocation = #_sourceLocation) -> CompressionError? {
-    do {
-        _ = try body()
-        return nil
-    } catch let error as CompressionError {
-        return error
-    } catch {
-        Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
-        return nil
-    }
+    thrownError(CompressionError.self, body, sourceLocation: sourceLocation)
 }

@@ -7,20 +7,13 @@ import FileIO
 import FileIOSim
 import Foundation
 import Testing
+import TestSupport
 
 /// The `FileIOError` a body throws, or nil if it succeeds.
 /// (Untyped so that closures inside `#expect` need no annotation; the APIs under test throw
 /// only `FileIOError`, anything else is recorded as an issue.)
 func fileError<T>(_ body: () throws -> T, sourceLocation: SourceLocation = #_sourceLocation) -> FileIOError? {
-    do {
-        _ = try body()
-        return nil
-    } catch let error as FileIOError {
-        return error
-    } catch {
-        Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
-        return nil
-    }
+    thrownError(FileIOError.self, body, sourceLocation: sourceLocation)
 }
 
 /// Runs `body` with the path of a fresh directory under `NSTemporaryDirectory()`, then removes it.

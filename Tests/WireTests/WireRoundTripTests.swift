@@ -8,6 +8,7 @@
 
 import Basics
 import Testing
+import TestSupport
 import Wire
 
 @Suite struct WireRoundTripTests {
@@ -284,13 +285,5 @@ import Wire
 /// (Untyped so that closures inside `#expect` need no annotation; the APIs under test throw
 /// only `DecodeError`, anything else is recorded as an issue.)
 func decodeError<T>(_ body: () throws -> T, sourceLocation: SourceLocation = #_sourceLocation) -> DecodeError? {
-    do {
-        _ = try body()
-        return nil
-    } catch let error as DecodeError {
-        return error
-    } catch {
-        Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
-        return nil
-    }
+    thrownError(DecodeError.self, body, sourceLocation: sourceLocation)
 }
