@@ -125,7 +125,7 @@ extension RecordLog {
                                                    createdUnixNanos: options.creationTimeOverride)
             let log = RecordLog(directory: directory, options: options, logID: id, fileSystem: fileSystem,
                                 directoryLock: directoryLock,
-                                active: ActiveSegment(number: 1, handle: handle, size: size, contentStart: size),
+                                active: ActiveSegment(number: 1, handle: handle, size: size, syncedSize: size, contentStart: size),
                                 nextLSN: 2, truncation: TruncationState())
             log.segments[1] = SegmentState(handle: handle)
             log.statistics.segmentsCreated = 1
@@ -189,7 +189,7 @@ extension RecordLog {
             directory: directory, fileSystem: fileSystem, createdUnixNanos: options.creationTimeOverride)
         let log = RecordLog(directory: directory, options: options, logID: logID, fileSystem: fileSystem,
                             directoryLock: directoryLock,
-                            active: ActiveSegment(number: activeNumber, handle: activeHandle, size: activeSize, contentStart: activeSize),
+                            active: ActiveSegment(number: activeNumber, handle: activeHandle, size: activeSize, syncedSize: activeSize, contentStart: activeSize),
                             nextLSN: nextLSN + 1, truncation: truncation)
         for segment in found { log.segments[segment.number] = SegmentState(handle: segment.handle) }
         log.segments[activeNumber] = SegmentState(handle: activeHandle)

@@ -157,8 +157,10 @@ public final class RecordLog: @unchecked Sendable {
     struct ActiveSegment {
         var number: UInt64
         var handle: any FileHandle
-        /// Bytes written and synced; the next write goes here.
+        /// Bytes written; the next write goes here.
         var size: Int
+        /// Bytes known durable (≤ `size`); every record carries this as its synced offset.
+        var syncedSize: Int
         /// Offset after the checkpoint: a segment holding nothing beyond this is not rotated.
         var contentStart: Int
     }
@@ -169,6 +171,8 @@ public final class RecordLog: @unchecked Sendable {
         let bytes: Int
         var result: Result<[UInt64], LogError>?
         var isLeader = false
+        /// False for an append that is written but not synced.
+        var sync = true
         /// The next waiter of the same batch: each woken waiter wakes the next, so the leader
         /// pays for one wake-up per batch instead of one per appender.
         var nextToWake: PendingAppend?
@@ -224,11 +228,16 @@ public final class RecordLog: @unchecked Sendable {
     /// Appends records in order (increasing LSNs, consecutive unless a segment rotation falls
     /// between them) and returns their LSNs once they are durable. After a crash during the
     /// call, a prefix of the records may survive.
+    ///
+    /// With `sync: false` the records are written to the file (the operating system's cache)
+    /// but not synced: they survive a crash of the process, not of the machine, and become
+    /// durable with the next synced append or marker. After a crash, the records that survive
+    /// are always a prefix of the log (recovery cuts at the first torn record).
     @discardableResult
-    public func append(_ records: [LogRecord]) throws(LogError) -> [UInt64] {
+    public func append(_ records: [LogRecord], sync: Bool = true) throws(LogError) -> [UInt64] {
         let (items, bytes) = try prepare(records)
         if items.isEmpty { return [] }
-        return try submit(items, bytes: bytes)
+        return try submit(items, bytes: bytes, sync: sync)
     }
 
     /// Validates and (where asked and worthwhile) compresses records, on the caller's thread.
@@ -259,8 +268,13 @@ public final class RecordLog: @unchecked Sendable {
     }
 
     @discardableResult
-    public func append(_ record: LogRecord) throws(LogError) -> UInt64 {
-        try append([record])[0]
+    public func append(_ record: LogRecord, sync: Bool = true) throws(LogError) -> UInt64 {
+        try append([record], sync: sync)[0]
+    }
+
+    /// Makes every record appended so far durable (a no-op when they already are).
+    public func sync() throws(LogError) {
+        _ = try submit([], bytes: 0, sync: true)
     }
 
     /// Durably drops every record of `stream` with an LSN below `lsn`.
@@ -274,8 +288,9 @@ public final class RecordLog: @unchecked Sendable {
         _ = try submit([.truncateSuffix(stream: stream, from: lsn)], bytes: LogFormat.recordHeaderBytes + 8)
     }
 
-    func submit(_ items: [BatchItem], bytes: Int) throws(LogError) -> [UInt64] {
+    func submit(_ items: [BatchItem], bytes: Int, sync: Bool = true) throws(LogError) -> [UInt64] {
         let request = PendingAppend(items: items, bytes: bytes, event: Event())
+        request.sync = sync
         lock.lock()
         while true {
             if isClosed || isClosing { lock.unlock(); throw .closed }
@@ -318,11 +333,12 @@ public final class RecordLog: @unchecked Sendable {
     /// Appends from async code: the same as `append(_:)`, but the caller is suspended instead
     /// of blocking a thread, and a dedicated writer thread leads when no blocked caller does.
     @discardableResult
-    public func appendAsync(_ records: [LogRecord]) async throws(LogError) -> [UInt64] {
+    public func appendAsync(_ records: [LogRecord], sync: Bool = true) async throws(LogError) -> [UInt64] {
         let (items, bytes) = try prepare(records)
         if items.isEmpty { return [] }
         let result = await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<[UInt64], LogError>, Never>) in
             let request = PendingAppend(items: items, bytes: bytes, event: nil)
+            request.sync = sync
             request.continuation = continuation
             lock.lock()
             if isClosed || isClosing || failure != nil {
@@ -394,8 +410,9 @@ public final class RecordLog: @unchecked Sendable {
                 outcome = .failure(stoppedBy)
             } else {
                 let items = batch.count == 1 ? batch[0].items : batch.flatMap { $0.items }
+                let sync = batch.contains { $0.sync }
                 do throws(LogError) {
-                    outcome = .success(try writeBatch(items, beforeSync: { wake(finished); finished = [] }))
+                    outcome = .success(try writeBatch(items, sync: sync, beforeSync: { wake(finished); finished = [] }))
                 } catch {
                     outcome = .failure(error)
                 }
@@ -561,9 +578,10 @@ public final class RecordLog: @unchecked Sendable {
 
     // MARK: Writing (leader only)
 
-    /// Encodes and durably writes `items`, rotating segments as needed. `beforeSync` runs once,
-    /// after the final write and before its sync.
-    func writeBatch(_ items: [BatchItem], beforeSync: () -> Void = {}) throws(LogError) -> [Placement] {
+    /// Encodes and writes `items` (and, when `sync`, makes them and everything before them
+    /// durable), rotating segments as needed. `beforeSync` runs once, after the final write and
+    /// before its sync.
+    func writeBatch(_ items: [BatchItem], sync: Bool = true, beforeSync: () -> Void = {}) throws(LogError) -> [Placement] {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(items.reduce(0) { $0 + $1.encodedBytes })
         var placements: [Placement] = []
@@ -576,7 +594,7 @@ public final class RecordLog: @unchecked Sendable {
                 try rotate(flushing: &buffer)
             }
             let offset = active.size + buffer.count
-            let synced = UInt32(active.size)
+            let synced = UInt32(active.syncedSize)
             let lsn: UInt64
             switch item {
             case let .record(stream, kind, flags, payloadLength, stored):
@@ -601,7 +619,7 @@ public final class RecordLog: @unchecked Sendable {
             }
             placements.append(Placement(lsn: lsn, segment: active.number, offset: UInt32(offset)))
         }
-        try flush(&buffer, beforeSync: beforeSync)
+        try flush(&buffer, sync: sync, beforeSync: beforeSync)
         return placements
     }
 
@@ -619,21 +637,31 @@ public final class RecordLog: @unchecked Sendable {
         encode(stream: stream, lsn: lsn, synced: synced, kind: kind, flags: [], payloadLength: 8, stored: payload.bytes, into: &buffer)
     }
 
-    /// Writes the buffer at the end of the active segment and makes it durable.
-    func flush(_ buffer: inout [UInt8], beforeSync: () -> Void = {}) throws(LogError) {
-        guard !buffer.isEmpty else { return }
+    /// Writes the buffer at the end of the active segment and, when `sync`, makes the whole
+    /// segment durable.
+    func flush(_ buffer: inout [UInt8], sync: Bool = true, beforeSync: () -> Void = {}) throws(LogError) {
+        guard !buffer.isEmpty || (sync && active.syncedSize < active.size) else {
+            beforeSync()
+            return
+        }
         let started = MonotonicClock.nanoseconds()
         let written: UInt64
         do throws(FileIOError) {
-            try active.handle.write(at: UInt64(active.size), buffer)
+            if !buffer.isEmpty { try active.handle.write(at: UInt64(active.size), buffer) }
             written = MonotonicClock.nanoseconds()
             beforeSync()
-            try active.handle.dataSync()
+            if sync { try active.handle.dataSync() }
         } catch {
             throw .io(error)
         }
         let synced = MonotonicClock.nanoseconds()
         active.size += buffer.count
+        if sync { active.syncedSize = active.size } else {
+            writerStatistics.bytesWritten += UInt64(buffer.count)
+            writerStatistics.writeNanoseconds += written - started
+            buffer.removeAll(keepingCapacity: true)
+            return
+        }
         writerStatistics.syncs += 1
         writerStatistics.bytesWritten += UInt64(buffer.count)
         writerStatistics.writeNanoseconds += written - started
@@ -645,14 +673,14 @@ public final class RecordLog: @unchecked Sendable {
     func rotate(flushing buffer: inout [UInt8]) throws(LogError) {
         let lsn = nextLSN
         nextLSN += 1
-        encode(stream: 0, lsn: lsn, synced: UInt32(active.size), kind: .seal, flags: [], payloadLength: 0, stored: [], into: &buffer)
+        encode(stream: 0, lsn: lsn, synced: UInt32(active.syncedSize), kind: .seal, flags: [], payloadLength: 0, stored: [], into: &buffer)
         try flush(&buffer)
         let number = active.number + 1
         let (handle, size) = try Self.createSegment(
             number: number, logID: logID, firstLSN: nextLSN, truncation: truncation,
             directory: directory, fileSystem: fileSystem, createdUnixNanos: options.creationTimeOverride)
         nextLSN += 1  // the checkpoint
-        active = ActiveSegment(number: number, handle: handle, size: size, contentStart: size)
+        active = ActiveSegment(number: number, handle: handle, size: size, syncedSize: size, contentStart: size)
         lock.withLock {
             segments[number] = SegmentState(handle: handle)
             statistics.segmentsCreated += 1
@@ -949,6 +977,10 @@ public final class RecordLog: @unchecked Sendable {
         lock.broadcast()
         while writerActive || !pending.isEmpty || !overflow.isEmpty { lock.wait() }
         isClosed = true
+        // Unsynced appends become durable on a clean close (no leader runs any more).
+        if failure == nil && active.syncedSize < active.size {
+            if (try? active.handle.dataSync()) != nil { active.syncedSize = active.size }
+        }
         let handles = segments.values.map(\.handle)
         let stopWriterThread = writerThreadStarted
         lock.broadcast()
