@@ -38,6 +38,7 @@ var targets: [Target] = [
     .target(name: "RecordLog", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO"], swiftSettings: hotCodeSettings),
     .target(name: "StorageFormat", dependencies: ["Wire", "Checksum", "Compression", "FileIO"], swiftSettings: hotCodeSettings),
     // Tools.
+    .target(name: "LSM", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "RecordLog", "StorageFormat"], swiftSettings: hotCodeSettings),
     .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat"]),
     .target(name: "BenchSupport", dependencies: ["Basics", "FileIO", "RecordLog"], swiftSettings: hotCodeSettings),
     .executableTarget(
@@ -55,6 +56,7 @@ var targets: [Target] = [
     .testTarget(name: "FileIOTests", dependencies: ["TestSupport", "FileIO", "FileIOSim", "Basics"]),
     .testTarget(name: "RecordLogTests", dependencies: ["RecordLog", "FileIO", "FileIOSim", "Basics", "Wire", "Checksum", "Inspection"]),
     .testTarget(name: "StorageFormatTests", dependencies: ["StorageFormat", "FileIO", "FileIOSim", "Basics", "Wire"]),
+    .testTarget(name: "LSMTests", dependencies: ["TestSupport", "LSM", "StorageFormat", "RecordLog", "FileIO", "FileIOSim", "Basics", "Wire"]),
     .testTarget(name: "InspectionTests", dependencies: ["Inspection", "RecordLog", "StorageFormat", "FileIO", "FileIOSim", "Basics"]),
 ]
 

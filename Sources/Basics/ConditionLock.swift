@@ -66,3 +66,37 @@ public final class Event: @unchecked Sendable {
         lock.unlock()
     }
 }
+
+/// A readers–writer lock (pthreads): many readers at once, or one writer.
+public final class ReadWriteLock: @unchecked Sendable {
+    private let rwlock: UnsafeMutablePointer<pthread_rwlock_t>
+
+    public init() {
+        rwlock = .allocate(capacity: 1)
+        let status = pthread_rwlock_init(rwlock, nil)
+        precondition(status == 0, "pthread_rwlock_init failed: \(status)")
+    }
+
+    deinit {
+        pthread_rwlock_destroy(rwlock)
+        rwlock.deallocate()
+    }
+
+    @inlinable
+    public func withReadLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        lockShared()
+        defer { unlock() }
+        return try body()
+    }
+
+    @inlinable
+    public func withWriteLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        lockExclusive()
+        defer { unlock() }
+        return try body()
+    }
+
+    public func lockShared() { pthread_rwlock_rdlock(rwlock) }
+    public func lockExclusive() { pthread_rwlock_wrlock(rwlock) }
+    public func unlock() { pthread_rwlock_unlock(rwlock) }
+}

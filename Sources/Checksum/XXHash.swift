@@ -45,3 +45,26 @@ public enum XXH64 {
         bytes.withUnsafeBytes { hash($0, seed: seed) }
     }
 }
+
+/// XXH3-64 over data that arrives in pieces: the same value as `XXH3.hash` of the concatenation.
+public final class XXH3Stream {
+    let state: OpaquePointer
+
+    public init() {
+        guard let state = XXH3_createState() else { fatalError("XXH3_createState: out of memory") }
+        self.state = state
+        XXH3_64bits_reset(state)
+    }
+
+    deinit { XXH3_freeState(state) }
+
+    public func update(_ bytes: UnsafeRawBufferPointer) {
+        _ = XXH3_64bits_update_dispatch(state, bytes.baseAddress, bytes.count)
+    }
+
+    public func update(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { update($0) }
+    }
+
+    public var digest: UInt64 { XXH3_64bits_digest(state) }
+}

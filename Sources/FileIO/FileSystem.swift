@@ -40,6 +40,7 @@ public struct OpenOptions: OptionSet, Sendable, Hashable {
 
 public protocol FileSystem: AnyObject, Sendable {
     func open(_ path: String, options: OpenOptions) throws(FileIOError) -> any FileHandle
+    /// Removes a file, or an empty directory.
     func remove(_ path: String) throws(FileIOError)
     /// Atomically replaces `destination` (if present) with `source`.
     func rename(_ source: String, to destination: String) throws(FileIOError)

@@ -25,7 +25,8 @@ public final class POSIXFileSystem: FileSystem {
     }
 
     public func remove(_ path: String) throws(FileIOError) {
-        _ = try syscall("unlink", path) { unlink(path) }
+        // remove(3): unlink for a file, rmdir for an (empty) directory.
+        _ = try syscall("remove", path) { Glibc.remove(path) }
     }
 
     public func rename(_ source: String, to destination: String) throws(FileIOError) {

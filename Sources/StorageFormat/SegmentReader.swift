@@ -16,9 +16,14 @@ public final class SegmentReader: @unchecked Sendable {
     let filter: BloomFilter
     /// (last key of the block, handle), ascending.
     let index: [(key: [UInt8], handle: BlockHandle)]
+    let cache: BlockCache?
+    /// Names this segment in `cache` (unique among the segments sharing the cache).
+    public let cacheID: UInt64
 
-    public init(handle: any FileHandle) throws(SegmentError) {
+    public init(handle: any FileHandle, cache: BlockCache? = nil, cacheID: UInt64 = 0) throws(SegmentError) {
         self.handle = handle
+        self.cache = cache
+        self.cacheID = cacheID
         path = handle.path
         do throws(FileIOError) { size = try handle.size() } catch { throw .io(error) }
         guard size >= UInt64(SegmentFormat.footerBytes) else {
@@ -138,6 +143,32 @@ public final class SegmentReader: @unchecked Sendable {
         } catch { throw .corruption(path: path, error) }
     }
 
+    public var blockCount: Int { index.count }
+
+    /// Closes the file. The reader must not be used afterwards.
+    public func close() { handle.close() }
+
+    /// False when the segment certainly holds no entry whose filter hash is `filterHash`.
+    public func mayContain(filterHash: UInt64) -> Bool { filter.mayContain(hash: filterHash) }
+
+    /// Data block `position`, verified and decoded, from the cache when there. Checks that the
+    /// block is non-empty, ends with its index key and starts after the previous block's.
+    public func decodedBlock(_ position: Int) throws(SegmentError) -> DecodedBlock {
+        let key = BlockCache.Key(segment: cacheID, offset: index[position].handle.offset)
+        if let cache, let hit = cache.lookup(key) { return hit }
+        let block = try dataBlock(position)
+        let entries: [Block.Entry]
+        do throws(DecodeError) { entries = try block.entries() } catch { throw .corruption(path: path, error) }
+        guard let first = entries.first, entries.last!.key == index[position].key,
+              position == 0 || compareBytes(index[position - 1].key, first.key) < 0 else {
+            throw .corruption(path: path, DecodeError(field: "index", offset: index[position].handle.offset,
+                                                      reason: .invalid("data block \(position) does not match its index entry")))
+        }
+        let decoded = DecodedBlock(entries: entries, rawBytes: block.bytes.count)
+        cache?.insert(key, decoded)
+        return decoded
+    }
+
     /// The value stored for `key`, or nil. Consults the Bloom filter first.
     public func get(_ key: [UInt8]) throws(SegmentError) -> [UInt8]? {
         guard filter.mayContain(hash: BloomFilter.hash(key)) else { return nil }
@@ -150,7 +181,7 @@ public final class SegmentReader: @unchecked Sendable {
     }
 
     /// Index of the first data block whose last key is ≥ `key`.
-    func firstBlock(atLeast key: [UInt8]) -> Int? {
+    public func firstBlock(atLeast key: [UInt8]) -> Int? {
         var low = 0, high = index.count
         while low < high {
             let mid = (low + high) / 2

@@ -45,6 +45,9 @@ public final class SegmentWriter {
     var lastKey: [UInt8]?
     /// Key bytes a reader will materialise when decoding the current data block.
     var blockDecodedKeyBytes = 0
+    let fileHash = XXH3Stream()
+    /// XXH3-64 of the whole file, set by `finish` (a manifest records it).
+    public private(set) var fileChecksum: UInt64 = 0
 
     /// Largest value an entry may carry (a block holding it must stay under the format's
     /// block limit).
@@ -59,8 +62,14 @@ public final class SegmentWriter {
         dataBlock = BlockBuilder(restartInterval: options.restartInterval)
     }
 
+    /// Bytes the file will have if finished now (about: the open block is counted uncompressed).
+    public var estimatedFileBytes: UInt64 { offset + UInt64(dataBlock.estimatedBytes) }
+
     /// Adds an entry. Keys must be strictly increasing (a programmer error otherwise).
-    public func add(key: [UInt8], value: [UInt8]) throws(SegmentError) {
+    /// `filterHash` is what the Bloom filter records for the entry (default: the hash of the
+    /// whole key); an engine whose keys carry a version suffix passes the hash of the key
+    /// without it, so that one probe finds every version.
+    public func add(key: [UInt8], value: [UInt8], filterHash: UInt64? = nil) throws(SegmentError) {
         if let lastKey { precondition(compareBytes(lastKey, key) < 0, "segment keys must be strictly increasing") }
         precondition(key.count <= Block.keyBytesLimit, "key longer than \(Block.keyBytesLimit) bytes")
         guard value.count <= Self.valueBytesLimit else {
@@ -76,7 +85,8 @@ public final class SegmentWriter {
         properties.entryCount += 1
         properties.rawKeyBytes += UInt64(key.count)
         properties.rawValueBytes += UInt64(value.count)
-        keyHashes.append(BloomFilter.hash(key))
+        let hash = filterHash ?? BloomFilter.hash(key)
+        if keyHashes.last != hash { keyHashes.append(hash) }
         dataBlock.add(key: key, value: value[...])
         blockDecodedKeyBytes += key.count
         lastKey = key
@@ -121,6 +131,7 @@ public final class SegmentWriter {
         guard !pendingOutput.isEmpty else { return }
         let at = offset - UInt64(pendingOutput.count)
         do throws(FileIOError) { try handle.write(at: at, pendingOutput) } catch { throw .io(error) }
+        fileHash.update(pendingOutput)
         pendingOutput.removeAll(keepingCapacity: true)
     }
 
@@ -143,6 +154,7 @@ public final class SegmentWriter {
         pendingOutput.append(contentsOf: SegmentFooter(index: index, filter: filter, properties: props).encode())
         offset += UInt64(SegmentFormat.footerBytes)
         try flushOutput()
+        fileChecksum = fileHash.digest
         return (offset, properties)
     }
 }

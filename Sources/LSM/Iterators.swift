@@ -1,0 +1,302 @@
+// Iterators over internal keys (memtables, segments, levels), a merging iterator over many of
+// them, and the user-facing iterator that resolves versions at a snapshot.
+//
+// Every internal iterator moves in one direction per use: forward after `seek`/`seekToFirst`,
+// backward after `seekBefore`/`seekToLast`. The merging iterator keeps that rule, which keeps it
+// simple (no direction switches).
+
+import StorageFormat
+import Wire
+
+protocol InternalIterator: AnyObject {
+    var isValid: Bool { get }
+    var key: [UInt8] { get }
+    var value: ArraySlice<UInt8> { get }
+    /// First entry with key ≥ target.
+    func seek(_ target: [UInt8]) throws(StorageError)
+    /// Last entry with key < target.
+    func seekBefore(_ target: [UInt8]) throws(StorageError)
+    func seekToFirst() throws(StorageError)
+    func seekToLast() throws(StorageError)
+    func next() throws(StorageError)
+    func previous() throws(StorageError)
+}
+
+final class SegmentIterator: InternalIterator {
+    var cursor: SegmentCursor
+
+    init(_ segment: SegmentFile) { cursor = SegmentCursor(segment.reader) }
+
+    var isValid: Bool { cursor.isValid }
+    var key: [UInt8] { cursor.key }
+    var value: ArraySlice<UInt8> { cursor.value }
+
+    func seek(_ target: [UInt8]) throws(StorageError) {
+        do throws(SegmentError) { try cursor.seek(target) } catch { throw StorageError(error) }
+    }
+    func seekBefore(_ target: [UInt8]) throws(StorageError) {
+        do throws(SegmentError) { try cursor.seekBefore(target) } catch { throw StorageError(error) }
+    }
+    func seekToFirst() throws(StorageError) {
+        do throws(SegmentError) { try cursor.seekToFirst() } catch { throw StorageError(error) }
+    }
+    func seekToLast() throws(StorageError) {
+        do throws(SegmentError) { try cursor.seekToLast() } catch { throw StorageError(error) }
+    }
+    func next() throws(StorageError) {
+        do throws(SegmentError) { try cursor.next() } catch { throw StorageError(error) }
+    }
+    func previous() throws(StorageError) {
+        do throws(SegmentError) { try cursor.previous() } catch { throw StorageError(error) }
+    }
+}
+
+/// The segments of one level ≥ 1 (disjoint, sorted), opened one at a time.
+final class LevelIterator: InternalIterator {
+    let files: [SegmentFile]
+    var position = 0
+    var current: SegmentIterator?
+
+    init(_ files: [SegmentFile]) { self.files = files }
+
+    var isValid: Bool { current?.isValid ?? false }
+    var key: [UInt8] { current!.key }
+    var value: ArraySlice<UInt8> { current!.value }
+
+    private func open(_ position: Int) -> SegmentIterator? {
+        self.position = position
+        guard position >= 0 && position < files.count else { current = nil; return nil }
+        current = SegmentIterator(files[position])
+        return current
+    }
+
+    func seek(_ target: [UInt8]) throws(StorageError) {
+        // First file whose largest key ≥ target.
+        var low = 0, high = files.count
+        while low < high {
+            let mid = (low + high) / 2
+            if compareBytes(files[mid].descriptor.largestKey, target) < 0 { low = mid + 1 } else { high = mid }
+        }
+        try open(low)?.seek(target)
+        try skipEmptyForward()
+    }
+
+    func seekBefore(_ target: [UInt8]) throws(StorageError) {
+        // Last file whose smallest key < target.
+        var low = 0, high = files.count
+        while low < high {
+            let mid = (low + high) / 2
+            if compareBytes(files[mid].descriptor.smallestKey, target) < 0 { low = mid + 1 } else { high = mid }
+        }
+        try open(low - 1)?.seekBefore(target)
+        try skipEmptyBackward()
+    }
+
+    func seekToFirst() throws(StorageError) {
+        try open(0)?.seekToFirst()
+        try skipEmptyForward()
+    }
+
+    func seekToLast() throws(StorageError) {
+        try open(files.count - 1)?.seekToLast()
+        try skipEmptyBackward()
+    }
+
+    func next() throws(StorageError) {
+        try current!.next()
+        try skipEmptyForward()
+    }
+
+    func previous() throws(StorageError) {
+        try current!.previous()
+        try skipEmptyBackward()
+    }
+
+    private func skipEmptyForward() throws(StorageError) {
+        while let iterator = current, !iterator.isValid {
+            try open(position + 1)?.seekToFirst()
+        }
+    }
+
+    private func skipEmptyBackward() throws(StorageError) {
+        while let iterator = current, !iterator.isValid {
+            try open(position - 1)?.seekToLast()
+        }
+    }
+}
+
+/// Merges children in key order (forward) or reverse key order (backward). Children never hold
+/// the same internal key (sequence numbers are unique), so ties do not occur.
+final class MergingIterator: InternalIterator {
+    let children: [any InternalIterator]
+    /// Valid children, as a binary heap: the smallest key on top going forward, the largest
+    /// going backward.
+    var heap: [Int] = []
+    var forward = true
+
+    init(_ children: [any InternalIterator]) { self.children = children }
+
+    var isValid: Bool { !heap.isEmpty }
+    var key: [UInt8] { children[heap[0]].key }
+    var value: ArraySlice<UInt8> { children[heap[0]].value }
+
+    @inline(__always)
+    private func before(_ a: Int, _ b: Int) -> Bool {
+        let order = compareBytes(children[a].key, children[b].key)
+        return forward ? order < 0 : order > 0
+    }
+
+    private func rebuild() {
+        heap = children.indices.filter { children[$0].isValid }
+        var index = heap.count / 2 - 1
+        while index >= 0 { siftDown(index); index -= 1 }
+    }
+
+    private func siftDown(_ start: Int) {
+        var index = start
+        let count = heap.count
+        while true {
+            let left = 2 * index + 1
+            if left >= count { return }
+            var best = left
+            let right = left + 1
+            if right < count && before(heap[right], heap[left]) { best = right }
+            if !before(heap[best], heap[index]) { return }
+            heap.swapAt(best, index)
+            index = best
+        }
+    }
+
+    private func advanceTop(_ move: (any InternalIterator) throws(StorageError) -> Void) throws(StorageError) {
+        let top = children[heap[0]]
+        try move(top)
+        if !top.isValid {
+            heap[0] = heap[heap.count - 1]
+            heap.removeLast()
+        }
+        if !heap.isEmpty { siftDown(0) }
+    }
+
+    func seek(_ target: [UInt8]) throws(StorageError) {
+        forward = true
+        for child in children { try child.seek(target) }
+        rebuild()
+    }
+
+    func seekBefore(_ target: [UInt8]) throws(StorageError) {
+        forward = false
+        for child in children { try child.seekBefore(target) }
+        rebuild()
+    }
+
+    func seekToFirst() throws(StorageError) {
+        forward = true
+        for child in children { try child.seekToFirst() }
+        rebuild()
+    }
+
+    func seekToLast() throws(StorageError) {
+        forward = false
+        for child in children { try child.seekToLast() }
+        rebuild()
+    }
+
+    func next() throws(StorageError) {
+        precondition(forward, "MergingIterator: next() after a backward positioning")
+        try advanceTop { child throws(StorageError) in try child.next() }
+    }
+
+    func previous() throws(StorageError) {
+        precondition(!forward, "MergingIterator: previous() after a forward positioning")
+        try advanceTop { child throws(StorageError) in try child.previous() }
+    }
+}
+
+/// Iterates user keys and their values as of a snapshot, within bounds, in one direction.
+public final class StorageIterator {
+    let source: MergingIterator
+    let sequence: UInt64
+    let lower: [UInt8]?
+    let upper: [UInt8]?
+    let lowerEscaped: [UInt8]?
+    let upperEscaped: [UInt8]?
+    let reverse: Bool
+    var started = false
+    /// Keeps the snapshot (and so the versions it reads) alive while iterating.
+    let pin: AnyObject?
+
+    init(source: MergingIterator, sequence: UInt64, lower: [UInt8]?, upper: [UInt8]?, reverse: Bool, pin: AnyObject?) {
+        self.source = source
+        self.sequence = sequence
+        self.lower = lower
+        self.upper = upper
+        lowerEscaped = lower.map { InternalKey.escapedPrefix($0) }
+        upperEscaped = upper.map { InternalKey.escapedPrefix($0) }
+        self.reverse = reverse
+        self.pin = pin
+    }
+
+    /// The next key and value, or nil at the end.
+    public func next() throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
+        if !started {
+            started = true
+            if reverse {
+                if let upperEscaped { try source.seekBefore(upperEscaped) } else { try source.seekToLast() }
+            } else {
+                if let lowerEscaped { try source.seek(lowerEscaped) } else { try source.seekToFirst() }
+            }
+        }
+        return reverse ? try nextBackward() : try nextForward()
+    }
+
+    private func userPrefix(_ key: [UInt8]) -> ArraySlice<UInt8> { key[..<(key.count - 8)] }
+
+    private func nextForward() throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
+        while source.isValid {
+            let key = source.key
+            if let upperEscaped, compareBytes(key, upperEscaped) >= 0 { return nil }
+            let prefix = userPrefix(key)
+            let (entrySequence, kindByte) = InternalKey.trailer(key)
+            if entrySequence > sequence {
+                try source.next()
+                continue
+            }
+            // The newest visible version of this user key: take it, skip the older ones.
+            let value = Array(source.value)
+            try source.next()
+            while source.isValid && userPrefix(source.key) == prefix { try source.next() }
+            if kindByte == ValueKind.value.rawValue {
+                return (try decodeUserKey(key), value)
+            }
+        }
+        return nil
+    }
+
+    private func nextBackward() throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
+        // Backward, the versions of a user key come oldest first: the visible one is the last
+        // with sequence ≤ snapshot before the user key changes.
+        while source.isValid {
+            let key = source.key
+            if let lowerEscaped, compareBytes(key, lowerEscaped) < 0 { return nil }
+            let prefix = userPrefix(key)
+            var visible: (kindByte: UInt8, key: [UInt8], value: [UInt8])?
+            while source.isValid && userPrefix(source.key) == prefix {
+                let (entrySequence, kindByte) = InternalKey.trailer(source.key)
+                if entrySequence <= sequence { visible = (kindByte, source.key, Array(source.value)) }
+                try source.previous()
+            }
+            if let visible, visible.kindByte == ValueKind.value.rawValue {
+                return (try decodeUserKey(visible.key), visible.value)
+            }
+        }
+        return nil
+    }
+
+    private func decodeUserKey(_ key: [UInt8]) throws(StorageError) -> [UInt8] {
+        do throws(DecodeError) {
+            return try InternalKey.decode(key).userKey
+        } catch {
+            throw .corruption(path: "(segment entry)", error)
+        }
+    }
+}
