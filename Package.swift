@@ -40,7 +40,7 @@ var targets: [Target] = [
     // Tools.
     .target(name: "LSM", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "RecordLog", "StorageFormat"], swiftSettings: hotCodeSettings),
     .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat"]),
-    .target(name: "BenchSupport", dependencies: ["Basics", "FileIO", "RecordLog"], swiftSettings: hotCodeSettings),
+    .target(name: "BenchSupport", dependencies: ["Basics", "FileIO", "RecordLog", "LSM"], swiftSettings: hotCodeSettings),
     .executableTarget(
         name: "vectron-tool",
         dependencies: ["Inspection", "FileIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],

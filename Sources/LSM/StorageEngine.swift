@@ -414,7 +414,7 @@ public final class StorageEngine: @unchecked Sendable {
                 return kind == .value ? value : nil
             }
         }
-        let hash = BloomFilter.hash(key)
+        let hash = BloomFilter.hash(escaped)
         for file in view.version.levels[0] {
             guard userKeyInRange(escaped, file) else { continue }
             if let found = try lookup(file, escaped: escaped, seekKey: seekKey, hash: hash) { return found.kind == .value ? found.value : nil }
@@ -709,7 +709,7 @@ final class SegmentBuilder {
         if firstKey == nil { firstKey = key }
         lastKey = key
         count += 1
-        let hash = BloomFilter.hash(key[..<(key.count - InternalKey.suffixBytes)])
+        let hash = BloomFilter.hash(key[..<(key.count - 8)])  // the escaped user key with its terminator
         do throws(SegmentError) { try writer.add(key: key, value: Array(value), filterHash: hash) } catch {
             abandon()
             throw StorageError(error)

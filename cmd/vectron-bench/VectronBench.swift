@@ -9,7 +9,7 @@ struct VectronBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vectron-bench",
         abstract: "Benchmarks, side by side with a reference measured in the same run.",
-        subcommands: [Log.self])
+        subcommands: [Log.self, KV.self])
 }
 
 struct Log: AsyncParsableCommand {
@@ -35,5 +35,41 @@ struct Log: AsyncParsableCommand {
         configuration.directory = dir
         configuration.appenderKind = appenderKind
         for result in try await LogBenchmark.run(configuration) { print(result.jsonLine) }
+    }
+}
+
+struct KV: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kv",
+        abstract: "The storage engine under db_bench's workloads, with db_bench's flags and output lines.")
+    @Option(name: .customLong("benchmarks"), help: "Comma-separated: fillseq, fillrandom, readrandom, readseq.")
+    var benchmarks = "fillseq,fillrandom,readrandom,readseq"
+    @Option(name: .customLong("num"), help: "Number of keys.") var num = 1_000_000
+    @Option(name: .customLong("reads"), help: "Reads (default: num).") var reads: Int?
+    @Option(name: .customLong("key_size")) var keySize = 16
+    @Option(name: .customLong("value_size")) var valueSize = 100
+    @Option(name: .customLong("sync"), help: "Sync every write (0/1, true/false).") var sync = "false"
+    @Option(name: .customLong("writes_per_sync"), help: "Sync every n-th write (0: never).") var writesPerSync = 0
+    @Option(name: .customLong("batch_size"), help: "Writes per batch.") var batchSize = 1
+    @Option(name: .customLong("cache_size"), help: "Block cache bytes.") var cacheSize = 32 << 20
+    @Option(name: .customLong("write_buffer_size"), help: "Memtable bytes.") var writeBufferSize = 64 << 20
+    @Option(name: .customLong("db"), help: "Database directory (replaced by fill benchmarks).") var db = "./.vectron-bench-kv"
+    @Option(name: .customLong("seed")) var seed: UInt64 = 301
+
+    func run() throws {
+        var configuration = KVBenchmarkConfiguration()
+        configuration.benchmarks = benchmarks.split(separator: ",").map(String.init)
+        configuration.num = num
+        configuration.reads = reads
+        configuration.keySize = keySize
+        configuration.valueSize = valueSize
+        configuration.sync = ["1", "true"].contains(sync.lowercased())
+        configuration.writesPerSync = writesPerSync
+        configuration.batchSize = max(1, batchSize)
+        configuration.cacheSize = cacheSize
+        configuration.memtableBytes = writeBufferSize
+        configuration.directory = db
+        configuration.seed = seed
+        try KVBenchmark.run(configuration) { print($0) }
     }
 }
