@@ -27,7 +27,7 @@ struct CompactionJob {
     var largestUserKey: [UInt8]
 }
 
-/// The escaped user-key part of an internal key.
+/// The user-key part of an internal key.
 @inline(__always)
 func userPart(_ key: [UInt8]) -> ArraySlice<UInt8> { key[..<(key.count - 8)] }
 
@@ -73,7 +73,7 @@ extension StorageEngine {
         } else {
             let files = levels[level]
             let pointer = compactPointers[level]
-            let next = pointer.flatMap { pointer in files.first { compareBytes($0.descriptor.smallestKey, pointer) > 0 } } ?? files[0]
+            let next = pointer.flatMap { pointer in files.first { compareBytes(userPart($0.descriptor.smallestKey), pointer) > 0 } } ?? files[0]
             inputs = [next]
         }
         return job(level: level, inputs: inputs)
@@ -140,7 +140,7 @@ extension StorageEngine {
             try manifestLock.withLock { () throws(StorageError) in try manifest.record(edit) }
             lock.withLock {
                 version = version.applying(deleted: [file.number], added: [(job.outputLevel, file)])
-                compactPointers[job.level] = file.descriptor.largestKey
+                compactPointers[job.level] = Array(userPart(file.descriptor.largestKey))
                 counters.trivialMoves += 1
             }
             return
@@ -211,7 +211,7 @@ extension StorageEngine {
         let removed = job.inputs + job.outputInputs
         lock.withLock {
             version = version.applying(deleted: Set(removed.map(\.number)), added: opened)
-            if job.level > 0 { compactPointers[job.level] = job.largestUserKey }
+            if job.level > 0 { compactPointers[job.level] = Array(userPart(job.largestUserKey)) }
             counters.compactions += 1
             counters.compactionBytesWritten += bytesWritten
             counters.compactionBytesRead += bytesRead
@@ -252,7 +252,11 @@ extension StorageEngine {
                 return files.isEmpty ? nil : self.job(level: level, inputs: files)
             }
             guard let job else { continue }
-            try run(job)
+            do throws(StorageError) { try run(job) } catch {
+                // As for a background failure: stop accepting writes until reopened.
+                lock.withLock { if backgroundError == nil { backgroundError = error } }
+                throw error
+            }
         }
         released = true
         lock.withLock {

@@ -8,6 +8,12 @@
 import StorageFormat
 import Wire
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 protocol InternalIterator: AnyObject {
     var isValid: Bool { get }
     var key: [UInt8] { get }
@@ -24,30 +30,39 @@ protocol InternalIterator: AnyObject {
 
 final class SegmentIterator: InternalIterator {
     var cursor: SegmentCursor
+    /// The current key, copied out once per move (the merging iterator reads it repeatedly).
+    private(set) var key: [UInt8] = []
 
     init(_ segment: SegmentFile) { cursor = SegmentCursor(segment.reader) }
 
     var isValid: Bool { cursor.isValid }
-    var key: [UInt8] { cursor.key }
     var value: ArraySlice<UInt8> { cursor.value }
+
+    @inline(__always) private func moved() { if cursor.isValid { key = cursor.key } }
 
     func seek(_ target: [UInt8]) throws(StorageError) {
         do throws(SegmentError) { try cursor.seek(target) } catch { throw StorageError(error) }
+        moved()
     }
     func seekBefore(_ target: [UInt8]) throws(StorageError) {
         do throws(SegmentError) { try cursor.seekBefore(target) } catch { throw StorageError(error) }
+        moved()
     }
     func seekToFirst() throws(StorageError) {
         do throws(SegmentError) { try cursor.seekToFirst() } catch { throw StorageError(error) }
+        moved()
     }
     func seekToLast() throws(StorageError) {
         do throws(SegmentError) { try cursor.seekToLast() } catch { throw StorageError(error) }
+        moved()
     }
     func next() throws(StorageError) {
         do throws(SegmentError) { try cursor.next() } catch { throw StorageError(error) }
+        moved()
     }
     func previous() throws(StorageError) {
         do throws(SegmentError) { try cursor.previous() } catch { throw StorageError(error) }
+        moved()
     }
 }
 
@@ -75,7 +90,7 @@ final class LevelIterator: InternalIterator {
         var low = 0, high = files.count
         while low < high {
             let mid = (low + high) / 2
-            if compareBytes(files[mid].descriptor.largestKey, target) < 0 { low = mid + 1 } else { high = mid }
+            if compareInternalKeys(files[mid].descriptor.largestKey, target) < 0 { low = mid + 1 } else { high = mid }
         }
         try open(low)?.seek(target)
         try skipEmptyForward()
@@ -86,7 +101,7 @@ final class LevelIterator: InternalIterator {
         var low = 0, high = files.count
         while low < high {
             let mid = (low + high) / 2
-            if compareBytes(files[mid].descriptor.smallestKey, target) < 0 { low = mid + 1 } else { high = mid }
+            if compareInternalKeys(files[mid].descriptor.smallestKey, target) < 0 { low = mid + 1 } else { high = mid }
         }
         try open(low - 1)?.seekBefore(target)
         try skipEmptyBackward()
@@ -142,7 +157,7 @@ final class MergingIterator: InternalIterator {
 
     @inline(__always)
     private func before(_ a: Int, _ b: Int) -> Bool {
-        let order = compareBytes(children[a].key, children[b].key)
+        let order = compareInternalKeys(children[a].key, children[b].key)
         return forward ? order < 0 : order > 0
     }
 
@@ -218,8 +233,9 @@ public final class StorageIterator {
     let sequence: UInt64
     let lower: [UInt8]?
     let upper: [UInt8]?
-    let lowerEscaped: [UInt8]?
-    let upperEscaped: [UInt8]?
+    /// Seek targets: the first internal key of `lower`, the first internal key of `upper`.
+    let lowerTarget: [UInt8]?
+    let upperTarget: [UInt8]?
     let reverse: Bool
     var started = false
     /// Keeps the snapshot (and so the versions it reads) alive while iterating.
@@ -230,8 +246,8 @@ public final class StorageIterator {
         self.sequence = sequence
         self.lower = lower
         self.upper = upper
-        lowerEscaped = lower.map { InternalKey.escapedPrefix($0) }
-        upperEscaped = upper.map { InternalKey.escapedPrefix($0) }
+        lowerTarget = lower.map { InternalKey.seekKey(userKey: $0, sequence: InternalKey.sequenceMax) }
+        upperTarget = upper.map { InternalKey.seekKey(userKey: $0, sequence: InternalKey.sequenceMax) }
         self.reverse = reverse
         self.pin = pin
     }
@@ -241,32 +257,30 @@ public final class StorageIterator {
         if !started {
             started = true
             if reverse {
-                if let upperEscaped { try source.seekBefore(upperEscaped) } else { try source.seekToLast() }
+                if let upperTarget { try source.seekBefore(upperTarget) } else { try source.seekToLast() }
             } else {
-                if let lowerEscaped { try source.seek(lowerEscaped) } else { try source.seekToFirst() }
+                if let lowerTarget { try source.seek(lowerTarget) } else { try source.seekToFirst() }
             }
         }
         return reverse ? try nextBackward() : try nextForward()
     }
 
-    private func userPrefix(_ key: [UInt8]) -> ArraySlice<UInt8> { key[..<(key.count - 8)] }
 
     private func nextForward() throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
         while source.isValid {
             let key = source.key
-            if let upperEscaped, compareBytes(key, upperEscaped) >= 0 { return nil }
-            let prefix = userPrefix(key)
+            if let upper, compareBytes(userPart(key), upper) >= 0 { return nil }
             let (entrySequence, kindByte) = InternalKey.trailer(key)
             if entrySequence > sequence {
                 try source.next()
                 continue
             }
             // The newest visible version of this user key: take it, skip the older ones.
-            let value = Array(source.value)
+            let value = kindByte == ValueKind.value.rawValue ? Array(source.value) : []
             try source.next()
-            while source.isValid && userPrefix(source.key) == prefix { try source.next() }
+            while source.isValid && sameUserKey(source.key, key) { try source.next() }
             if kindByte == ValueKind.value.rawValue {
-                return (try decodeUserKey(key), value)
+                return (Array(userPart(key)), value)
             }
         }
         return nil
@@ -277,26 +291,18 @@ public final class StorageIterator {
         // with sequence ≤ snapshot before the user key changes.
         while source.isValid {
             let key = source.key
-            if let lowerEscaped, compareBytes(key, lowerEscaped) < 0 { return nil }
-            let prefix = userPrefix(key)
+            if let lower, compareBytes(userPart(key), lower) < 0 { return nil }
             var visible: (kindByte: UInt8, key: [UInt8], value: [UInt8])?
-            while source.isValid && userPrefix(source.key) == prefix {
+            while source.isValid && sameUserKey(source.key, key) {
                 let (entrySequence, kindByte) = InternalKey.trailer(source.key)
                 if entrySequence <= sequence { visible = (kindByte, source.key, Array(source.value)) }
                 try source.previous()
             }
             if let visible, visible.kindByte == ValueKind.value.rawValue {
-                return (try decodeUserKey(visible.key), visible.value)
+                return (Array(userPart(visible.key)), visible.value)
             }
         }
         return nil
     }
-
-    private func decodeUserKey(_ key: [UInt8]) throws(StorageError) -> [UInt8] {
-        do throws(DecodeError) {
-            return try InternalKey.decode(key).userKey
-        } catch {
-            throw .corruption(path: "(segment entry)", error)
-        }
-    }
 }
+

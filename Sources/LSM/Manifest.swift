@@ -62,6 +62,9 @@ final class Manifest {
     private var log: RecordLog
     private var editCount = 0
     private(set) var state: ManifestState
+    /// Set after a failed write: which manifest CURRENT names is then unknown, so no further
+    /// edit may be recorded until the database is reopened.
+    private var failure: StorageError?
 
     static func directoryName(_ number: UInt64) -> String {
         let digits = String(number)
@@ -149,6 +152,18 @@ final class Manifest {
             let read = try read(directory: directory, fileSystem: fileSystem, levelCount: levelCount)
             state = read.state
             previousNumber = number(fromDirectoryName: read.name) ?? 0
+        } else {
+            // No CURRENT: a new database only if nothing of an old one is there. Otherwise
+            // creating a fresh manifest would orphan (and then delete) the old segments.
+            let entries: [String]
+            do throws(FileIOError) { entries = try fileSystem.list(directory) } catch { throw .io(error) }
+            let leftovers = entries.filter {
+                number(fromDirectoryName: $0) != nil || StorageEngine.segmentNumber(fromFileName: $0) != nil
+                    || ($0 == StorageEngine.walDirectoryName && !((try? fileSystem.list(joinPath(directory, $0))) ?? []).filter { $0 != "LOCK" }.isEmpty)
+            }
+            guard leftovers.isEmpty else {
+                throw .inconsistent("\(directory) has no CURRENT file but holds \(leftovers.prefix(3).joined(separator: ", ")): not opening it as a new database (see vectron-tool repair)")
+            }
         }
         var highest = previousNumber
         do throws(FileIOError) {
@@ -194,21 +209,27 @@ final class Manifest {
 
     /// Durably records an edit (and rewrites the manifest when it has grown too long).
     func record(_ edit: VersionEdit) throws(StorageError) {
+        if let failure { throw .failed("an earlier manifest write failed: \(failure)") }
         var next = state
         try next.apply(edit, levelCount: levelCount)
-        do throws(LogError) {
-            try log.append(LogRecord(stream: ManifestFormat.stream, kind: ManifestFormat.recordKind, payload: ManifestFormat.encode(edit)))
-        } catch { throw Self.mapLogError(error, path: joinPath(directory, name)) }
-        state = next
-        editCount += 1
-        if editCount > editsMax {
-            let number = (Self.number(fromDirectoryName: name) ?? 0) + 1
-            let (newName, newLog) = try Self.create(number: number, snapshot: state.snapshot, directory: directory, fileSystem: fileSystem)
-            log.close()
-            log = newLog
-            name = newName
-            editCount = 1
-            removeStaleManifests()
+        do throws(StorageError) {
+            do throws(LogError) {
+                try log.append(LogRecord(stream: ManifestFormat.stream, kind: ManifestFormat.recordKind, payload: ManifestFormat.encode(edit)))
+            } catch { throw Self.mapLogError(error, path: joinPath(directory, name)) }
+            state = next
+            editCount += 1
+            if editCount > editsMax {
+                let number = (Self.number(fromDirectoryName: name) ?? 0) + 1
+                let (newName, newLog) = try Self.create(number: number, snapshot: state.snapshot, directory: directory, fileSystem: fileSystem)
+                log.close()
+                log = newLog
+                name = newName
+                editCount = 1
+                removeStaleManifests()
+            }
+        } catch {
+            failure = error
+            throw error
         }
     }
 

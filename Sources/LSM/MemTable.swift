@@ -54,10 +54,7 @@ final class MemTable: @unchecked Sendable {
 
     /// Inserts an entry (its internal key is unique).
     func insert(userKey: [UInt8], sequence: UInt64, kind: ValueKind, value: [UInt8]) {
-        var key: [UInt8] = []
-        key.reserveCapacity(userKey.count + 12)
-        InternalKey.appendEscaped(userKey, to: &key)
-        InternalKey.appendTrailer(sequence: sequence, kind: kind, to: &key)
+        let key = InternalKey.encode(userKey: userKey, sequence: sequence, kind: kind)
         lock.lockExclusive()
         defer { lock.unlock() }
         var previous = [Int32](repeating: 0, count: Self.heightMax)
@@ -101,17 +98,12 @@ final class MemTable: @unchecked Sendable {
 
     // MARK: Reading (lock taken inside)
 
-    /// Compares node `node`'s key with `target` (bytewise).
+    /// Compares node `node`'s key with `target` (internal-key order).
     private func compareNode(_ node: Int32, _ target: UnsafeBufferPointer<UInt8>) -> Int {
         let start = keyStarts[Int(node)]
         let length = Int(keyLengths[Int(node)])
         return arena.withUnsafeBufferPointer { base in
-            let common = min(length, target.count)
-            if common > 0 {
-                let result = memcmp(base.baseAddress! + start, target.baseAddress!, common)
-                if result != 0 { return Int(result) }
-            }
-            return length - target.count
+            compareInternalKeys(UnsafeBufferPointer(rebasing: base[start..<(start + length)]), target)
         }
     }
 
@@ -161,16 +153,16 @@ final class MemTable: @unchecked Sendable {
     }
 
     /// The newest version of `userKey` with sequence ≤ `sequence`: its kind and value.
-    func get(escapedPrefix: [UInt8], seekKey: [UInt8]) -> (kind: ValueKind, value: [UInt8])? {
+    func get(userKey: [UInt8], seekKey: [UInt8]) -> (kind: ValueKind, value: [UInt8])? {
         lock.lockShared()
         defer { lock.unlock() }
         let node = lowerBound(seekKey)
         guard node != 0 else { return nil }
         let start = keyStarts[Int(node)]
         let length = Int(keyLengths[Int(node)])
-        guard length == escapedPrefix.count + 8 else { return nil }
+        guard length == userKey.count + 8 else { return nil }
         let matches = arena.withUnsafeBufferPointer { base in
-            escapedPrefix.withUnsafeBufferPointer { memcmp(base.baseAddress! + start, $0.baseAddress!, escapedPrefix.count) == 0 }
+            userKey.withUnsafeBufferPointer { userKey.isEmpty || memcmp(base.baseAddress! + start, $0.baseAddress!, userKey.count) == 0 }
         }
         guard matches else { return nil }
         let kindByte = UInt8(truncatingIfNeeded: ~arena[start + length - 1])

@@ -87,6 +87,9 @@ public final class StorageEngine: @unchecked Sendable {
     var counters = StorageStatistics()
     var compactPointers: [Int: [UInt8]] = [:]
     var durableApplied: [UInt64: UInt64]
+    /// WAL records below this LSN are in segments named by a manifest record that a later one
+    /// proves intact; truncated at the next flush (owned by the flush in progress).
+    var walTruncationPending: UInt64?
 
     // MARK: Opening
 
@@ -141,6 +144,10 @@ public final class StorageEngine: @unchecked Sendable {
             }
         }
         version = Version.empty(levelCount: options.levelCount).applying(deleted: [], added: opened)
+        if let problem = version.checkInvariants() {
+            manifest.close()
+            throw .inconsistent("manifest: \(problem)")
+        }
         nextFileNumber = state.nextFileNumber
         lastSequence = state.lastSequence
         durableApplied = state.appliedIndexes
@@ -171,7 +178,7 @@ public final class StorageEngine: @unchecked Sendable {
                 manifest.close()
                 throw Manifest.mapLogError(error, path: path)
             }
-            do throws(StorageError) { try replayWAL(from: state.walReplayFrom) } catch {
+            do throws(StorageError) { try replayWAL(flushedThrough: state.lastSequence) } catch {
                 wal?.close()
                 manifest.close()
                 throw error
@@ -199,11 +206,14 @@ public final class StorageEngine: @unchecked Sendable {
         }
     }
 
-    /// Re-applies the logged batches that no segment holds yet.
-    private func replayWAL(from lsn: UInt64) throws(StorageError) {
+    /// Re-applies the logged batches that no segment holds yet: those with sequence numbers
+    /// above the manifest's last sequence. (Not "LSNs from the manifest's replay point": after a
+    /// crash loses unsynced WAL records whose data a flush had already made durable, the log
+    /// hands out their LSNs again, so LSNs recorded before the crash can be ahead of new records.)
+    private func replayWAL(flushedThrough flushedSequence: UInt64) throws(StorageError) {
         guard let wal else { return }
         let records: [StoredRecord]
-        do throws(LogError) { records = try wal.read(stream: Self.walStream, from: lsn) } catch {
+        do throws(LogError) { records = try wal.read(stream: Self.walStream) } catch {
             throw Manifest.mapLogError(error, path: joinPath(directory, Self.walDirectoryName))
         }
         for record in records {
@@ -211,8 +221,10 @@ public final class StorageEngine: @unchecked Sendable {
             do throws(DecodeError) { batch = try LoggedBatch.decode(record.payload) } catch {
                 throw .corruption(path: joinPath(directory, Self.walDirectoryName) + " (LSN \(record.lsn))", error)
             }
-            apply(batch, to: memtable)
             memtable.lastLogLSN = record.lsn
+            // A batch is flushed whole or not at all (it goes to one memtable).
+            guard batch.firstSequence > flushedSequence || batch.entries.isEmpty else { continue }
+            apply(batch, to: memtable)
             lastSequence = max(lastSequence, batch.firstSequence + UInt64(batch.entries.count) - 1)
             if batch.entries.isEmpty { lastSequence = max(lastSequence, batch.firstSequence - 1) }
         }
@@ -407,44 +419,46 @@ public final class StorageEngine: @unchecked Sendable {
     public func get(_ key: [UInt8], snapshot: Snapshot? = nil) throws(StorageError) -> [UInt8]? {
         guard key.count <= Self.keyBytesLimit else { throw .invalidArgument("key of \(key.count) bytes exceeds \(Self.keyBytesLimit)") }
         let view = try readView(snapshot)
-        let escaped = InternalKey.escapedPrefix(key)
         let seekKey = InternalKey.seekKey(userKey: key, sequence: view.sequence)
         for table in view.memtables {
-            if let (kind, value) = table.get(escapedPrefix: escaped, seekKey: seekKey) {
+            if let (kind, value) = table.get(userKey: key, seekKey: seekKey) {
                 return kind == .value ? value : nil
             }
         }
-        let hash = BloomFilter.hash(escaped)
+        let hash = BloomFilter.hash(key)
         for file in view.version.levels[0] {
-            guard userKeyInRange(escaped, file) else { continue }
-            if let found = try lookup(file, escaped: escaped, seekKey: seekKey, hash: hash) { return found.kind == .value ? found.value : nil }
+            guard userKeyInRange(key, file) else { continue }
+            if let found = try lookup(file, userKey: key, seekKey: seekKey, hash: hash) { return found.kind == .value ? found.value : nil }
         }
         for level in 1..<view.version.levels.count {
             let files = view.version.levels[level]
             var low = 0, high = files.count
             while low < high {
                 let mid = (low + high) / 2
-                if compareBytes(files[mid].descriptor.largestKey, seekKey) < 0 { low = mid + 1 } else { high = mid }
+                if compareInternalKeys(files[mid].descriptor.largestKey, seekKey) < 0 { low = mid + 1 } else { high = mid }
             }
-            guard low < files.count, userKeyInRange(escaped, files[low]) else { continue }
-            if let found = try lookup(files[low], escaped: escaped, seekKey: seekKey, hash: hash) { return found.kind == .value ? found.value : nil }
+            guard low < files.count, userKeyInRange(key, files[low]) else { continue }
+            if let found = try lookup(files[low], userKey: key, seekKey: seekKey, hash: hash) { return found.kind == .value ? found.value : nil }
         }
         return nil
     }
 
-    private func userKeyInRange(_ escaped: [UInt8], _ file: SegmentFile) -> Bool {
-        let smallest = file.descriptor.smallestKey, largest = file.descriptor.largestKey
-        return compareBytes(smallest[..<(smallest.count - 8)], escaped) <= 0 && compareBytes(largest[..<(largest.count - 8)], escaped) >= 0
+    private func userKeyInRange(_ userKey: [UInt8], _ file: SegmentFile) -> Bool {
+        compareBytes(userPart(file.descriptor.smallestKey), userKey) <= 0 && compareBytes(userPart(file.descriptor.largestKey), userKey) >= 0
     }
 
-    private func lookup(_ file: SegmentFile, escaped: [UInt8], seekKey: [UInt8], hash: UInt64) throws(StorageError) -> (kind: ValueKind, value: [UInt8])? {
+    private func lookup(_ file: SegmentFile, userKey: [UInt8], seekKey: [UInt8], hash: UInt64) throws(StorageError) -> (kind: ValueKind, value: [UInt8])? {
         guard file.reader.mayContain(filterHash: hash) else { return nil }
         var cursor = SegmentCursor(file.reader)
         do throws(SegmentError) { try cursor.seek(seekKey) } catch { throw StorageError(error) }
         guard cursor.isValid else { return nil }
-        let key = cursor.key
-        guard key.count == escaped.count + 8, key.starts(with: escaped) else { return nil }
-        let kindByte = InternalKey.trailer(key).kindByte
+        let (block, slot) = cursor.position
+        let kindByte: UInt8? = block.withKey(slot) { key in
+            guard key.count == userKey.count + 8,
+                  userKey.isEmpty || userKey.withUnsafeBufferPointer({ memcmp(key.baseAddress!, $0.baseAddress!, userKey.count) == 0 }) else { return nil }
+            return ~key[key.count - 1]
+        }
+        guard let kindByte else { return nil }
         guard let kind = ValueKind(rawValue: kindByte), kind != .valueReference else {
             throw .corruption(path: file.path, DecodeError(field: "internal key kind", offset: 0, reason: .invalidValue(UInt64(kindByte))))
         }
@@ -560,10 +574,16 @@ public final class StorageEngine: @unchecked Sendable {
             counters.flushes += 1
             lock.broadcast()
         }
+        // The WAL keeps the records of this flush until a later manifest record exists: the
+        // newest record of a log could be cut as a torn tail if its bytes were damaged (nothing
+        // after it proves it was synced), and then the WAL must still hold what it described.
         if let wal, let replayFrom = edit.walReplayFrom {
-            do throws(LogError) { try wal.truncatePrefix(stream: Self.walStream, below: replayFrom) } catch {
-                throw Manifest.mapLogError(error, path: joinPath(directory, Self.walDirectoryName))
+            if let pending = walTruncationPending {
+                do throws(LogError) { try wal.truncatePrefix(stream: Self.walStream, below: pending) } catch {
+                    throw Manifest.mapLogError(error, path: joinPath(directory, Self.walDirectoryName))
+                }
             }
+            walTruncationPending = replayFrom
         }
     }
 
@@ -591,6 +611,7 @@ public final class StorageEngine: @unchecked Sendable {
         writerOptions.restartInterval = options.restartInterval
         writerOptions.bloomBitsPerKey = options.bloomBitsPerKey
         writerOptions.compression = options.compression
+        writerOptions.keyOrder = .internalKey
         return writerOptions
     }
 
@@ -709,7 +730,7 @@ final class SegmentBuilder {
         if firstKey == nil { firstKey = key }
         lastKey = key
         count += 1
-        let hash = BloomFilter.hash(key[..<(key.count - 8)])  // the escaped user key with its terminator
+        let hash = BloomFilter.hash(key[..<(key.count - 8)])  // the user key: one probe finds every version
         do throws(SegmentError) { try writer.add(key: key, value: Array(value), filterHash: hash) } catch {
             abandon()
             throw StorageError(error)

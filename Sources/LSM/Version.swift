@@ -38,7 +38,7 @@ final class SegmentFile: Sendable {
     }
 
     func overlaps(smallest: [UInt8], largest: [UInt8]) -> Bool {
-        compareBytes(descriptor.largestKey, smallest) >= 0 && compareBytes(descriptor.smallestKey, largest) <= 0
+        compareInternalKeys(descriptor.largestKey, smallest) >= 0 && compareInternalKeys(descriptor.smallestKey, largest) <= 0
     }
 }
 
@@ -66,7 +66,7 @@ final class Version: Sendable {
         for (level, file) in added { levels[level].append(file) }
         levels[0].sort { $0.descriptor.largestSequence > $1.descriptor.largestSequence }
         for level in 1..<levels.count {
-            levels[level].sort { compareBytes($0.descriptor.smallestKey, $1.descriptor.smallestKey) < 0 }
+            levels[level].sort { compareInternalKeys($0.descriptor.smallestKey, $1.descriptor.smallestKey) < 0 }
         }
         return Version(levels: levels)
     }
@@ -75,7 +75,7 @@ final class Version: Sendable {
     func checkInvariants() -> String? {
         for level in 1..<levels.count {
             let files = levels[level]
-            for index in files.indices.dropFirst() where compareBytes(files[index - 1].descriptor.largestKey, files[index].descriptor.smallestKey) >= 0 {
+            for index in files.indices.dropFirst() where compareBytes(userPart(files[index - 1].descriptor.largestKey), userPart(files[index].descriptor.smallestKey)) >= 0 {
                 return "level \(level): segments \(files[index - 1].number) and \(files[index].number) overlap"
             }
         }

@@ -1,6 +1,7 @@
 // An atomic group of writes. Either every operation of a batch is applied (and survives a crash,
 // once synced) or none is. Encoded into one write-ahead-log record.
 
+import StorageFormat
 import Wire
 
 public struct WriteBatch: Sendable, Equatable {
@@ -91,6 +92,9 @@ struct LoggedBatch: Equatable {
         let first = try reader.readVarint("batch.first sequence")
         let count = try reader.readVarint("batch.count")
         guard count <= UInt64(reader.remaining) else { throw reader.error("batch.count", .tooLarge(value: count, limit: UInt64(reader.remaining))) }
+        guard first >= 1, first <= InternalKey.sequenceMax - count else {
+            throw reader.error("batch.first sequence", .invalid("sequences \(first)..<\(first &+ count) are outside 1...\(InternalKey.sequenceMax)"))
+        }
         var entries: [Entry] = []
         entries.reserveCapacity(Int(count))
         for _ in 0..<count {

@@ -9,6 +9,12 @@
 
 import Wire
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 public struct BlockBuilder: Sendable {
     public let restartInterval: Int
     var buffer: [UInt8] = []
@@ -16,10 +22,12 @@ public struct BlockBuilder: Sendable {
     var lastKey: [UInt8] = []
     var sinceRestart = 0
     public private(set) var entryCount = 0
+    public let order: KeyOrder
 
-    public init(restartInterval: Int = 16) {
+    public init(restartInterval: Int = 16, order: KeyOrder = .bytewise) {
         precondition(restartInterval >= 1, "restartInterval must be positive")
         self.restartInterval = restartInterval
+        self.order = order
     }
 
     public var isEmpty: Bool { entryCount == 0 }
@@ -27,9 +35,9 @@ public struct BlockBuilder: Sendable {
     public var estimatedBytes: Int { buffer.count + restarts.count * 4 + 4 }
     public var lastAddedKey: [UInt8] { lastKey }
 
-    /// Adds an entry; keys must be strictly increasing (bytewise).
+    /// Adds an entry; keys must be strictly increasing (in the builder's order).
     public mutating func add(key: [UInt8], value: ArraySlice<UInt8>) {
-        precondition(entryCount == 0 || compareBytes(lastKey, key) < 0, "block keys must be strictly increasing")
+        precondition(entryCount == 0 || order.compare(lastKey, key) < 0, "block keys must be strictly increasing")
         var shared = 0
         if sinceRestart == restartInterval {
             restarts.append(UInt32(buffer.count))
@@ -68,6 +76,37 @@ public struct BlockBuilder: Sendable {
     }
 }
 
+/// Bytewise three-way comparison of two buffers (memcmp, then length).
+@inlinable
+public func compareBytes(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Int {
+    let common = min(a.count, b.count)
+    if common > 0 {
+        let result = memcmp(a.baseAddress!, b.baseAddress!, common)
+        if result != 0 { return Int(result) }
+    }
+    return a.count - b.count
+}
+
+@inlinable
+public func compareBytes(_ a: [UInt8], _ b: [UInt8]) -> Int {
+    a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in compareBytes(a, b) } }
+}
+
+@inlinable
+public func compareBytes(_ a: ArraySlice<UInt8>, _ b: [UInt8]) -> Int {
+    a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in compareBytes(a, b) } }
+}
+
+@inlinable
+public func compareBytes(_ a: [UInt8], _ b: ArraySlice<UInt8>) -> Int {
+    a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in compareBytes(a, b) } }
+}
+
+@inlinable
+public func compareBytes(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Int {
+    a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in compareBytes(a, b) } }
+}
+
 /// Bytewise three-way comparison: negative, zero or positive.
 @inlinable
 public func compareBytes<A: Collection<UInt8>, B: Collection<UInt8>>(_ a: A, _ b: B) -> Int {
@@ -101,10 +140,13 @@ public struct Block: Sendable {
     let entriesEnd: Int
     /// Absolute file offset of `bytes[0]`, for error messages.
     public let baseOffset: UInt64
+    /// The order keys must follow.
+    public let order: KeyOrder
 
-    public init(_ bytes: [UInt8], baseOffset: UInt64 = 0) throws(DecodeError) {
+    public init(_ bytes: [UInt8], baseOffset: UInt64 = 0, order: KeyOrder = .bytewise) throws(DecodeError) {
         self.bytes = bytes
         self.baseOffset = baseOffset
+        self.order = order
         guard bytes.count >= 4 else {
             throw DecodeError(field: "block.restart count", offset: baseOffset, reason: .truncated(needed: 4, available: bytes.count))
         }
@@ -149,7 +191,10 @@ public struct Block: Sendable {
             if budget < 0 {
                 throw DecodeError(field: "block.entry.key", offset: baseOffset + UInt64(offset), reason: .invalid("decoded keys exceed the block's budget"))
             }
-            if count > 0 && compareBytes(previous, entry.key) >= 0 {
+            guard order.allowsKeyLength(entry.key.count) else {
+                throw DecodeError(field: "block.entry.key", offset: baseOffset + UInt64(offset), reason: .invalid("key of \(entry.key.count) bytes is too short for its key order"))
+            }
+            if count > 0 && order.compare(previous, entry.key) >= 0 {
                 throw DecodeError(field: "block.entry.key", offset: baseOffset + UInt64(offset), reason: .invalid("keys not strictly increasing"))
             }
             previous = entry.key
@@ -207,7 +252,7 @@ public struct Block: Sendable {
                 throw DecodeError(field: "block.entry.key", offset: baseOffset + UInt64(offset),
                                   reason: .tooLarge(value: UInt64(Block.decodedKeyBytesLimit(blockBytes: bytes.count)), limit: UInt64(Block.decodedKeyBytesLimit(blockBytes: bytes.count))))
             }
-            if !out.isEmpty && compareBytes(previous, entry.key) >= 0 {
+            if !out.isEmpty && order.compare(previous, entry.key) >= 0 {
                 throw DecodeError(field: "block.entry.key", offset: baseOffset + UInt64(offset), reason: .invalid("keys not strictly increasing"))
             }
             out.append(entry)
@@ -230,7 +275,7 @@ public struct Block: Sendable {
         while low < high {
             let mid = (low + high + 1) / 2
             let (entry, _) = try entry(at: restarts[mid], previousKey: [])
-            if compareBytes(entry.key, target) < 0 { low = mid } else { high = mid - 1 }
+            if order.compare(entry.key, target) < 0 { low = mid } else { high = mid - 1 }
         }
         var budget = Block.decodedKeyBytesLimit(blockBytes: bytes.count)
         var interval = low
@@ -245,10 +290,10 @@ public struct Block: Sendable {
                 guard budget >= 0 else {
                     throw DecodeError(field: "block.entry.key", offset: baseOffset + UInt64(offset), reason: .invalid("decoded keys exceed the block's budget"))
                 }
-                if let previous, compareBytes(previous, entry.key) >= 0 {
+                if let previous, order.compare(previous, entry.key) >= 0 {
                     throw DecodeError(field: "block.entry.key", offset: baseOffset + UInt64(offset), reason: .invalid("keys not strictly increasing"))
                 }
-                if compareBytes(entry.key, target) >= 0 { return entry }
+                if order.compare(entry.key, target) >= 0 { return entry }
                 previous = entry.key
                 offset = next
                 first = false

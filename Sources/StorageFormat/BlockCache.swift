@@ -7,28 +7,6 @@
 
 import Synchronization
 
-/// A verified, decoded data block.
-public final class DecodedBlock: Sendable {
-    public let entries: [Block.Entry]
-    /// Bytes this block holds in memory (what the cache charges for it).
-    public let charge: Int
-
-    public init(entries: [Block.Entry], rawBytes: Int) {
-        self.entries = entries
-        charge = rawBytes + entries.count * 48 + entries.reduce(0) { $0 + $1.key.count }
-    }
-
-    /// Index of the first entry with key ≥ `key` (`entries.count` when none).
-    public func lowerBound(_ key: [UInt8]) -> Int {
-        var low = 0, high = entries.count
-        while low < high {
-            let mid = (low + high) / 2
-            if compareBytes(entries[mid].key, key) < 0 { low = mid + 1 } else { high = mid }
-        }
-        return low
-    }
-}
-
 public struct BlockCacheStatistics: Sendable, Equatable {
     public var hits: UInt64 = 0
     public var misses: UInt64 = 0

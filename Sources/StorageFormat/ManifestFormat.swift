@@ -64,7 +64,7 @@ public enum ManifestFormat {
     public static let stream: UInt64 = 1
     public static let recordKind: UInt8 = 1
     public static let levelCountMax = 16
-    public static let keyBytesLimit = 2 * Block.keyBytesLimit + InternalKey.suffixBytes + 2
+    public static let keyBytesLimit = Block.keyBytesLimit
     public static let currentFileName = "CURRENT"
     public static let currentMagic: [UInt8] = Array("VECTRCUR".utf8)
 
@@ -131,7 +131,10 @@ public enum ManifestFormat {
             }
             switch tag {
             case .snapshot: edit.isSnapshot = true
-            case .nextFileNumber: edit.nextFileNumber = try reader.readVarint("edit.next file number")
+            case .nextFileNumber:
+                let value = try reader.readVarint("edit.next file number")
+                guard value <= 1 << 62 else { throw reader.error("edit.next file number", .tooLarge(value: value, limit: 1 << 62)) }
+                edit.nextFileNumber = value
             case .lastSequence:
                 let value = try reader.readVarint("edit.last sequence")
                 guard value <= InternalKey.sequenceMax else { throw reader.error("edit.last sequence", .tooLarge(value: value, limit: InternalKey.sequenceMax)) }
@@ -149,6 +152,7 @@ public enum ManifestFormat {
             case .addedSegment:
                 let level = try level(&reader)
                 let number = try reader.readVarint("edit.added segment.number")
+                guard number < 1 << 62 else { throw reader.error("edit.added segment.number", .tooLarge(value: number, limit: 1 << 62)) }
                 let fileBytes = try reader.readVarint("edit.added segment.file bytes")
                 let checksum = try reader.readUInt64("edit.added segment.checksum")
                 let entryCount = try reader.readVarint("edit.added segment.entry count")
@@ -159,7 +163,7 @@ public enum ManifestFormat {
                 }
                 let smallest = Array(try reader.readLengthPrefixed("edit.added segment.smallest key", limit: keyBytesLimit))
                 let largest = Array(try reader.readLengthPrefixed("edit.added segment.largest key", limit: keyBytesLimit))
-                guard compareBytes(smallest, largest) <= 0 else {
+                guard smallest.count >= 8, largest.count >= 8, compareInternalKeys(smallest, largest) <= 0 else {
                     throw reader.error("edit.added segment.key range", .invalid("smallest key is after largest key"))
                 }
                 edit.addedSegments.append(SegmentDescriptor(

@@ -3,7 +3,7 @@
 
 public struct SegmentCursor {
     public let reader: SegmentReader
-    var position = 0
+    var blockIndex = 0
     var block: DecodedBlock?
     var slot = 0
 
@@ -12,11 +12,13 @@ public struct SegmentCursor {
     }
 
     public var isValid: Bool { block != nil }
-    public var key: [UInt8] { block!.entries[slot].key }
-    public var value: ArraySlice<UInt8> { block!.entries[slot].value }
+    public var key: [UInt8] { block!.key(slot) }
+    public var value: ArraySlice<UInt8> { block!.value(slot) }
+    /// The current block and the entry's index in it (to read the key without copying).
+    public var position: (block: DecodedBlock, slot: Int) { (block!, slot) }
 
     mutating func load(_ position: Int) throws(SegmentError) {
-        self.position = position
+        blockIndex = position
         block = try reader.decodedBlock(position)
     }
 
@@ -28,7 +30,7 @@ public struct SegmentCursor {
         }
         try load(position)
         slot = block!.lowerBound(target)
-        if slot == block!.entries.count { try next(fromEnd: true) }
+        if slot == block!.count { try next(fromEnd: true) }
     }
 
     /// Moves to the last entry with key < `target` (invalid when there is none).
@@ -51,17 +53,17 @@ public struct SegmentCursor {
     public mutating func seekToLast() throws(SegmentError) {
         guard reader.blockCount > 0 else { block = nil; return }
         try load(reader.blockCount - 1)
-        slot = block!.entries.count - 1
+        slot = block!.count - 1
     }
 
     public mutating func next() throws(SegmentError) {
         slot += 1
-        if slot == block!.entries.count { try next(fromEnd: true) }
+        if slot == block!.count { try next(fromEnd: true) }
     }
 
     mutating func next(fromEnd: Bool) throws(SegmentError) {
-        if position + 1 < reader.blockCount {
-            try load(position + 1)
+        if blockIndex + 1 < reader.blockCount {
+            try load(blockIndex + 1)
             slot = 0
         } else {
             block = nil
@@ -71,9 +73,9 @@ public struct SegmentCursor {
     public mutating func previous() throws(SegmentError) {
         if slot > 0 {
             slot -= 1
-        } else if position > 0 {
-            try load(position - 1)
-            slot = block!.entries.count - 1
+        } else if blockIndex > 0 {
+            try load(blockIndex - 1)
+            slot = block!.count - 1
         } else {
             block = nil
         }

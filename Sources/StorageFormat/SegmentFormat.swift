@@ -64,11 +64,13 @@ public struct SegmentFooter: Equatable, Sendable {
     public var index: BlockHandle
     public var filter: BlockHandle
     public var properties: BlockHandle
+    public var keyOrder: KeyOrder
 
-    public init(index: BlockHandle, filter: BlockHandle, properties: BlockHandle) {
+    public init(index: BlockHandle, filter: BlockHandle, properties: BlockHandle, keyOrder: KeyOrder = .bytewise) {
         self.index = index
         self.filter = filter
         self.properties = properties
+        self.keyOrder = keyOrder
     }
 
     public func encode() -> [UInt8] {
@@ -80,7 +82,7 @@ public struct SegmentFooter: Equatable, Sendable {
         writer.write(properties.offset)
         writer.write(properties.size)
         writer.write(SegmentFormat.version)
-        writer.write(UInt16(0))
+        writer.write(keyOrder.rawValue)
         writer.write(bytes: SegmentFormat.magic)
         writer.write(UInt64(0))
         writer.write(XXH3.hash(writer.bytes))
@@ -110,9 +112,13 @@ public struct SegmentFooter: Equatable, Sendable {
         guard version == SegmentFormat.version else {
             throw DecodeError(field: "footer.version", offset: versionAt, reason: .unsupportedVersion(UInt64(version)))
         }
-        try reader.readReserved(UInt16.self, "footer.reserved")
+        let orderAt = reader.absoluteOffset
+        let rawOrder = try reader.readUInt16("footer.key order")
+        guard let keyOrder = KeyOrder(rawValue: rawOrder) else {
+            throw DecodeError(field: "footer.key order", offset: orderAt, reason: .invalidValue(UInt64(rawOrder)))
+        }
         try reader.skip(8, "footer.magic")
         try reader.readReserved(UInt64.self, "footer.reserved")
-        return SegmentFooter(index: index, filter: filter, properties: properties)
+        return SegmentFooter(index: index, filter: filter, properties: properties, keyOrder: keyOrder)
     }
 }

@@ -16,6 +16,8 @@ public final class SegmentReader: @unchecked Sendable {
     let filter: BloomFilter
     /// (last key of the block, handle), ascending.
     let index: [(key: [UInt8], handle: BlockHandle)]
+    /// The index keys, flat, for binary search.
+    let indexKeys: DecodedBlock
     let cache: BlockCache?
     /// Names this segment in `cache` (unique among the segments sharing the cache).
     public let cacheID: UInt64
@@ -59,7 +61,8 @@ public final class SegmentReader: @unchecked Sendable {
         do throws(DecodeError) {
             filter = try BloomFilter.decode(filterBytes, baseOffset: footer.filter.offset)
             properties = try SegmentProperties.decode(propertiesBytes, baseOffset: footer.properties.offset)
-            let entries = try Block(indexBytes, baseOffset: footer.index.offset).entries()
+            let entries = try Block(indexBytes, baseOffset: footer.index.offset, order: footer.keyOrder).entries()
+            indexKeys = try DecodedBlock.decode(indexBytes, baseOffset: footer.index.offset, order: footer.keyOrder)
             var index: [(key: [UInt8], handle: BlockHandle)] = []
             index.reserveCapacity(entries.count)
             var end: UInt64 = 0
@@ -139,7 +142,7 @@ public final class SegmentReader: @unchecked Sendable {
     func dataBlock(_ position: Int) throws(SegmentError) -> Block {
         let bytes = try Self.readBlock(handle, index[position].handle, fileLimit: footer.filter.offset, name: "data")
         do throws(DecodeError) {
-            return try Block(bytes, baseOffset: index[position].handle.offset)
+            return try Block(bytes, baseOffset: index[position].handle.offset, order: footer.keyOrder)
         } catch { throw .corruption(path: path, error) }
     }
 
@@ -156,15 +159,16 @@ public final class SegmentReader: @unchecked Sendable {
     public func decodedBlock(_ position: Int) throws(SegmentError) -> DecodedBlock {
         let key = BlockCache.Key(segment: cacheID, offset: index[position].handle.offset)
         if let cache, let hit = cache.lookup(key) { return hit }
-        let block = try dataBlock(position)
-        let entries: [Block.Entry]
-        do throws(DecodeError) { entries = try block.entries() } catch { throw .corruption(path: path, error) }
-        guard let first = entries.first, entries.last!.key == index[position].key,
-              position == 0 || compareBytes(index[position - 1].key, first.key) < 0 else {
+        let bytes = try Self.readBlock(handle, index[position].handle, fileLimit: footer.filter.offset, name: "data")
+        let decoded: DecodedBlock
+        do throws(DecodeError) { decoded = try DecodedBlock.decode(bytes, baseOffset: index[position].handle.offset, order: footer.keyOrder) } catch {
+            throw .corruption(path: path, error)
+        }
+        guard decoded.count > 0, decoded.compareKey(decoded.count - 1, index[position].key) == 0,
+              position == 0 || decoded.compareKey(0, index[position - 1].key) > 0 else {
             throw .corruption(path: path, DecodeError(field: "index", offset: index[position].handle.offset,
                                                       reason: .invalid("data block \(position) does not match its index entry")))
         }
-        let decoded = DecodedBlock(entries: entries, rawBytes: block.bytes.count)
         cache?.insert(key, decoded)
         return decoded
     }
@@ -182,11 +186,7 @@ public final class SegmentReader: @unchecked Sendable {
 
     /// Index of the first data block whose last key is ≥ `key`.
     public func firstBlock(atLeast key: [UInt8]) -> Int? {
-        var low = 0, high = index.count
-        while low < high {
-            let mid = (low + high) / 2
-            if compareBytes(index[mid].key, key) < 0 { low = mid + 1 } else { high = mid }
-        }
+        let low = indexKeys.lowerBound(key)
         return low < index.count ? low : nil
     }
 
@@ -203,14 +203,14 @@ public final class SegmentReader: @unchecked Sendable {
             do throws(DecodeError) { entries = try block.entries() } catch { throw .corruption(path: path, error) }
             // Each block is non-empty, ends with its index key, and starts after the previous one.
             guard let firstEntry = entries.first, entries.last!.key == index[position].key,
-                  previousLast.map({ compareBytes($0, firstEntry.key) < 0 }) ?? true else {
+                  previousLast.map({ footer.keyOrder.compare($0, firstEntry.key) < 0 }) ?? true else {
                 throw .corruption(path: path, DecodeError(field: "index", offset: index[position].handle.offset,
                                                           reason: .invalid("data block \(position) does not match its index entry")))
             }
             previousLast = entries.last!.key
             for entry in entries {
-                if let lower, compareBytes(entry.key, lower) < 0 { continue }
-                if let upper, compareBytes(entry.key, upper) >= 0 { break blocks }
+                if let lower, footer.keyOrder.compare(entry.key, lower) < 0 { continue }
+                if let upper, footer.keyOrder.compare(entry.key, upper) >= 0 { break blocks }
                 out.append((entry.key, Array(entry.value)))
             }
             position += 1

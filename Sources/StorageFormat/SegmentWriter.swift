@@ -14,6 +14,7 @@ public struct SegmentWriterOptions: Sendable {
     public var restartInterval = 16
     public var bloomBitsPerKey = 10
     public var compression: BlockCompression = .lz4
+    public var keyOrder: KeyOrder = .bytewise
     public init() {}
 }
 
@@ -39,7 +40,7 @@ public final class SegmentWriter {
     var pendingOutput: [UInt8] = []
     var offset: UInt64 = 0
     var dataBlock: BlockBuilder
-    var indexBlock = BlockBuilder(restartInterval: 1)
+    var indexBlock: BlockBuilder
     var keyHashes: [UInt64] = []
     public private(set) var properties = SegmentProperties()
     var lastKey: [UInt8]?
@@ -59,7 +60,8 @@ public final class SegmentWriter {
     public init(handle: any FileHandle, options: SegmentWriterOptions = SegmentWriterOptions()) {
         self.handle = handle
         self.options = options
-        dataBlock = BlockBuilder(restartInterval: options.restartInterval)
+        dataBlock = BlockBuilder(restartInterval: options.restartInterval, order: options.keyOrder)
+        indexBlock = BlockBuilder(restartInterval: 1, order: options.keyOrder)
     }
 
     /// Bytes the file will have if finished now (about: the open block is counted uncompressed).
@@ -70,7 +72,8 @@ public final class SegmentWriter {
     /// whole key); an engine whose keys carry a version suffix passes the hash of the key
     /// without it, so that one probe finds every version.
     public func add(key: [UInt8], value: [UInt8], filterHash: UInt64? = nil) throws(SegmentError) {
-        if let lastKey { precondition(compareBytes(lastKey, key) < 0, "segment keys must be strictly increasing") }
+        if let lastKey { precondition(options.keyOrder.compare(lastKey, key) < 0, "segment keys must be strictly increasing") }
+        precondition(options.keyOrder.allowsKeyLength(key.count), "key too short for the segment's key order")
         precondition(key.count <= Block.keyBytesLimit, "key longer than \(Block.keyBytesLimit) bytes")
         guard value.count <= Self.valueBytesLimit else {
             throw .invalidArgument("value of \(value.count) bytes exceeds \(Self.valueBytesLimit)")
@@ -151,7 +154,7 @@ public final class SegmentWriter {
         let filter = try writeBlock(BloomFilter(hashes: keyHashes, bitsPerKey: options.bloomBitsPerKey).encode(), compression: .plain)
         let props = try writeBlock(properties.encode(), compression: .plain)
         let index = try writeBlock(indexBlock.finish(), compression: .plain)
-        pendingOutput.append(contentsOf: SegmentFooter(index: index, filter: filter, properties: props).encode())
+        pendingOutput.append(contentsOf: SegmentFooter(index: index, filter: filter, properties: props, keyOrder: options.keyOrder).encode())
         offset += UInt64(SegmentFormat.footerBytes)
         try flushOutput()
         fileChecksum = fileHash.digest

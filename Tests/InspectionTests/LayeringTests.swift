@@ -16,12 +16,13 @@ import Testing
         "FileIOSim": ["Basics", "FileIO"],
         "RecordLog": ["Basics", "Wire", "Checksum", "Compression", "FileIO"],
         "Inspection": ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat"],
-        "BenchSupport": ["Basics", "FileIO", "RecordLog"],
+        "BenchSupport": ["Basics", "FileIO", "RecordLog", "LSM"],
+        "LSM": ["Basics", "Wire", "Checksum", "FileIO", "RecordLog", "StorageFormat"],
         "StorageFormat": ["Wire", "Checksum", "Compression", "FileIO"],
     ]
     /// Platform modules any layer may import; Foundation only outside the core.
     static let platform: Set<String> = ["Glibc", "Darwin", "Synchronization", "Dispatch"]
-    static let core: Set<String> = ["Basics", "Wire", "Checksum", "Compression", "FileIO", "FileIOSim", "RecordLog", "StorageFormat"]
+    static let core: Set<String> = ["Basics", "Wire", "Checksum", "Compression", "FileIO", "FileIOSim", "RecordLog", "StorageFormat", "LSM"]
 
     @Test func modulesImportOnlyLowerLayers() throws {
         let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -1,0 +1,199 @@
+// A data block decoded for reading: every key materialised once into one flat buffer, with
+// offsets, so that a binary search or a scan touches no reference-counted objects and makes no
+// allocations. Decoding makes every check `Block` makes (Format/segment.md §5), in one pass.
+
+import Wire
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public final class DecodedBlock: Sendable {
+    /// The block's bytes (values are read from here).
+    public let bytes: [UInt8]
+    /// Every key, concatenated.
+    let keys: [UInt8]
+    /// Key i is `keys[keyEnd(i-1) ..< keyEnds[i]]`.
+    let keyEnds: [Int32]
+    /// Value i is `bytes[valueStarts[i] ..< valueStarts[i] + valueLengths[i]]`.
+    let valueStarts: [Int32]
+    let valueLengths: [Int32]
+    /// Bytes held in memory (what a cache charges).
+    public let charge: Int
+    public let order: KeyOrder
+
+    public var count: Int { keyEnds.count }
+
+    @inline(__always) func keyStart(_ index: Int) -> Int { index == 0 ? 0 : Int(keyEnds[index - 1]) }
+
+    public func key(_ index: Int) -> [UInt8] { Array(keys[keyStart(index)..<Int(keyEnds[index])]) }
+    public func value(_ index: Int) -> ArraySlice<UInt8> {
+        let start = Int(valueStarts[index])
+        return bytes[start..<(start + Int(valueLengths[index]))]
+    }
+
+    /// Calls `body` with key `index` without copying it.
+    @inlinable
+    public func withKey<T>(_ index: Int, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
+        keysBuffer { keys in body(UnsafeBufferPointer(rebasing: keys[keyRange(index)])) }
+    }
+
+    @usableFromInline func keyRange(_ index: Int) -> Range<Int> { keyStart(index)..<Int(keyEnds[index]) }
+    @usableFromInline func keysBuffer<T>(_ body: (UnsafeBufferPointer<UInt8>) -> T) -> T { keys.withUnsafeBufferPointer(body) }
+
+    /// Compares key `index` with `other`.
+    public func compareKey(_ index: Int, _ other: [UInt8]) -> Int {
+        keys.withUnsafeBufferPointer { keys in
+            other.withUnsafeBufferPointer { other in
+                order.compare(UnsafeBufferPointer(rebasing: keys[keyStart(index)..<Int(keyEnds[index])]), other)
+            }
+        }
+    }
+
+    /// Index of the first key ≥ `target` (`count` when none).
+    public func lowerBound(_ target: [UInt8]) -> Int {
+        keys.withUnsafeBufferPointer { keys in
+            keyEnds.withUnsafeBufferPointer { ends in
+                target.withUnsafeBufferPointer { target in
+                    var low = 0, high = ends.count
+                    while low < high {
+                        let mid = (low + high) / 2
+                        let start = mid == 0 ? 0 : Int(ends[mid - 1])
+                        let key = UnsafeBufferPointer(rebasing: keys[start..<Int(ends[mid])])
+                        if order.compare(key, target) < 0 { low = mid + 1 } else { high = mid }
+                    }
+                    return low
+                }
+            }
+        }
+    }
+
+    init(bytes: [UInt8], keys: [UInt8], keyEnds: [Int32], valueStarts: [Int32], valueLengths: [Int32], order: KeyOrder) {
+        self.order = order
+        self.bytes = bytes
+        self.keys = keys
+        self.keyEnds = keyEnds
+        self.valueStarts = valueStarts
+        self.valueLengths = valueLengths
+        charge = bytes.count + keys.count + keyEnds.count * 12 + 200
+    }
+
+    /// Decodes and validates a block.
+    public static func decode(_ bytes: [UInt8], baseOffset: UInt64, order: KeyOrder = .bytewise) throws(DecodeError) -> DecodedBlock {
+        guard bytes.count >= 4 else {
+            throw DecodeError(field: "block.restart count", offset: baseOffset, reason: .truncated(needed: 4, available: bytes.count))
+        }
+        let result = bytes.withUnsafeBytes { raw in Result { () throws(DecodeError) -> DecodedBlock in try decode(bytes, raw, baseOffset: baseOffset, order: order) } }
+        return try result.get()
+    }
+
+    private static func decode(_ bytes: [UInt8], _ raw: UnsafeRawBufferPointer, baseOffset: UInt64, order: KeyOrder) throws(DecodeError) -> DecodedBlock {
+        do {
+            func u32(_ at: Int) -> Int { Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
+            let restartCount = u32(bytes.count - 4)
+            guard restartCount >= 1 else {
+                throw DecodeError(field: "block.restart count", offset: baseOffset + UInt64(bytes.count - 4), reason: .invalidValue(0))
+            }
+            guard restartCount <= (bytes.count - 4) / 4 else {
+                throw DecodeError(field: "block.restart count", offset: baseOffset + UInt64(bytes.count - 4),
+                                  reason: .tooLarge(value: UInt64(restartCount), limit: UInt64((bytes.count - 4) / 4)))
+            }
+            let entriesEnd = bytes.count - 4 - restartCount * 4
+            var previousRestart = -1
+            for i in 0..<restartCount {
+                let at = entriesEnd + i * 4
+                let restart = u32(at)
+                guard restart > previousRestart, restart <= entriesEnd, (i > 0 || restart == 0) else {
+                    throw DecodeError(field: "block.restart", offset: baseOffset + UInt64(at), reason: .invalid("restart \(restart) out of order or past the entries"))
+                }
+                previousRestart = restart
+            }
+            var keys: [UInt8] = []
+            keys.reserveCapacity(entriesEnd * 2)
+            var keyEnds: [Int32] = [], valueStarts: [Int32] = [], valueLengths: [Int32] = []
+            let estimate = max(4, entriesEnd / 24)
+            keyEnds.reserveCapacity(estimate)
+            valueStarts.reserveCapacity(estimate)
+            valueLengths.reserveCapacity(estimate)
+            var budget = Block.decodedKeyBytesLimit(blockBytes: bytes.count)
+            var offset = 0
+            var restartIndex = 0
+            var previousStart = 0, previousLength = 0
+            let base = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            func varint(_ position: inout Int, _ field: String) throws(DecodeError) -> UInt64 {
+                var result: UInt64 = 0
+                var shift: UInt64 = 0
+                let start = position
+                while true {
+                    guard position < entriesEnd else {
+                        throw DecodeError(field: field, offset: baseOffset + UInt64(start), reason: .truncated(needed: 1, available: 0))
+                    }
+                    let byte = base[position]
+                    position += 1
+                    if shift == 63 && byte > 1 { throw DecodeError(field: field, offset: baseOffset + UInt64(start), reason: .malformedVarint) }
+                    result |= UInt64(byte & 0x7F) << shift
+                    if byte & 0x80 == 0 { return result }
+                    shift += 7
+                    if shift > 63 { throw DecodeError(field: field, offset: baseOffset + UInt64(start), reason: .malformedVarint) }
+                }
+            }
+            while offset < entriesEnd {
+                let isRestart = restartIndex < restartCount && u32(entriesEnd + restartIndex * 4) == offset
+                if isRestart { restartIndex += 1 }
+                let entryOffset = offset
+                let shared = try varint(&offset, "block.entry.shared")
+                let unshared = try varint(&offset, "block.entry.unshared")
+                let valueLength = try varint(&offset, "block.entry.value length")
+                let previousAvailable = isRestart ? 0 : previousLength
+                guard shared <= UInt64(previousAvailable) else {
+                    throw DecodeError(field: "block.entry.shared", offset: baseOffset + UInt64(entryOffset),
+                                      reason: .tooLarge(value: shared, limit: UInt64(previousAvailable)))
+                }
+                guard unshared <= UInt64(Block.keyBytesLimit) - shared else {
+                    throw DecodeError(field: "block.entry.unshared", offset: baseOffset + UInt64(entryOffset),
+                                      reason: .tooLarge(value: shared + unshared, limit: UInt64(Block.keyBytesLimit)))
+                }
+                let remaining = entriesEnd - offset
+                guard unshared <= UInt64(remaining), valueLength <= UInt64(remaining) - unshared else {
+                    throw DecodeError(field: "block.entry", offset: baseOffset + UInt64(offset),
+                                      reason: .truncated(needed: Int(clamping: unshared &+ valueLength), available: remaining))
+                }
+                let keyLength = Int(shared) + Int(unshared)
+                guard order.allowsKeyLength(keyLength) else {
+                    throw DecodeError(field: "block.entry.key", offset: baseOffset + UInt64(entryOffset), reason: .invalid("key of \(keyLength) bytes is too short for its key order"))
+                }
+                budget -= keyLength
+                if budget < 0 {
+                    throw DecodeError(field: "block.entry.key", offset: baseOffset + UInt64(entryOffset), reason: .invalid("decoded keys exceed the block's budget"))
+                }
+                let start = keys.count
+                if shared > 0 {
+                    for index in previousStart..<(previousStart + Int(shared)) { keys.append(keys[index]) }
+                }
+                keys.append(contentsOf: UnsafeBufferPointer(start: base + offset, count: Int(unshared)))
+                offset += Int(unshared)
+                if !keyEnds.isEmpty {
+                    let order = keys.withUnsafeBufferPointer { keys in
+                        order.compare(UnsafeBufferPointer(rebasing: keys[previousStart..<(previousStart + previousLength)]),
+                                     UnsafeBufferPointer(rebasing: keys[start..<(start + keyLength)]))
+                    }
+                    guard order < 0 else {
+                        throw DecodeError(field: "block.entry.key", offset: baseOffset + UInt64(entryOffset), reason: .invalid("keys not strictly increasing"))
+                    }
+                }
+                keyEnds.append(Int32(start + keyLength))
+                valueStarts.append(Int32(offset))
+                valueLengths.append(Int32(valueLength))
+                offset += Int(valueLength)
+                previousStart = start
+                previousLength = keyLength
+            }
+            guard restartIndex == restartCount || (entriesEnd == 0 && restartCount == 1) else {
+                throw DecodeError(field: "block.restart", offset: baseOffset + UInt64(entriesEnd), reason: .invalid("a restart point is not at an entry boundary"))
+            }
+            return DecodedBlock(bytes: bytes, keys: keys, keyEnds: keyEnds, valueStarts: valueStarts, valueLengths: valueLengths, order: order)
+        }
+    }
+}

@@ -1,0 +1,54 @@
+// The order of keys in a segment (Format/segment.md §1.2), named by the footer's `keyOrder`.
+//
+// `bytewise`: plain lexicographic order of the bytes. `internalKey`: the storage engine's
+// internal keys (§14) — a user key followed by an 8-byte trailer — ordered by user key
+// (bytewise), then by trailer (bytewise). Every key in such a segment has at least 8 bytes.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public enum KeyOrder: UInt16, Sendable {
+    case bytewise = 0
+    case internalKey = 1
+
+    public static let trailerBytes = 8
+
+    /// Three-way comparison: negative, zero or positive.
+    @inlinable
+    public func compare(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Int {
+        switch self {
+        case .bytewise: return compareBytes(a, b)
+        case .internalKey: return compareInternalKeys(a, b)
+        }
+    }
+
+    @inlinable
+    public func compare(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in compare(a, b) } }
+    }
+
+    /// Whether `count` bytes can be a key in this order.
+    @inlinable
+    public func allowsKeyLength(_ count: Int) -> Bool { self == .bytewise || count >= Self.trailerBytes }
+}
+
+/// Internal-key order: user parts bytewise (shorter first on a tie), then the trailers.
+@inlinable
+public func compareInternalKeys(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Int {
+    let userA = a.count - 8, userB = b.count - 8
+    let common = min(userA, userB)
+    if common > 0 {
+        let result = memcmp(a.baseAddress!, b.baseAddress!, common)
+        if result != 0 { return Int(result) }
+    }
+    if userA != userB { return userA - userB }
+    return Int(memcmp(a.baseAddress! + userA, b.baseAddress! + userB, 8))
+}
+
+@inlinable
+public func compareInternalKeys(_ a: [UInt8], _ b: [UInt8]) -> Int {
+    a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in compareInternalKeys(a, b) } }
+}
