@@ -110,13 +110,11 @@ final class Manifest {
         }
         let path = joinPath(directory, name)
         guard fileSystem.isDirectory(path) else { throw .inconsistent("CURRENT names \(name), which does not exist") }
-        let (log, _): (RecordLog, RecoveryReport)
-        do throws(LogError) { (log, _) = try RecordLog.open(directory: path, fileSystem: fileSystem, options: logOptions) } catch {
+        // Read-only: the manifest is replaced after it is read (or only inspected, by tools).
+        let records: [StoredRecord]
+        do throws(LogError) { records = try RecordLog.readLive(directory: path, fileSystem: fileSystem, stream: ManifestFormat.stream) } catch {
             throw mapLogError(error, path: path)
         }
-        defer { log.close() }
-        let records: [StoredRecord]
-        do throws(LogError) { records = try log.read(stream: ManifestFormat.stream) } catch { throw mapLogError(error, path: path) }
         var state = ManifestState()
         for (position, record) in records.enumerated() {
             guard record.kind == ManifestFormat.recordKind else {

@@ -730,8 +730,7 @@ final class SegmentBuilder {
         if firstKey == nil { firstKey = key }
         lastKey = key
         count += 1
-        let hash = BloomFilter.hash(key[..<(key.count - 8)])  // the user key: one probe finds every version
-        do throws(SegmentError) { try writer.add(key: key, value: Array(value), filterHash: hash) } catch {
+        do throws(SegmentError) { try writer.add(key: key, value: Array(value)) } catch {
             abandon()
             throw StorageError(error)
         }

@@ -9,6 +9,7 @@
 // and deletes segments that hold nothing live.
 
 import Basics
+import Compression
 import FileIO
 import Wire
 
@@ -58,64 +59,158 @@ extension RecordLog {
         }
     }
 
+    struct FoundSegment {
+        var number: UInt64
+        var handle: any FileHandle
+        var scan: SegmentScan
+    }
+
+    /// What a directory holds, read without changing anything: the segments that survive (in
+    /// order), the torn tails recovery would cut, and the merged truncation state.
+    struct Analysis {
+        var found: [FoundSegment] = []
+        var logID: UInt64?
+        /// Torn tails to cut (offset) or torn segments to remove (nil), applied after the checks.
+        var tornRepairs: [(path: String, handle: any FileHandle, offset: Int?)] = []
+        var truncation = TruncationState()
+        var nextLSN: UInt64 = 1
+
+        func closeHandles() {
+            for segment in found { segment.handle.close() }
+            for repair in tornRepairs where repair.offset == nil { repair.handle.close() }
+        }
+    }
+
+    static func analyze(directory: String, fileSystem: any FileSystem, writable: Bool,
+                        report: inout RecoveryReport) throws(LogError) -> Analysis {
+        var analysis = Analysis()
+        var numbers: [UInt64]
+        do throws(FileIOError) { numbers = try segmentNumbers(in: directory, fileSystem: fileSystem) } catch { throw .io(error) }
+        do throws(LogError) {
+            for (position, number) in numbers.enumerated() {
+                let name = LogFormat.segmentFileName(number)
+                let path = joinPath(directory, name)
+                let isLast = position == numbers.count - 1
+                let handle: any FileHandle
+                let bytes: [UInt8]
+                do throws(FileIOError) {
+                    handle = try fileSystem.open(path, options: writable ? .readWrite : .read)
+                    do { bytes = try handle.readAll() } catch {
+                        handle.close()
+                        throw error
+                    }
+                } catch {
+                    throw .io(error)
+                }
+                let scan = SegmentScanner.scan(bytes, isLast: isLast, expectedLogID: analysis.logID,
+                                               payloadBytesMax: RecordLogOptions.recordPayloadBytesMaxLimit)
+                report.segmentsScanned += 1
+                report.recordsScanned += scan.records.count
+                switch scan.end {
+                case let .corrupt(error):
+                    handle.close()
+                    throw .corruption(segment: name, error)
+                case let .tornTail(offset):
+                    // Cut (or removed) only after every check has passed: an open that reports
+                    // corruption must leave the files as it found them.
+                    report.tornTails.append(.init(segment: name, offset: offset, droppedBytes: bytes.count - offset))
+                    if scan.records.isEmpty {
+                        // The segment's creation never became durable: it holds nothing.
+                        analysis.tornRepairs.append((path, handle, nil))
+                        report.segmentsRemoved.append(name)
+                        continue
+                    }
+                    analysis.tornRepairs.append((path, handle, offset))
+                case .clean:
+                    break
+                }
+                if analysis.logID == nil { analysis.logID = scan.header?.logID }
+                if let problem = SegmentScanner.checkSequence(number: number, scan: scan, previousNumber: analysis.found.last?.number,
+                                                              previous: analysis.found.last?.scan) {
+                    handle.close()
+                    throw .corruption(segment: name, problem)
+                }
+                analysis.found.append(FoundSegment(number: number, handle: handle, scan: scan))
+            }
+
+            // Truncation state: the merge of every checkpoint and marker.
+            for segment in analysis.found {
+                analysis.nextLSN = max(analysis.nextLSN, segment.scan.header!.firstLSN)
+                if let lastFresh = segment.scan.lastFreshLSN { analysis.nextLSN = max(analysis.nextLSN, lastFresh + 1) }
+                for record in segment.scan.records {
+                    switch record.header.kind {
+                    case .checkpoint, .truncatePrefix, .truncateSuffix:
+                        let payload: [UInt8]
+                        do throws(FileIOError) {
+                            payload = try segment.handle.read(at: UInt64(record.payloadRange.lowerBound), count: record.payloadRange.count)
+                        } catch { throw .io(error) }
+                        if record.header.kind == .checkpoint {
+                            do throws(DecodeError) {
+                                analysis.truncation.merge(try TruncationState.decode(payload, baseOffset: UInt64(record.payloadRange.lowerBound)))
+                            } catch {
+                                throw .corruption(segment: LogFormat.segmentFileName(segment.number), error)
+                            }
+                        } else {
+                            let bound = payload.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+                            if record.header.kind == .truncatePrefix {
+                                analysis.truncation.streams[record.header.stream, default: StreamTruncation()].raisePrefix(to: bound)
+                            } else if bound < record.header.lsn {
+                                analysis.truncation.streams[record.header.stream, default: StreamTruncation()].addDeadRange(bound..<record.header.lsn)
+                            }
+                        }
+                    default:
+                        break
+                    }
+                }
+            }
+        } catch {
+            analysis.closeHandles()
+            throw error
+        }
+        return analysis
+    }
+
+    /// The live records of `stream`, in LSN order, read without changing any file (no torn
+    /// tail is cut, nothing is sealed): for tools, and for logs that are read once and replaced.
+    public static func readLive(directory: String, fileSystem: any FileSystem, stream: UInt64) throws(LogError) -> [StoredRecord] {
+        var report = RecoveryReport()
+        let analysis = try analyze(directory: directory, fileSystem: fileSystem, writable: false, report: &report)
+        defer { analysis.closeHandles() }
+        var byLSN: [UInt64: StoredRecord] = [:]
+        for segment in analysis.found {
+            for record in segment.scan.records where record.header.kind.isUser && record.header.stream == stream {
+                let header = record.header
+                guard analysis.truncation.isLive(stream: stream, lsn: header.lsn) else { continue }
+                var payload: [UInt8]
+                do throws(FileIOError) {
+                    payload = try segment.handle.read(at: UInt64(record.payloadRange.lowerBound), count: record.payloadRange.count)
+                } catch { throw .io(error) }
+                if header.flags.contains(.lz4) {
+                    do throws(CompressionError) {
+                        payload = try LZ4.decompress(payload, decompressedSize: Int(header.payloadLength), limit: RecordLogOptions.recordPayloadBytesMaxLimit)
+                    } catch {
+                        throw .corruption(segment: LogFormat.segmentFileName(segment.number),
+                                          DecodeError(field: "payload", offset: UInt64(record.offset) + 40, reason: .invalid(error.description)))
+                    }
+                }
+                // A later copy (relocated) replaces an earlier one.
+                byLSN[header.lsn] = StoredRecord(lsn: header.lsn, stream: stream, kind: header.kind.rawValue, payload: payload)
+            }
+        }
+        return byLSN.values.sorted { $0.lsn < $1.lsn }
+    }
+
     static func recover(
         directory: String, fileSystem: any FileSystem, options: RecordLogOptions, directoryLock: any FileLock
     ) throws(LogError) -> (RecordLog, RecoveryReport) {
         var report = RecoveryReport()
-        var numbers: [UInt64]
-        do throws(FileIOError) { numbers = try segmentNumbers(in: directory, fileSystem: fileSystem) } catch { throw .io(error) }
+        let analysis = try analyze(directory: directory, fileSystem: fileSystem, writable: true, report: &report)
+        let found = analysis.found
+        let tornRepairs = analysis.tornRepairs
+        let truncation = analysis.truncation
+        var nextLSN = analysis.nextLSN
 
-        struct Found {
-            var number: UInt64
-            var handle: any FileHandle
-            var scan: SegmentScan
-        }
-        var found: [Found] = []
-        var logID: UInt64?
-        /// Torn tails to cut (offset) or torn segments to remove (nil), applied after the checks.
-        var tornRepairs: [(path: String, handle: any FileHandle, offset: Int?)] = []
-        for (position, number) in numbers.enumerated() {
-            let name = LogFormat.segmentFileName(number)
-            let path = joinPath(directory, name)
-            let isLast = position == numbers.count - 1
-            let handle: any FileHandle
-            let bytes: [UInt8]
-            do throws(FileIOError) {
-                handle = try fileSystem.open(path, options: .readWrite)
-                bytes = try handle.readAll()
-            } catch {
-                throw .io(error)
-            }
-            let scan = SegmentScanner.scan(bytes, isLast: isLast, expectedLogID: logID,
-                                           payloadBytesMax: RecordLogOptions.recordPayloadBytesMaxLimit)
-            report.segmentsScanned += 1
-            report.recordsScanned += scan.records.count
-            switch scan.end {
-            case let .corrupt(error):
-                throw .corruption(segment: name, error)
-            case let .tornTail(offset):
-                // Cut (or removed) only after every check has passed: an open that reports
-                // corruption must leave the files as it found them.
-                report.tornTails.append(.init(segment: name, offset: offset, droppedBytes: bytes.count - offset))
-                if scan.records.isEmpty {
-                    // The segment's creation never became durable: it holds nothing.
-                    tornRepairs.append((path, handle, nil))
-                    report.segmentsRemoved.append(name)
-                    continue
-                }
-                tornRepairs.append((path, handle, offset))
-            case .clean:
-                break
-            }
-            if logID == nil { logID = scan.header?.logID }
-            if let problem = SegmentScanner.checkSequence(number: number, scan: scan, previousNumber: found.last?.number,
-                                                          previous: found.last?.scan) {
-                throw .corruption(segment: name, problem)
-            }
-            found.append(Found(number: number, handle: handle, scan: scan))
-        }
-
-        guard let logID, let last = found.last else {
+        guard let logID = analysis.logID, let last = found.last else {
             // No segment survived (or there never was one): a new log.
             try applyTornRepairs(tornRepairs, directory: directory, fileSystem: fileSystem)
             report.isNewLog = true
@@ -130,39 +225,6 @@ extension RecordLog {
             log.segments[1] = SegmentState(handle: handle)
             log.statistics.segmentsCreated = 1
             return (log, report)
-        }
-
-        // Truncation state: the merge of every checkpoint and marker.
-        var truncation = TruncationState()
-        var nextLSN: UInt64 = 1
-        for segment in found {
-            nextLSN = max(nextLSN, segment.scan.header!.firstLSN)
-            if let lastFresh = segment.scan.lastFreshLSN { nextLSN = max(nextLSN, lastFresh + 1) }
-            for record in segment.scan.records {
-                switch record.header.kind {
-                case .checkpoint, .truncatePrefix, .truncateSuffix:
-                    let payload: [UInt8]
-                    do throws(FileIOError) {
-                        payload = try segment.handle.read(at: UInt64(record.payloadRange.lowerBound), count: record.payloadRange.count)
-                    } catch { throw .io(error) }
-                    if record.header.kind == .checkpoint {
-                        do throws(DecodeError) {
-                            truncation.merge(try TruncationState.decode(payload, baseOffset: UInt64(record.payloadRange.lowerBound)))
-                        } catch {
-                            throw .corruption(segment: LogFormat.segmentFileName(segment.number), error)
-                        }
-                    } else {
-                        let bound = payload.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-                        if record.header.kind == .truncatePrefix {
-                            truncation.streams[record.header.stream, default: StreamTruncation()].raisePrefix(to: bound)
-                        } else if bound < record.header.lsn {
-                            truncation.streams[record.header.stream, default: StreamTruncation()].addDeadRange(bound..<record.header.lsn)
-                        }
-                    }
-                default:
-                    break
-                }
-            }
         }
 
         try applyTornRepairs(tornRepairs, directory: directory, fileSystem: fileSystem)

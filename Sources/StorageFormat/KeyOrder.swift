@@ -30,6 +30,16 @@ public enum KeyOrder: UInt16, Sendable {
         a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in compare(a, b) } }
     }
 
+    /// The part of a key the Bloom filter records: the whole key (bytewise), the user key
+    /// (internal keys), so that one probe finds every version of a user key.
+    @inlinable
+    public func filterHash(_ key: [UInt8]) -> UInt64 {
+        switch self {
+        case .bytewise: return BloomFilter.hash(key)
+        case .internalKey: return BloomFilter.hash(key[..<(key.count - Self.trailerBytes)])
+        }
+    }
+
     /// Whether `count` bytes can be a key in this order.
     @inlinable
     public func allowsKeyLength(_ count: Int) -> Bool { self == .bytewise || count >= Self.trailerBytes }

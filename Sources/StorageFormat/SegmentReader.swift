@@ -175,7 +175,7 @@ public final class SegmentReader: @unchecked Sendable {
 
     /// The value stored for `key`, or nil. Consults the Bloom filter first.
     public func get(_ key: [UInt8]) throws(SegmentError) -> [UInt8]? {
-        guard filter.mayContain(hash: BloomFilter.hash(key)) else { return nil }
+        guard filter.mayContain(hash: footer.keyOrder.filterHash(key)) else { return nil }
         guard let position = firstBlock(atLeast: key) else { return nil }
         let block = try dataBlock(position)
         do throws(DecodeError) {

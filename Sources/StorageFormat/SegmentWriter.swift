@@ -68,10 +68,8 @@ public final class SegmentWriter {
     public var estimatedFileBytes: UInt64 { offset + UInt64(dataBlock.estimatedBytes) }
 
     /// Adds an entry. Keys must be strictly increasing (a programmer error otherwise).
-    /// `filterHash` is what the Bloom filter records for the entry (default: the hash of the
-    /// whole key); an engine whose keys carry a version suffix passes the hash of the key
-    /// without it, so that one probe finds every version.
-    public func add(key: [UInt8], value: [UInt8], filterHash: UInt64? = nil) throws(SegmentError) {
+    /// The Bloom filter records `options.keyOrder.filterHash(key)`.
+    public func add(key: [UInt8], value: [UInt8]) throws(SegmentError) {
         if let lastKey { precondition(options.keyOrder.compare(lastKey, key) < 0, "segment keys must be strictly increasing") }
         precondition(options.keyOrder.allowsKeyLength(key.count), "key too short for the segment's key order")
         precondition(key.count <= Block.keyBytesLimit, "key longer than \(Block.keyBytesLimit) bytes")
@@ -88,7 +86,7 @@ public final class SegmentWriter {
         properties.entryCount += 1
         properties.rawKeyBytes += UInt64(key.count)
         properties.rawValueBytes += UInt64(value.count)
-        let hash = filterHash ?? BloomFilter.hash(key)
+        let hash = options.keyOrder.filterHash(key)
         if keyHashes.last != hash { keyHashes.append(hash) }
         dataBlock.add(key: key, value: value[...])
         blockDecodedKeyBytes += key.count
