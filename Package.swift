@@ -4,7 +4,8 @@
 // Modules are layered and import only downwards:
 //   0 primitives   Basics · Wire · Checksum (CXXHash) · Compression (CLZ4)
 //   1 file I/O     FileIO (protocol + POSIX) · FileIOSim (crashable in-memory + fault injection)
-//   2 formats/log  RecordLog (the unified record log) · StorageFormat (storage segments)
+//   2 formats/log  RecordLog (the unified record log) · StorageFormat (storage segments, manifest edits)
+//   3 engines      LSM (the storage engine)
 //   tools          Inspection (dump / verify / repair) · BenchSupport
 // `Tests/InspectionTests/LayeringTests.swift` checks every import against these rules.
 import PackageDescription
@@ -42,11 +43,11 @@ var targets: [Target] = [
     .target(name: "StorageFormat", dependencies: ["Wire", "Checksum", "Compression", "FileIO"], swiftSettings: hotCodeSettings),
     // Tools.
     .target(name: "LSM", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "RecordLog", "StorageFormat"], swiftSettings: hotCodeSettings),
-    .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat"]),
+    .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM"]),
     .target(name: "BenchSupport", dependencies: ["Basics", "FileIO", "RecordLog", "LSM"], swiftSettings: hotCodeSettings),
     .executableTarget(
         name: "vectron-tool",
-        dependencies: ["Inspection", "FileIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+        dependencies: ["Inspection", "FileIO", "LSM", .product(name: "ArgumentParser", package: "swift-argument-parser")],
         path: "cmd/vectron-tool"),
     .executableTarget(
         name: "vectron-bench",

@@ -2,6 +2,7 @@
 // its format. Each new format (storage segments, manifests, HNSW checkpoints) adds a case here.
 
 import FileIO
+import LSM
 import RecordLog
 import StorageFormat
 
@@ -52,8 +53,10 @@ public enum FileFormat: String, Sendable {
 public enum InspectionError: Error, CustomStringConvertible {
     case unknownFormat(String)
     case io(FileIOError)
+    case storage(StorageError)
     public var description: String {
         switch self {
+        case let .storage(error): return error.description
         case let .unknownFormat(path): return "\(path): not a file format vectron-tool knows (unrecognised magic)"
         case let .io(error): return error.description
         }
@@ -93,6 +96,9 @@ public enum Inspector {
 
     static func verifyPath(_ path: String, fileSystem: any FileSystem,
                            progress: ((Int, Int, Int) -> Void)?) throws(FileIOError) -> [Finding] {
+        if fileSystem.isDirectory(path) && DatabaseTools.isDatabase(path, fileSystem: fileSystem) {
+            return try verifyDatabase(path, fileSystem: fileSystem, progress: progress)
+        }
         if fileSystem.isDirectory(path) {
             var findings: [Finding] = []
             let names = try fileSystem.list(path)
@@ -142,5 +148,59 @@ public enum Inspector {
         do throws(FileIOError) {
             return try LogInspector.repair(directory: directory, fileSystem: fileSystem, progress: progress)
         } catch { throw .io(error) }
+    }
+
+    /// A storage database: its manifest and every segment against it, plus its record logs
+    /// (manifest and WAL) as logs.
+    static func verifyDatabase(_ path: String, fileSystem: any FileSystem,
+                               progress: ((Int, Int, Int) -> Void)?) throws(FileIOError) -> [Finding] {
+        let check = DatabaseTools.check(directory: path, fileSystem: fileSystem)
+        let segmentBytes = check.segments.reduce(UInt64(0)) { $0 + ($1.descriptor?.fileBytes ?? 0) }
+        var findings = [Finding(path: path, format: "storage-database", status: check.problems.isEmpty ? .ok : .corrupt,
+                                summary: "manifest \(check.manifestName ?? "unreadable"), \(check.segments.count) segments, \(segmentBytes) bytes, last sequence \(check.lastSequence)",
+                                problems: check.problems + check.orphans.map { "\(fileName(of: $0)) is not named by the manifest (leftover; repair removes it)" })]
+        for segment in check.segments {
+            let summary = segment.descriptor.map { "level \($0.level), \($0.entryCount) entries, \($0.fileBytes) bytes" } ?? ""
+            findings.append(Finding(path: segment.path, format: FileFormat.storageSegment.rawValue,
+                                    status: segment.problems.isEmpty ? .ok : .corrupt, summary: summary, problems: segment.problems))
+        }
+        for name in try fileSystem.list(path) where name != DatabaseTools.quarantineDirectory {
+            let child = joinPath(path, name)
+            if fileSystem.isDirectory(child) { findings += try verifyPath(child, fileSystem: fileSystem, progress: progress) }
+        }
+        return findings
+    }
+
+    /// Repairs a storage database: its WAL as a record log first, then its segments and
+    /// manifest (Sources/LSM/DatabaseTools.swift).
+    public static func repairDatabase(directory: String, fileSystem: any FileSystem) throws(InspectionError) -> (log: LogInspector.RepairReport?, database: DatabaseRepairReport) {
+        var logReport: LogInspector.RepairReport?
+        let wal = joinPath(directory, "wal")
+        if fileSystem.isDirectory(wal) {
+            do throws(FileIOError) { logReport = try LogInspector.repair(directory: wal, fileSystem: fileSystem) } catch { throw .io(error) }
+        }
+        do throws(StorageError) {
+            return (logReport, try DatabaseTools.repair(directory: directory, fileSystem: fileSystem))
+        } catch {
+            throw .storage(error)
+        }
+    }
+
+    /// A storage database's manifest, level by level.
+    public static func dumpDatabase(directory: String, fileSystem: any FileSystem) -> String {
+        let check = DatabaseTools.check(directory: directory, fileSystem: fileSystem)
+        var lines = ["\(directory): storage database, manifest \(check.manifestName ?? "unreadable"), last sequence \(check.lastSequence)"]
+        let byLevel = Dictionary(grouping: check.segments.compactMap(\.descriptor), by: \.level)
+        for level in byLevel.keys.sorted() {
+            let descriptors = byLevel[level]!.sorted { compareInternalKeys($0.smallestKey, $1.smallestKey) < 0 }
+            lines.append("level \(level): \(descriptors.count) segments, \(descriptors.reduce(0) { $0 + $1.fileBytes }) bytes")
+            for d in descriptors {
+                lines.append("  \(StorageEngine.segmentFileName(d.number)) \(d.fileBytes) B, \(d.entryCount) entries, sequences \(d.smallestSequence)…\(d.largestSequence), "
+                             + "keys \(hexBytes(Array(d.smallestKey.dropLast(8)), limit: 16)) … \(hexBytes(Array(d.largestKey.dropLast(8)), limit: 16))")
+            }
+        }
+        for problem in check.problems { lines.append("PROBLEM: \(problem)") }
+        for orphan in check.orphans { lines.append("leftover (not in the manifest): \(fileName(of: orphan))") }
+        return lines.joined(separator: "\n")
     }
 }

@@ -193,6 +193,21 @@ final class Manifest {
         return (name, log)
     }
 
+    /// Writes a fresh manifest describing `state`, switches CURRENT to it and removes the others
+    /// (repair). Returns its name.
+    static func create(directory: String, fileSystem: any FileSystem, state: ManifestState) throws(StorageError) -> String {
+        var highest: UInt64 = 0
+        do throws(FileIOError) {
+            for entry in try fileSystem.list(directory) { highest = max(highest, number(fromDirectoryName: entry) ?? 0) }
+        } catch { throw .io(error) }
+        let (name, log) = try create(number: highest + 1, snapshot: state.snapshot, directory: directory, fileSystem: fileSystem)
+        let manifest = Manifest(directory: directory, fileSystem: fileSystem, editsMax: 1, levelCount: ManifestFormat.levelCountMax,
+                                name: name, log: log, editCount: 1, state: state)
+        manifest.removeStaleManifests()
+        manifest.close()
+        return name
+    }
+
     /// Removes manifest directories other than the current one (best effort: a leftover is
     /// removed by the next open).
     func removeStaleManifests() {

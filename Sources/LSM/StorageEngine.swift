@@ -700,7 +700,8 @@ public final class StorageEngine: @unchecked Sendable {
 
 /// Streams sorted entries into a new segment file, then syncs it and its directory.
 final class SegmentBuilder {
-    let engine: StorageEngine
+    let directory: String
+    let fileSystem: any FileSystem
     let number: UInt64
     let level: Int
     let path: String
@@ -712,13 +713,18 @@ final class SegmentBuilder {
     var lastKey: [UInt8] = []
     var count = 0
 
-    init(engine: StorageEngine, number: UInt64, level: Int) throws(StorageError) {
-        self.engine = engine
+    convenience init(engine: StorageEngine, number: UInt64, level: Int) throws(StorageError) {
+        try self.init(directory: engine.directory, fileSystem: engine.fileSystem, options: engine.segmentWriterOptions, number: number, level: level)
+    }
+
+    init(directory: String, fileSystem: any FileSystem, options: SegmentWriterOptions, number: UInt64, level: Int) throws(StorageError) {
+        self.directory = directory
+        self.fileSystem = fileSystem
         self.number = number
         self.level = level
-        path = joinPath(engine.directory, StorageEngine.segmentFileName(number))
-        do throws(FileIOError) { handle = try engine.fileSystem.open(path, options: .createNew) } catch { throw .io(error) }
-        writer = SegmentWriter(handle: handle, options: engine.segmentWriterOptions)
+        path = joinPath(directory, StorageEngine.segmentFileName(number))
+        do throws(FileIOError) { handle = try fileSystem.open(path, options: .createNew) } catch { throw .io(error) }
+        writer = SegmentWriter(handle: handle, options: options)
     }
 
     var estimatedBytes: UInt64 { writer.estimatedFileBytes }
@@ -745,7 +751,7 @@ final class SegmentBuilder {
             }
             do throws(FileIOError) {
                 try handle.sync()
-                try engine.fileSystem.syncDirectory(engine.directory)
+                try fileSystem.syncDirectory(directory)
             } catch { throw SegmentError.io(error) }
             handle.close()
             let descriptor = SegmentDescriptor(level: level, number: number, fileBytes: bytes, checksum: writer.fileChecksum,
@@ -761,6 +767,6 @@ final class SegmentBuilder {
     /// Removes the partial file after a failure.
     func abandon() {
         handle.close()
-        try? engine.fileSystem.remove(path)
+        try? fileSystem.remove(path)
     }
 }

@@ -15,7 +15,7 @@ import Testing
         "FileIO": ["Basics"],
         "FileIOSim": ["Basics", "FileIO"],
         "RecordLog": ["Basics", "Wire", "Checksum", "Compression", "FileIO"],
-        "Inspection": ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat"],
+        "Inspection": ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM"],
         "BenchSupport": ["Basics", "FileIO", "RecordLog", "LSM"],
         "LSM": ["Basics", "Wire", "Checksum", "FileIO", "RecordLog", "StorageFormat"],
         "StorageFormat": ["Wire", "Checksum", "Compression", "FileIO"],

@@ -5,6 +5,7 @@ import ArgumentParser
 import FileIO
 import Foundation
 import Inspection
+import LSM
 
 @main
 struct VectronTool: ParsableCommand {
@@ -32,12 +33,17 @@ final class ProgressLine: @unchecked Sendable {
 
 struct Dump: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a file's structure: offsets, field names, values, checksums.")
-    @Argument(help: "The file to dump.") var file: String
+    @Argument(help: "The file to dump, or a storage database directory (its manifest, level by level).") var file: String
     @Flag(help: "Print one JSON object instead of annotated text.") var json = false
 
     func run() throws {
+        let fileSystem = POSIXFileSystem()
+        if fileSystem.isDirectory(file) {
+            print(Inspector.dumpDatabase(directory: file, fileSystem: fileSystem))
+            return
+        }
         do {
-            let output = try Inspector.dump(path: file, fileSystem: POSIXFileSystem())
+            let output = try Inspector.dump(path: file, fileSystem: fileSystem)
             print(json ? output.json.rendered() : output.text)
         } catch {
             FileHandle.standardError.write(Data("vectron-tool dump: \(error)\n".utf8))
@@ -70,11 +76,27 @@ struct Verify: ParsableCommand {
 
 struct Repair: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Make a record-log directory openable: cut a torn tail, move corrupt segments to quarantine/ (never delete), report what was lost.")
-    @Argument(help: "The record-log directory.") var directory: String
+        abstract: "Make a record-log directory or a storage database openable: cut torn tails, move corrupt files to quarantine/ (never delete), rebuild a database's manifest from its surviving segments, report what was lost.")
+    @Argument(help: "The record-log directory, or the storage database directory.") var directory: String
 
     func run() throws {
         let progress = ProgressLine("repair")
+        let fileSystem = POSIXFileSystem()
+        if fileSystem.fileExists(directory + "/CURRENT") {
+            let reports: (log: LogInspector.RepairReport?, database: DatabaseRepairReport)
+            do { reports = try Inspector.repairDatabase(directory: directory, fileSystem: fileSystem) } catch {
+                FileHandle.standardError.write(Data("vectron-tool repair: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+            if let log = reports.log, log.changed {
+                for action in log.actions { print("wal: \(action)") }
+                print("wal: lost records: \(log.lostRecords.count)")
+            }
+            for action in reports.database.actions { print(action) }
+            for lost in reports.database.lost { print("lost: \(lost)") }
+            if !(reports.log?.changed ?? false) && !reports.database.changed { print("nothing to repair") }
+            return
+        }
         let report: LogInspector.RepairReport
         do {
             report = try Inspector.repair(directory: directory, fileSystem: POSIXFileSystem(), progress: progress.update)
