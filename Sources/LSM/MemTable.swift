@@ -28,6 +28,8 @@ final class MemTable: @unchecked Sendable {
     private var links: [Int32] = Array(repeating: 0, count: MemTable.heightMax)  // 0 = end
     private var height = 1
     private var random: SeededRandom
+    /// Scratch for `insert`: the node before the new one at each level.
+    private var previous = [Int32](repeating: 0, count: MemTable.heightMax)
 
     /// Approximate memory held (what `memtableBytes` bounds).
     private(set) var bytes = 0
@@ -54,16 +56,20 @@ final class MemTable: @unchecked Sendable {
 
     /// Inserts an entry (its internal key is unique).
     func insert(userKey: [UInt8], sequence: UInt64, kind: ValueKind, value: [UInt8]) {
-        let key = InternalKey.encode(userKey: userKey, sequence: sequence, kind: kind)
         lock.lockExclusive()
         defer { lock.unlock() }
-        var previous = [Int32](repeating: 0, count: Self.heightMax)
-        key.withUnsafeBufferPointer { target in
+        // The key is built in place at the end of the arena and searched for from there.
+        let keyStart = arena.count
+        arena.append(contentsOf: userKey)
+        InternalKey.appendTrailer(sequence: sequence, kindByte: kind.rawValue, to: &arena)
+        let keyLength = arena.count - keyStart
+        arena.withUnsafeBufferPointer { base in
+            let target = UnsafeBufferPointer(rebasing: base[keyStart..<(keyStart + keyLength)])
             var node: Int32 = 0
             var level = height - 1
             while level >= 0 {
                 let next = links[Int(towers[Int(node)]) + level]
-                if next != 0 && compareNode(next, target) < 0 {
+                if next != 0 && compareNode(next, target, base) < 0 {
                     node = next
                 } else {
                     previous[level] = node
@@ -71,6 +77,7 @@ final class MemTable: @unchecked Sendable {
                 }
             }
         }
+        arena.append(contentsOf: value)
         var nodeHeight = 1
         while nodeHeight < Self.heightMax && random.next() & 3 == 0 { nodeHeight += 1 }
         if nodeHeight > height {
@@ -78,11 +85,9 @@ final class MemTable: @unchecked Sendable {
             height = nodeHeight
         }
         let node = Int32(keyStarts.count)
-        keyStarts.append(arena.count)
-        keyLengths.append(Int32(key.count))
+        keyStarts.append(keyStart)
+        keyLengths.append(Int32(keyLength))
         valueLengths.append(Int32(value.count))
-        arena.append(contentsOf: key)
-        arena.append(contentsOf: value)
         let tower = links.count
         towers.append(Int32(tower))
         for level in 0..<nodeHeight {
@@ -90,7 +95,7 @@ final class MemTable: @unchecked Sendable {
             links.append(links[before])
             links[before] = node
         }
-        bytes += key.count + value.count + 40 + nodeHeight * 4
+        bytes += keyLength + value.count + 40 + nodeHeight * 4
         entryCount += 1
         smallestSequence = min(smallestSequence, sequence)
         largestSequence = max(largestSequence, sequence)
@@ -98,25 +103,25 @@ final class MemTable: @unchecked Sendable {
 
     // MARK: Reading (lock taken inside)
 
-    /// Compares node `node`'s key with `target` (internal-key order).
-    private func compareNode(_ node: Int32, _ target: UnsafeBufferPointer<UInt8>) -> Int {
+    @inline(__always)
+    private func compareNode(_ node: Int32, _ target: UnsafeBufferPointer<UInt8>, _ base: UnsafeBufferPointer<UInt8>) -> Int {
         let start = keyStarts[Int(node)]
         let length = Int(keyLengths[Int(node)])
-        return arena.withUnsafeBufferPointer { base in
-            compareInternalKeys(UnsafeBufferPointer(rebasing: base[start..<(start + length)]), target)
-        }
+        return compareInternalKeys(UnsafeBufferPointer(rebasing: base[start..<(start + length)]), target)
     }
 
     /// First node with key ≥ `target` (0 when none). Caller holds the read lock.
     private func lowerBound(_ target: [UInt8]) -> Int32 {
-        target.withUnsafeBufferPointer { target in
-            var node: Int32 = 0
-            var level = height - 1
-            while level >= 0 {
-                let next = links[Int(towers[Int(node)]) + level]
-                if next != 0 && compareNode(next, target) < 0 { node = next } else { level -= 1 }
+        arena.withUnsafeBufferPointer { base in
+            target.withUnsafeBufferPointer { target in
+                var node: Int32 = 0
+                var level = height - 1
+                while level >= 0 {
+                    let next = links[Int(towers[Int(node)]) + level]
+                    if next != 0 && compareNode(next, target, base) < 0 { node = next } else { level -= 1 }
+                }
+                return links[Int(towers[Int(node)])]
             }
-            return links[Int(towers[Int(node)])]
         }
     }
 
@@ -131,14 +136,16 @@ final class MemTable: @unchecked Sendable {
             }
             return node
         }
-        return target.withUnsafeBufferPointer { target in
-            var node: Int32 = 0
-            var level = height - 1
-            while level >= 0 {
-                let next = links[Int(towers[Int(node)]) + level]
-                if next != 0 && compareNode(next, target) < 0 { node = next } else { level -= 1 }
+        return arena.withUnsafeBufferPointer { base in
+            target.withUnsafeBufferPointer { target in
+                var node: Int32 = 0
+                var level = height - 1
+                while level >= 0 {
+                    let next = links[Int(towers[Int(node)]) + level]
+                    if next != 0 && compareNode(next, target, base) < 0 { node = next } else { level -= 1 }
+                }
+                return node
             }
-            return node
         }
     }
 

@@ -122,6 +122,8 @@ public final class RecordLog: @unchecked Sendable {
     var completionThreadStarted = false
     var completionThreadStopping = false
     var writerActive = false
+    /// Idle events for blocked appenders (under `lock`).
+    var eventPool: [Event] = []
     var failure: LogError?
     var isClosed = false
     /// Set by `close` before it waits for the queue to drain: new work is refused.
@@ -289,12 +291,17 @@ public final class RecordLog: @unchecked Sendable {
     }
 
     func submit(_ items: [BatchItem], bytes: Int, sync: Bool = true) throws(LogError) -> [UInt64] {
-        let request = PendingAppend(items: items, bytes: bytes, event: Event())
-        request.sync = sync
         lock.lock()
+        if !writerActive && pending.isEmpty && overflow.isEmpty && !isClosed && !isClosing && failure == nil {
+            return try writeAlone(items, sync: sync)
+        }
+        // Events are reused: creating one (a mutex and a condition variable) costs more than a
+        // small unsynced append.
+        let request = PendingAppend(items: items, bytes: bytes, event: eventPool.popLast() ?? Event())
+        request.sync = sync
         while true {
-            if isClosed || isClosing { lock.unlock(); throw .closed }
-            if let failure { lock.unlock(); throw failure }
+            if isClosed || isClosing { recycle(request.event!); lock.unlock(); throw .closed }
+            if let failure { recycle(request.event!); lock.unlock(); throw failure }
             // Backpressure: wait for room, but never block a request larger than the queue
             // when the queue is empty.
             if pendingBytes == 0 || pendingBytes + bytes <= options.queueBytesMax { break }
@@ -322,12 +329,57 @@ public final class RecordLog: @unchecked Sendable {
             }
             lock.lock()
             if let result = request.result {
+                // Every wake-up of this request has been consumed: nobody sets its event again.
+                recycle(request.event!)
                 lock.unlock()
                 return try result.get()
             }
             leads = request.isLeader
             lock.unlock()
         }
+    }
+
+    /// The uncontended case of `submit` (called with `lock` held, returns without it): nobody
+    /// leads or waits, so the caller writes its own batch without queueing — the same steps as
+    /// `lead` for a batch of one request, without its bookkeeping. Appenders that arrive
+    /// meanwhile queue up and are handed leadership afterwards.
+    func writeAlone(_ items: [BatchItem], sync: Bool) throws(LogError) -> [UInt64] {
+        writerActive = true
+        lock.unlock()
+        let outcome: Result<[Placement], LogError>
+        do throws(LogError) { outcome = .success(try writeBatch(items, sync: sync)) } catch { outcome = .failure(error) }
+        lock.lock()
+        mergeWriterStatistics()
+        switch outcome {
+        case let .success(placements):
+            applyToIndex(items, placements[...])
+            statistics.batches += 1
+        case let .failure(error):
+            if failure == nil, case let .io(ioError) = error { failure = .failed(ioError) }
+        }
+        if failure == nil && !isClosed && maintenanceDue() {
+            lock.unlock()
+            maintain()
+            lock.lock()
+        }
+        // Pass leadership on, as `lead` does.
+        let next = pending.first
+        if let next, next.event != nil {
+            next.isLeader = true
+        } else if next == nil {
+            writerActive = false
+        }
+        lock.broadcast()
+        lock.unlock()
+        if let next {
+            if let event = next.event { event.set() } else { wakeWriterThread() }
+        }
+        return try outcome.get().map(\.lsn)
+    }
+
+    /// Returns an event to the pool (under `lock`).
+    func recycle(_ event: Event) {
+        if eventPool.count < 64 { eventPool.append(event) }
     }
 
     /// Appends from async code: the same as `append(_:)`, but the caller is suspended instead
@@ -465,13 +517,18 @@ public final class RecordLog: @unchecked Sendable {
         return (batch, bytes)
     }
 
-    /// Records a batch's outcome in the index and in its requests (under `lock`).
-    func publish(_ outcome: Result<[Placement], LogError>, of batch: [PendingAppend]) {
+    /// Adds the leader's counters of the batch just written to `statistics` (under `lock`).
+    func mergeWriterStatistics() {
         statistics.syncs += writerStatistics.syncs
         statistics.bytesWritten += writerStatistics.bytesWritten
         statistics.writeNanoseconds += writerStatistics.writeNanoseconds
         statistics.syncNanoseconds += writerStatistics.syncNanoseconds
         writerStatistics = LogStatistics()
+    }
+
+    /// Records a batch's outcome in the index and in its requests (under `lock`).
+    func publish(_ outcome: Result<[Placement], LogError>, of batch: [PendingAppend]) {
+        mergeWriterStatistics()
         switch outcome {
         case let .success(placements):
             var cursor = 0
