@@ -1,7 +1,12 @@
 // The memtable: recent writes, ordered by internal key, in memory. A skip list whose nodes live
-// in flat arrays (keys and values in one byte arena, links as 32-bit node numbers), so an insert
-// allocates nothing but amortised array growth, and nodes are never moved or removed: a node
-// number stays valid for the memtable's life, which is what iterators hold.
+// in flat arrays — keys and values in one byte arena, node records in one array, links as 32-bit
+// node numbers — so an insert allocates nothing but amortised array growth, and nodes are never
+// moved or removed: a node number stays valid for the memtable's life, which is what iterators
+// hold.
+//
+// Each node record carries the first 8 bytes of its user key as a big-endian integer, so most
+// comparisons during a search are one integer comparison on the record already in cache, without
+// touching the arena.
 //
 // One writer at a time (the engine's write lock) and any number of readers, under a
 // readers–writer lock. Once switched out (immutable) it is only read.
@@ -19,12 +24,19 @@ final class MemTable: @unchecked Sendable {
     static let heightMax = 12
     let lock = ReadWriteLock()
 
+    struct Node {
+        /// The first 8 bytes of the user key, big-endian, zero-padded.
+        var prefix: UInt64
+        var keyStart: Int
+        var keyLength: Int32
+        var valueLength: Int32
+        /// Where this node's links start in `links`.
+        var tower: Int32
+    }
+
     // Node 0 is the head; its key is empty.
     private var arena: [UInt8] = []
-    private var keyStarts: [Int] = [0]
-    private var keyLengths: [Int32] = [0]
-    private var valueLengths: [Int32] = [0]
-    private var towers: [Int32] = [0]
+    private var nodes: [Node] = [Node(prefix: 0, keyStart: 0, keyLength: 0, valueLength: 0, tower: 0)]
     private var links: [Int32] = Array(repeating: 0, count: MemTable.heightMax)  // 0 = end
     private var height = 1
     private var random: SeededRandom
@@ -52,6 +64,18 @@ final class MemTable: @unchecked Sendable {
 
     var isEmpty: Bool { entryCount == 0 }
 
+    /// The first 8 bytes of an internal key's user part as a big-endian integer.
+    @inline(__always)
+    static func prefix(_ key: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        let userLength = key.count - 8
+        if userLength >= 8 {
+            return UInt64(bigEndian: UnsafeRawPointer(key.baseAddress!).loadUnaligned(as: UInt64.self))
+        }
+        var value: UInt64 = 0
+        for index in 0..<8 { value = value << 8 | (index < userLength ? UInt64(key[index]) : 0) }
+        return value
+    }
+
     // MARK: Writing (engine write lock held)
 
     /// Inserts an entry (its internal key is unique).
@@ -63,19 +87,23 @@ final class MemTable: @unchecked Sendable {
         arena.append(contentsOf: userKey)
         InternalKey.appendTrailer(sequence: sequence, kindByte: kind.rawValue, to: &arena)
         let keyLength = arena.count - keyStart
-        arena.withUnsafeBufferPointer { base in
+        let prefix = arena.withUnsafeBufferPointer { base in
             let target = UnsafeBufferPointer(rebasing: base[keyStart..<(keyStart + keyLength)])
-            var node: Int32 = 0
-            var level = height - 1
-            while level >= 0 {
-                let next = links[Int(towers[Int(node)]) + level]
-                if next != 0 && compareNode(next, target, base) < 0 {
-                    node = next
-                } else {
-                    previous[level] = node
-                    level -= 1
+            let prefix = Self.prefix(target)
+            nodes.withUnsafeBufferPointer { nodes in
+                var node: Int32 = 0
+                var level = height - 1
+                while level >= 0 {
+                    let next = links[Int(nodes[Int(node)].tower) + level]
+                    if next != 0 && compare(nodes[Int(next)], target, prefix, base) < 0 {
+                        node = next
+                    } else {
+                        previous[level] = node
+                        level -= 1
+                    }
                 }
             }
+            return prefix
         }
         arena.append(contentsOf: value)
         var nodeHeight = 1
@@ -84,14 +112,11 @@ final class MemTable: @unchecked Sendable {
             for level in height..<nodeHeight { previous[level] = 0 }
             height = nodeHeight
         }
-        let node = Int32(keyStarts.count)
-        keyStarts.append(keyStart)
-        keyLengths.append(Int32(keyLength))
-        valueLengths.append(Int32(value.count))
+        let node = Int32(nodes.count)
         let tower = links.count
-        towers.append(Int32(tower))
+        nodes.append(Node(prefix: prefix, keyStart: keyStart, keyLength: Int32(keyLength), valueLength: Int32(value.count), tower: Int32(tower)))
         for level in 0..<nodeHeight {
-            let before = Int(towers[Int(previous[level])]) + level
+            let before = Int(nodes[Int(previous[level])].tower) + level
             links.append(links[before])
             links[before] = node
         }
@@ -103,70 +128,63 @@ final class MemTable: @unchecked Sendable {
 
     // MARK: Reading (lock taken inside)
 
+    /// Compares a node's key with `target` (internal-key order), by prefix first.
     @inline(__always)
-    private func compareNode(_ node: Int32, _ target: UnsafeBufferPointer<UInt8>, _ base: UnsafeBufferPointer<UInt8>) -> Int {
-        let start = keyStarts[Int(node)]
-        let length = Int(keyLengths[Int(node)])
-        return compareInternalKeys(UnsafeBufferPointer(rebasing: base[start..<(start + length)]), target)
+    private func compare(_ node: Node, _ target: UnsafeBufferPointer<UInt8>, _ targetPrefix: UInt64, _ base: UnsafeBufferPointer<UInt8>) -> Int {
+        if node.prefix != targetPrefix { return node.prefix < targetPrefix ? -1 : 1 }
+        return compareInternalKeys(UnsafeBufferPointer(rebasing: base[node.keyStart..<(node.keyStart + Int(node.keyLength))]), target)
     }
 
-    /// First node with key ≥ `target` (0 when none). Caller holds the read lock.
-    private func lowerBound(_ target: [UInt8]) -> Int32 {
+    /// First node with key ≥ `target` (0 when none), or with `before`, the last node with key <
+    /// `target` (0 when none). Caller holds the read lock.
+    private func search(_ target: [UInt8], before: Bool) -> Int32 {
         arena.withUnsafeBufferPointer { base in
-            target.withUnsafeBufferPointer { target in
-                var node: Int32 = 0
-                var level = height - 1
-                while level >= 0 {
-                    let next = links[Int(towers[Int(node)]) + level]
-                    if next != 0 && compareNode(next, target, base) < 0 { node = next } else { level -= 1 }
+            nodes.withUnsafeBufferPointer { nodes in
+                target.withUnsafeBufferPointer { target in
+                    let prefix = Self.prefix(target)
+                    var node: Int32 = 0
+                    var level = height - 1
+                    while level >= 0 {
+                        let next = links[Int(nodes[Int(node)].tower) + level]
+                        if next != 0 && compare(nodes[Int(next)], target, prefix, base) < 0 { node = next } else { level -= 1 }
+                    }
+                    return before ? node : links[Int(nodes[Int(node)].tower)]
                 }
-                return links[Int(towers[Int(node)])]
             }
         }
     }
 
-    /// Last node with key < `target` (0 when none). Caller holds the read lock.
-    private func lastBefore(_ target: [UInt8]?) -> Int32 {
-        guard let target else {
-            var node: Int32 = 0
-            var level = height - 1
-            while level >= 0 {
-                let next = links[Int(towers[Int(node)]) + level]
-                if next != 0 { node = next } else { level -= 1 }
-            }
-            return node
+    /// The last node (0 when empty). Caller holds the read lock.
+    private func last() -> Int32 {
+        var node: Int32 = 0
+        var level = height - 1
+        while level >= 0 {
+            let next = links[Int(nodes[Int(node)].tower) + level]
+            if next != 0 { node = next } else { level -= 1 }
         }
-        return arena.withUnsafeBufferPointer { base in
-            target.withUnsafeBufferPointer { target in
-                var node: Int32 = 0
-                var level = height - 1
-                while level >= 0 {
-                    let next = links[Int(towers[Int(node)]) + level]
-                    if next != 0 && compareNode(next, target, base) < 0 { node = next } else { level -= 1 }
-                }
-                return node
-            }
-        }
+        return node
     }
 
     private func key(of node: Int32) -> [UInt8] {
-        let start = keyStarts[Int(node)]
-        return Array(arena[start..<(start + Int(keyLengths[Int(node)]))])
+        let record = nodes[Int(node)]
+        return Array(arena[record.keyStart..<(record.keyStart + Int(record.keyLength))])
     }
 
     private func value(of node: Int32) -> [UInt8] {
-        let start = keyStarts[Int(node)] + Int(keyLengths[Int(node)])
-        return Array(arena[start..<(start + Int(valueLengths[Int(node)]))])
+        let record = nodes[Int(node)]
+        let start = record.keyStart + Int(record.keyLength)
+        return Array(arena[start..<(start + Int(record.valueLength))])
     }
 
-    /// The newest version of `userKey` with sequence ≤ `sequence`: its kind and value.
+    /// The newest version of `userKey` with sequence ≤ the seek key's: its kind and value.
     func get(userKey: [UInt8], seekKey: [UInt8]) -> (kind: ValueKind, value: [UInt8])? {
         lock.lockShared()
         defer { lock.unlock() }
-        let node = lowerBound(seekKey)
+        let node = search(seekKey, before: false)
         guard node != 0 else { return nil }
-        let start = keyStarts[Int(node)]
-        let length = Int(keyLengths[Int(node)])
+        let record = nodes[Int(node)]
+        let start = record.keyStart
+        let length = Int(record.keyLength)
         guard length == userKey.count + 8 else { return nil }
         let matches = arena.withUnsafeBufferPointer { base in
             userKey.withUnsafeBufferPointer { userKey.isEmpty || memcmp(base.baseAddress! + start, $0.baseAddress!, userKey.count) == 0 }
@@ -176,48 +194,83 @@ final class MemTable: @unchecked Sendable {
         return (ValueKind(rawValue: kindByte) ?? .value, value(of: node))
     }
 
-    /// Node number after `node` in key order (0 at the end).
-    func successor(_ node: Int32) -> Int32 {
-        lock.withReadLock { links[Int(towers[Int(node)])] }
+    func seek(_ target: [UInt8]) -> Int32 { lock.withReadLock { search(target, before: false) } }
+    func seekBefore(_ target: [UInt8]?) -> Int32 {
+        lock.withReadLock { target.map { search($0, before: true) } ?? last() }
+    }
+    func first() -> Int32 { lock.withReadLock { links[Int(nodes[0].tower)] } }
+
+    /// Up to `limit` entries from `node` on, in key order, under one lock; returns them and the
+    /// node after the last one (0 at the end).
+    func entries(from node: Int32, limit: Int) -> (entries: [(key: [UInt8], value: [UInt8])], next: Int32) {
+        lock.withReadLock {
+            var out: [(key: [UInt8], value: [UInt8])] = []
+            out.reserveCapacity(limit)
+            var current = node
+            while current != 0 && out.count < limit {
+                out.append((key(of: current), value(of: current)))
+                current = links[Int(nodes[Int(current)].tower)]
+            }
+            return (out, current)
+        }
     }
 
     func entry(_ node: Int32) -> (key: [UInt8], value: [UInt8]) {
         lock.withReadLock { (key(of: node), value(of: node)) }
     }
 
-    func seek(_ target: [UInt8]) -> Int32 { lock.withReadLock { lowerBound(target) } }
-    func seekBefore(_ target: [UInt8]?) -> Int32 { lock.withReadLock { lastBefore(target) } }
-    func first() -> Int32 { successor(0) }
-
     /// Every entry in order (for flush: the memtable is immutable by then).
     func forEach(_ body: (_ key: [UInt8], _ value: [UInt8]) throws(StorageError) -> Void) throws(StorageError) {
         var node = first()
         while node != 0 {
-            let (key, value) = entry(node)
-            try body(key, value)
-            node = successor(node)
+            let (chunk, next) = entries(from: node, limit: 256)
+            for (key, value) in chunk { try body(key, value) }
+            node = next
         }
     }
 }
 
-/// Iterates a memtable in either direction over internal keys.
+/// Iterates a memtable in either direction over internal keys. Forward, it copies entries out
+/// a chunk at a time (one lock per chunk).
 final class MemTableIterator: InternalIterator {
     let table: MemTable
+    var buffer: [(key: [UInt8], value: [UInt8])] = []
+    var position = 0
+    /// The node after the buffered chunk (forward), 0 at the end.
+    var nextNode: Int32 = 0
+    /// Backward: the current node.
     var node: Int32 = 0
-    var current: (key: [UInt8], value: [UInt8]) = ([], [])
+    var forward = true
+    static let chunk = 64
 
     init(_ table: MemTable) { self.table = table }
 
-    var isValid: Bool { node != 0 }
-    var key: [UInt8] { current.key }
-    var value: ArraySlice<UInt8> { current.value[...] }
+    var isValid: Bool { position < buffer.count }
+    var key: [UInt8] { buffer[position].key }
+    var value: ArraySlice<UInt8> { buffer[position].value[...] }
 
-    private func load() { if node != 0 { current = table.entry(node) } }
+    private func fill(from start: Int32) {
+        (buffer, nextNode) = table.entries(from: start, limit: Self.chunk)
+        position = 0
+    }
 
-    func seek(_ target: [UInt8]) throws(StorageError) { node = table.seek(target); load() }
-    func seekBefore(_ target: [UInt8]) throws(StorageError) { node = table.seekBefore(target); load() }
-    func seekToFirst() throws(StorageError) { node = table.first(); load() }
-    func seekToLast() throws(StorageError) { node = table.seekBefore(nil); load() }
-    func next() throws(StorageError) { node = table.successor(node); load() }
-    func previous() throws(StorageError) { node = table.seekBefore(current.key); load() }
+    private func loadBackward(_ node: Int32) {
+        self.node = node
+        position = 0
+        buffer = node == 0 ? [] : [table.entry(node)]
+    }
+
+    func seek(_ target: [UInt8]) throws(StorageError) { forward = true; fill(from: table.seek(target)) }
+    func seekToFirst() throws(StorageError) { forward = true; fill(from: table.first()) }
+    func seekBefore(_ target: [UInt8]) throws(StorageError) { forward = false; loadBackward(table.seekBefore(target)) }
+    func seekToLast() throws(StorageError) { forward = false; loadBackward(table.seekBefore(nil)) }
+
+    func next() throws(StorageError) {
+        position += 1
+        if position == buffer.count && nextNode != 0 { fill(from: nextNode) }
+    }
+
+    func previous() throws(StorageError) {
+        loadBackward(table.seekBefore(buffer[position].key))
+    }
 }
