@@ -146,9 +146,10 @@ public enum KVBenchmark {
                 let started = MonotonicClock.nanoseconds()
                 let iterator = try db.makeIterator()
                 var count = 0, bytes = 0
-                while count < configuration.reads ?? num, let (key, value) = try iterator.next() {
+                // As db_bench does: step and look at the key and value in place.
+                while count < configuration.reads ?? num, try iterator.advance() {
                     count += 1
-                    bytes += key.count + value.count
+                    bytes += iterator.withCurrent { key, value in key.count + value.count }
                 }
                 let seconds = Double(MonotonicClock.nanoseconds() - started) / 1e9
                 emit(line(name, seconds: seconds, operations: count, bytes: bytes))

@@ -16,8 +16,9 @@ import Darwin
 
 protocol InternalIterator: AnyObject {
     var isValid: Bool { get }
-    var key: [UInt8] { get }
-    var value: ArraySlice<UInt8> { get }
+    /// The current key and value, without copying: valid until the iterator moves.
+    var keyBuffer: UnsafeBufferPointer<UInt8> { get }
+    var valueBuffer: UnsafeBufferPointer<UInt8> { get }
     /// First entry with key ≥ target.
     func seek(_ target: [UInt8]) throws(StorageError)
     /// Last entry with key < target.
@@ -28,41 +29,38 @@ protocol InternalIterator: AnyObject {
     func previous() throws(StorageError)
 }
 
+extension InternalIterator {
+    /// Copies of the current key and value.
+    var key: [UInt8] { Array(keyBuffer) }
+    var value: ArraySlice<UInt8> { Array(valueBuffer)[...] }
+}
+
 final class SegmentIterator: InternalIterator {
     var cursor: SegmentCursor
-    /// The current key, copied out once per move (the merging iterator reads it repeatedly).
-    private(set) var key: [UInt8] = []
 
     init(_ segment: SegmentFile) { cursor = SegmentCursor(segment.reader) }
 
     var isValid: Bool { cursor.isValid }
-    var value: ArraySlice<UInt8> { cursor.value }
-
-    @inline(__always) private func moved() { if cursor.isValid { key = cursor.key } }
+    var keyBuffer: UnsafeBufferPointer<UInt8> { cursor.keyBuffer }
+    var valueBuffer: UnsafeBufferPointer<UInt8> { cursor.valueBuffer }
 
     func seek(_ target: [UInt8]) throws(StorageError) {
         do throws(SegmentError) { try cursor.seek(target) } catch { throw StorageError(error) }
-        moved()
     }
     func seekBefore(_ target: [UInt8]) throws(StorageError) {
         do throws(SegmentError) { try cursor.seekBefore(target) } catch { throw StorageError(error) }
-        moved()
     }
     func seekToFirst() throws(StorageError) {
         do throws(SegmentError) { try cursor.seekToFirst() } catch { throw StorageError(error) }
-        moved()
     }
     func seekToLast() throws(StorageError) {
         do throws(SegmentError) { try cursor.seekToLast() } catch { throw StorageError(error) }
-        moved()
     }
     func next() throws(StorageError) {
         do throws(SegmentError) { try cursor.next() } catch { throw StorageError(error) }
-        moved()
     }
     func previous() throws(StorageError) {
         do throws(SegmentError) { try cursor.previous() } catch { throw StorageError(error) }
-        moved()
     }
 }
 
@@ -75,8 +73,8 @@ final class LevelIterator: InternalIterator {
     init(_ files: [SegmentFile]) { self.files = files }
 
     var isValid: Bool { current?.isValid ?? false }
-    var key: [UInt8] { current!.key }
-    var value: ArraySlice<UInt8> { current!.value }
+    var keyBuffer: UnsafeBufferPointer<UInt8> { current!.keyBuffer }
+    var valueBuffer: UnsafeBufferPointer<UInt8> { current!.valueBuffer }
 
     private func open(_ position: Int) -> SegmentIterator? {
         self.position = position
@@ -152,12 +150,12 @@ final class MergingIterator: InternalIterator {
     init(_ children: [any InternalIterator]) { self.children = children }
 
     var isValid: Bool { !heap.isEmpty }
-    var key: [UInt8] { children[heap[0]].key }
-    var value: ArraySlice<UInt8> { children[heap[0]].value }
+    var keyBuffer: UnsafeBufferPointer<UInt8> { children[heap[0]].keyBuffer }
+    var valueBuffer: UnsafeBufferPointer<UInt8> { children[heap[0]].valueBuffer }
 
     @inline(__always)
     private func before(_ a: Int, _ b: Int) -> Bool {
-        let order = compareInternalKeys(children[a].key, children[b].key)
+        let order = compareInternalKeys(children[a].keyBuffer, children[b].keyBuffer)
         return forward ? order < 0 : order > 0
     }
 
@@ -228,6 +226,9 @@ final class MergingIterator: InternalIterator {
 }
 
 /// Iterates user keys and their values as of a snapshot, within bounds, in one direction.
+///
+/// Two ways to step: `next()` returns copies; `advance()` moves to the next entry and
+/// `withCurrent` lends its key and value without copying (valid until the next move).
 public final class StorageIterator {
     let source: MergingIterator
     let sequence: UInt64
@@ -238,6 +239,13 @@ public final class StorageIterator {
     let upperTarget: [UInt8]?
     let reverse: Bool
     var started = false
+    var finished = false
+    /// Forward: the source is on the current entry (a visible value).
+    var onEntry = false
+    /// Scratch: the user key whose older versions are being skipped.
+    var skipping: [UInt8] = []
+    /// Backward: the current entry, copied (versions arrive oldest first).
+    var backwardEntry: (key: [UInt8], value: [UInt8])?
     /// Keeps the snapshot (and so the versions it reads) alive while iterating.
     let pin: AnyObject?
 
@@ -252,8 +260,15 @@ public final class StorageIterator {
         self.pin = pin
     }
 
-    /// The next key and value, or nil at the end.
+    /// The next key and value (copies), or nil at the end.
     public func next() throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
+        guard try advance() else { return nil }
+        return withCurrent { key, value in (Array(key), Array(value)) }
+    }
+
+    /// Moves to the next entry; false at the end.
+    public func advance() throws(StorageError) -> Bool {
+        if finished { return false }
         if !started {
             started = true
             if reverse {
@@ -262,47 +277,94 @@ public final class StorageIterator {
                 if let lowerTarget { try source.seek(lowerTarget) } else { try source.seekToFirst() }
             }
         }
-        return reverse ? try nextBackward() : try nextForward()
+        let found = reverse ? try advanceBackward() : try advanceForward()
+        if !found { finished = true }
+        return found
     }
 
+    /// Lends the current entry's user key and value (after `advance()` returned true).
+    public func withCurrent<R>(_ body: (_ key: UnsafeBufferPointer<UInt8>, _ value: UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        if reverse {
+            let entry = backwardEntry!
+            return try entry.key.withUnsafeBufferPointer { key in try entry.value.withUnsafeBufferPointer { try body(key, $0) } }
+        }
+        let key = source.keyBuffer
+        return try body(UnsafeBufferPointer(rebasing: key[..<(key.count - 8)]), source.valueBuffer)
+    }
 
-    private func nextForward() throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
+    /// Moves the source past every version of the user key of its current entry.
+    private func skipVersions() throws(StorageError) {
+        let key = source.keyBuffer
+        skipping.removeAll(keepingCapacity: true)
+        skipping.append(contentsOf: UnsafeBufferPointer(rebasing: key[..<(key.count - 8)]))
+        try source.next()
+        while source.isValid && sameUserPart(source.keyBuffer, skipping) { try source.next() }
+    }
+
+    private func advanceForward() throws(StorageError) -> Bool {
+        if onEntry {
+            onEntry = false
+            try skipVersions()
+        }
         while source.isValid {
-            let key = source.key
-            if let upper, compareBytes(userPart(key), upper) >= 0 { return nil }
-            let (entrySequence, kindByte) = InternalKey.trailer(key)
+            let key = source.keyBuffer
+            let user = UnsafeBufferPointer(rebasing: key[..<(key.count - 8)])
+            if let upper, upper.withUnsafeBufferPointer({ compareBytes(user, $0) }) >= 0 { return false }
+            let (entrySequence, kindByte) = trailer(of: key)
             if entrySequence > sequence {
                 try source.next()
                 continue
             }
-            // The newest visible version of this user key: take it, skip the older ones.
-            let value = kindByte == ValueKind.value.rawValue ? Array(source.value) : []
-            try source.next()
-            while source.isValid && sameUserKey(source.key, key) { try source.next() }
-            if kindByte == ValueKind.value.rawValue {
-                return (Array(userPart(key)), value)
+            switch kindByte {
+            case ValueKind.value.rawValue:
+                onEntry = true
+                return true
+            case ValueKind.deletion.rawValue:
+                try skipVersions()
+            default:
+                throw .corruption(path: "(iterator)", DecodeError(field: "internal key kind", offset: 0, reason: .invalidValue(UInt64(kindByte))))
             }
         }
-        return nil
+        return false
     }
 
-    private func nextBackward() throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
+    private func advanceBackward() throws(StorageError) -> Bool {
         // Backward, the versions of a user key come oldest first: the visible one is the last
         // with sequence ≤ snapshot before the user key changes.
         while source.isValid {
             let key = source.key
-            if let lower, compareBytes(userPart(key), lower) < 0 { return nil }
+            if let lower, compareBytes(userPart(key), lower) < 0 { return false }
             var visible: (kindByte: UInt8, key: [UInt8], value: [UInt8])?
             while source.isValid && sameUserKey(source.key, key) {
-                let (entrySequence, kindByte) = InternalKey.trailer(source.key)
-                if entrySequence <= sequence { visible = (kindByte, source.key, Array(source.value)) }
+                let (entrySequence, kindByte) = trailer(of: source.keyBuffer)
+                if entrySequence <= sequence { visible = (kindByte, source.key, Array(source.valueBuffer)) }
                 try source.previous()
             }
-            if let visible, visible.kindByte == ValueKind.value.rawValue {
-                return (Array(userPart(visible.key)), visible.value)
+            if let visible {
+                switch visible.kindByte {
+                case ValueKind.value.rawValue:
+                    backwardEntry = (Array(userPart(visible.key)), visible.value)
+                    return true
+                case ValueKind.deletion.rawValue:
+                    break
+                default:
+                    throw .corruption(path: "(iterator)", DecodeError(field: "internal key kind", offset: 0, reason: .invalidValue(UInt64(visible.kindByte))))
+                }
             }
         }
-        return nil
+        return false
     }
 }
 
+/// Sequence and kind byte of an internal key in a buffer.
+@inline(__always)
+func trailer(of key: UnsafeBufferPointer<UInt8>) -> (sequence: UInt64, kindByte: UInt8) {
+    let value = ~UInt64(bigEndian: UnsafeRawPointer(key.baseAddress! + key.count - 8).loadUnaligned(as: UInt64.self))
+    return (value >> 8, UInt8(truncatingIfNeeded: value))
+}
+
+/// Whether an internal key's user part equals `user`.
+@inline(__always)
+func sameUserPart(_ key: UnsafeBufferPointer<UInt8>, _ user: [UInt8]) -> Bool {
+    key.count - 8 == user.count && (user.isEmpty || user.withUnsafeBufferPointer { memcmp(key.baseAddress!, $0.baseAddress!, user.count) == 0 })
+}

@@ -200,8 +200,64 @@ final class MemTable: @unchecked Sendable {
     }
     func first() -> Int32 { lock.withReadLock { links[Int(nodes[0].tower)] } }
 
-    /// Up to `limit` entries from `node` on, in key order, under one lock; returns them and the
-    /// node after the last one (0 at the end).
+    /// Entries copied out of the memtable into one buffer the iterator owns (stable pointers
+    /// until the next copy).
+    struct Chunk {
+        var storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        var used = 0
+        /// Per entry: key start, key length, value length (the value follows the key).
+        var spans: [(start: Int, keyLength: Int, valueLength: Int)] = []
+        var count: Int { spans.count }
+
+        mutating func clear() {
+            used = 0
+            spans.removeAll(keepingCapacity: true)
+        }
+
+        mutating func append(_ bytes: UnsafeBufferPointer<UInt8>, keyLength: Int) {
+            if used + bytes.count > storage.count {
+                let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: max(4096, 2 * (used + bytes.count)), alignment: 8)
+                if used > 0 { grown.baseAddress!.copyMemory(from: storage.baseAddress!, byteCount: used) }
+                storage.deallocate()
+                storage = grown
+            }
+            if !bytes.isEmpty { (storage.baseAddress! + used).copyMemory(from: UnsafeRawPointer(bytes.baseAddress!), byteCount: bytes.count) }
+            spans.append((used, keyLength, bytes.count - keyLength))
+            used += bytes.count
+        }
+
+        func key(_ index: Int) -> UnsafeBufferPointer<UInt8> {
+            let span = spans[index]
+            return UnsafeBufferPointer(start: storage.baseAddress!.assumingMemoryBound(to: UInt8.self) + span.start, count: span.keyLength)
+        }
+
+        func value(_ index: Int) -> UnsafeBufferPointer<UInt8> {
+            let span = spans[index]
+            return UnsafeBufferPointer(start: storage.baseAddress!.assumingMemoryBound(to: UInt8.self) + span.start + span.keyLength, count: span.valueLength)
+        }
+
+        func deallocate() { storage.deallocate() }
+    }
+
+    /// Copies up to `limit` entries from `node` on, in key order, under one lock, into `chunk`
+    /// (replacing what it held); returns the node after the last one (0 at the end).
+    func copyEntries(from node: Int32, limit: Int, into chunk: inout Chunk) -> Int32 {
+        lock.withReadLock {
+            chunk.clear()
+            var current = node
+            arena.withUnsafeBufferPointer { base in
+                while current != 0 && chunk.count < limit {
+                    let record = nodes[Int(current)]
+                    let length = Int(record.keyLength) + Int(record.valueLength)
+                    chunk.append(UnsafeBufferPointer(rebasing: base[record.keyStart..<(record.keyStart + length)]), keyLength: Int(record.keyLength))
+                    current = links[Int(nodes[Int(current)].tower)]
+                }
+            }
+            return current
+        }
+    }
+
+    /// Up to `limit` entries from `node` on, in key order (copies); and the node after them.
     func entries(from node: Int32, limit: Int) -> (entries: [(key: [UInt8], value: [UInt8])], next: Int32) {
         lock.withReadLock {
             var out: [(key: [UInt8], value: [UInt8])] = []
@@ -231,46 +287,45 @@ final class MemTable: @unchecked Sendable {
 }
 
 /// Iterates a memtable in either direction over internal keys. Forward, it copies entries out
-/// a chunk at a time (one lock per chunk).
+/// a chunk at a time (one lock and one buffer per chunk).
 final class MemTableIterator: InternalIterator {
     let table: MemTable
-    var buffer: [(key: [UInt8], value: [UInt8])] = []
+    var chunk = MemTable.Chunk()
     var position = 0
     /// The node after the buffered chunk (forward), 0 at the end.
     var nextNode: Int32 = 0
-    /// Backward: the current node.
-    var node: Int32 = 0
-    var forward = true
-    static let chunk = 64
+    static let chunkEntries = 64
 
     init(_ table: MemTable) { self.table = table }
 
-    var isValid: Bool { position < buffer.count }
-    var key: [UInt8] { buffer[position].key }
-    var value: ArraySlice<UInt8> { buffer[position].value[...] }
+    deinit { chunk.deallocate() }
+
+    var isValid: Bool { position < chunk.count }
+    var keyBuffer: UnsafeBufferPointer<UInt8> { chunk.key(position) }
+    var valueBuffer: UnsafeBufferPointer<UInt8> { chunk.value(position) }
 
     private func fill(from start: Int32) {
-        (buffer, nextNode) = table.entries(from: start, limit: Self.chunk)
+        nextNode = table.copyEntries(from: start, limit: Self.chunkEntries, into: &chunk)
         position = 0
     }
 
     private func loadBackward(_ node: Int32) {
-        self.node = node
         position = 0
-        buffer = node == 0 ? [] : [table.entry(node)]
+        if node == 0 { chunk.clear() } else { _ = table.copyEntries(from: node, limit: 1, into: &chunk) }
+        nextNode = 0
     }
 
-    func seek(_ target: [UInt8]) throws(StorageError) { forward = true; fill(from: table.seek(target)) }
-    func seekToFirst() throws(StorageError) { forward = true; fill(from: table.first()) }
-    func seekBefore(_ target: [UInt8]) throws(StorageError) { forward = false; loadBackward(table.seekBefore(target)) }
-    func seekToLast() throws(StorageError) { forward = false; loadBackward(table.seekBefore(nil)) }
+    func seek(_ target: [UInt8]) throws(StorageError) { fill(from: table.seek(target)) }
+    func seekToFirst() throws(StorageError) { fill(from: table.first()) }
+    func seekBefore(_ target: [UInt8]) throws(StorageError) { loadBackward(table.seekBefore(target)) }
+    func seekToLast() throws(StorageError) { loadBackward(table.seekBefore(nil)) }
 
     func next() throws(StorageError) {
         position += 1
-        if position == buffer.count && nextNode != 0 { fill(from: nextNode) }
+        if position == chunk.count && nextNode != 0 { fill(from: nextNode) }
     }
 
     func previous() throws(StorageError) {
-        loadBackward(table.seekBefore(buffer[position].key))
+        loadBackward(table.seekBefore(Array(chunk.key(position))))
     }
 }

@@ -10,11 +10,12 @@ import Glibc
 import Darwin
 #endif
 
-public final class DecodedBlock: Sendable {
-    /// The block's bytes (values are read from here).
-    public let bytes: [UInt8]
-    /// Every key, concatenated.
-    let keys: [UInt8]
+public final class DecodedBlock: @unchecked Sendable {
+    /// The block's bytes (values are read from here), then every key concatenated; owned,
+    /// immutable and never moved, so pointers into it stay valid while the block is alive.
+    let storage: UnsafeMutableRawBufferPointer
+    let bytesCount: Int
+    let keysCount: Int
     /// Key i is `keys[keyEnd(i-1) ..< keyEnds[i]]`.
     let keyEnds: [Int32]
     /// Value i is `bytes[valueStarts[i] ..< valueStarts[i] + valueLengths[i]]`.
@@ -28,57 +29,72 @@ public final class DecodedBlock: Sendable {
 
     @inline(__always) func keyStart(_ index: Int) -> Int { index == 0 ? 0 : Int(keyEnds[index - 1]) }
 
-    public func key(_ index: Int) -> [UInt8] { Array(keys[keyStart(index)..<Int(keyEnds[index])]) }
-    public func value(_ index: Int) -> ArraySlice<UInt8> {
-        let start = Int(valueStarts[index])
-        return bytes[start..<(start + Int(valueLengths[index]))]
+    var keys: UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: storage.baseAddress!.assumingMemoryBound(to: UInt8.self) + bytesCount, count: keysCount)
     }
+
+    /// The block's bytes.
+    public var bytes: UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: storage.baseAddress!.assumingMemoryBound(to: UInt8.self), count: bytesCount)
+    }
+
+    /// Key `index`, valid while this block is alive.
+    @inline(__always)
+    public func keyBuffer(_ index: Int) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(rebasing: keys[keyStart(index)..<Int(keyEnds[index])])
+    }
+
+    /// Value `index`, valid while this block is alive.
+    @inline(__always)
+    public func valueBuffer(_ index: Int) -> UnsafeBufferPointer<UInt8> {
+        let start = Int(valueStarts[index])
+        return UnsafeBufferPointer(rebasing: bytes[start..<(start + Int(valueLengths[index]))])
+    }
+
+    public func key(_ index: Int) -> [UInt8] { Array(keyBuffer(index)) }
+    public func value(_ index: Int) -> ArraySlice<UInt8> { Array(valueBuffer(index))[...] }
 
     /// Calls `body` with key `index` without copying it.
     @inlinable
-    public func withKey<T>(_ index: Int, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
-        keysBuffer { keys in body(UnsafeBufferPointer(rebasing: keys[keyRange(index)])) }
-    }
-
-    @usableFromInline func keyRange(_ index: Int) -> Range<Int> { keyStart(index)..<Int(keyEnds[index]) }
-    @usableFromInline func keysBuffer<T>(_ body: (UnsafeBufferPointer<UInt8>) -> T) -> T { keys.withUnsafeBufferPointer(body) }
+    public func withKey<T>(_ index: Int, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T { body(keyBuffer(index)) }
 
     /// Compares key `index` with `other`.
     public func compareKey(_ index: Int, _ other: [UInt8]) -> Int {
-        keys.withUnsafeBufferPointer { keys in
-            other.withUnsafeBufferPointer { other in
-                order.compare(UnsafeBufferPointer(rebasing: keys[keyStart(index)..<Int(keyEnds[index])]), other)
-            }
-        }
+        other.withUnsafeBufferPointer { other in order.compare(keyBuffer(index), other) }
     }
 
     /// Index of the first key ≥ `target` (`count` when none).
     public func lowerBound(_ target: [UInt8]) -> Int {
-        keys.withUnsafeBufferPointer { keys in
-            keyEnds.withUnsafeBufferPointer { ends in
-                target.withUnsafeBufferPointer { target in
-                    var low = 0, high = ends.count
-                    while low < high {
-                        let mid = (low + high) / 2
-                        let start = mid == 0 ? 0 : Int(ends[mid - 1])
-                        let key = UnsafeBufferPointer(rebasing: keys[start..<Int(ends[mid])])
-                        if order.compare(key, target) < 0 { low = mid + 1 } else { high = mid }
-                    }
-                    return low
+        let keys = self.keys
+        return keyEnds.withUnsafeBufferPointer { ends in
+            target.withUnsafeBufferPointer { target in
+                var low = 0, high = ends.count
+                while low < high {
+                    let mid = (low + high) / 2
+                    let start = mid == 0 ? 0 : Int(ends[mid - 1])
+                    let key = UnsafeBufferPointer(rebasing: keys[start..<Int(ends[mid])])
+                    if order.compare(key, target) < 0 { low = mid + 1 } else { high = mid }
                 }
+                return low
             }
         }
     }
 
     init(bytes: [UInt8], keys: [UInt8], keyEnds: [Int32], valueStarts: [Int32], valueLengths: [Int32], order: KeyOrder) {
         self.order = order
-        self.bytes = bytes
-        self.keys = keys
+        bytesCount = bytes.count
+        keysCount = keys.count
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count + keys.count), alignment: 8)
+        bytes.withUnsafeBytes { if !bytes.isEmpty { storage.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) } }
+        keys.withUnsafeBytes { if !keys.isEmpty { (storage.baseAddress! + bytes.count).copyMemory(from: $0.baseAddress!, byteCount: keys.count) } }
+        self.storage = storage
         self.keyEnds = keyEnds
         self.valueStarts = valueStarts
         self.valueLengths = valueLengths
         charge = bytes.count + keys.count + keyEnds.count * 12 + 200
     }
+
+    deinit { storage.deallocate() }
 
     /// Decodes and validates a block.
     public static func decode(_ bytes: [UInt8], baseOffset: UInt64, order: KeyOrder = .bytewise) throws(DecodeError) -> DecodedBlock {

@@ -13,6 +13,9 @@ public struct SegmentCursor {
 
     public var isValid: Bool { block != nil }
     public var key: [UInt8] { block!.key(slot) }
+    /// The current key and value without copying, valid until the cursor moves.
+    public var keyBuffer: UnsafeBufferPointer<UInt8> { block!.keyBuffer(slot) }
+    public var valueBuffer: UnsafeBufferPointer<UInt8> { block!.valueBuffer(slot) }
     public var value: ArraySlice<UInt8> { block!.value(slot) }
     /// The current block and the entry's index in it (to read the key without copying).
     public var position: (block: DecodedBlock, slot: Int) { (block!, slot) }
