@@ -587,6 +587,27 @@ public final class StorageEngine: @unchecked Sendable {
         }
     }
 
+    /// After a final flush: records one more manifest edit, which proves the flush's edit intact
+    /// (see `flush`), and then drops the WAL records the flushes hold.
+    private func releaseWAL() throws(StorageError) {
+        guard let wal else { return }
+        let pending: UInt64? = try writeLock.withLock { () throws(StorageError) -> UInt64? in
+            let (pending, empty) = lock.withLock { (walTruncationPending, memtable.isEmpty && immutables.isEmpty) }
+            guard empty, let pending else { return nil }
+            var edit = VersionEdit()
+            edit.nextFileNumber = lock.withLock { nextFileNumber }
+            try manifestLock.withLock { () throws(StorageError) in try manifest.record(edit) }
+            return pending
+        }
+        guard let pending else { return }
+        do throws(LogError) {
+            try wal.truncatePrefix(stream: Self.walStream, below: pending)
+            try wal.releaseDeadSpace()
+        } catch {
+            throw Manifest.mapLogError(error, path: joinPath(directory, Self.walDirectoryName))
+        }
+    }
+
     /// Index of the snapshot stripe a sequence number falls in: versions of one key in the same
     /// stripe are indistinguishable to every reader, so only the newest is kept.
     static func stripe(of sequence: UInt64, snapshots: [UInt64]) -> Int {
@@ -671,6 +692,11 @@ public final class StorageEngine: @unchecked Sendable {
     /// Waits for running background work, then closes. Unflushed writes stay in the WAL (or,
     /// in `.external` mode, are the caller's to replay). Later calls fail with `.closed`.
     public func close() {
+        // Flush first (best effort: what fails stays in the WAL), so that the next open has
+        // nothing to replay and the WAL's space comes back.
+        if options.flushOnClose && lock.withLock({ !isClosed && !isClosing && backgroundError == nil }) {
+            if (try? flush()) != nil { try? releaseWAL() }
+        }
         writeLock.lock()
         lock.lock()
         if isClosed {

@@ -46,8 +46,11 @@ public struct StorageOptions: Sendable {
     public var level0StopTrigger = 36
     /// Decoded data blocks kept in memory, shared by every segment.
     public var blockCacheBytes = 32 << 20
-    /// Write-ahead-log segment size.
-    public var walSegmentBytes = 64 << 20
+    /// Write-ahead-log segment size (a segment's space returns once nothing in it is needed).
+    public var walSegmentBytes = 16 << 20
+    /// `close()` flushes the memtable first, so that reopening replays nothing and the WAL's
+    /// space is released.
+    public var flushOnClose = true
     /// A manifest is rewritten (fresh snapshot, atomic switch of CURRENT) after this many edits.
     public var manifestEditsMax = 1000
 

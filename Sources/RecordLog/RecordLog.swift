@@ -1012,6 +1012,28 @@ public final class RecordLog: @unchecked Sendable {
         try submitMaintenance()
     }
 
+    /// Starts a new segment when the active one holds nothing live, then deletes every segment
+    /// with nothing live — so that a log whose records were all truncated (a WAL after its
+    /// memtables were flushed) gives its space back.
+    public func releaseDeadSpace() throws(LogError) {
+        lock.lock()
+        while writerActive && !isClosed && !isClosing { lock.wait() }
+        if isClosed || isClosing { lock.unlock(); throw .closed }
+        if let failure { lock.unlock(); throw failure }
+        writerActive = true
+        let idle = (segments[active.number]?.liveRecords ?? 0) == 0 && active.size > active.contentStart
+        lock.unlock()
+        if idle {
+            var buffer: [UInt8] = []
+            do throws(LogError) { try rotate(flushing: &buffer) } catch {
+                lock.withLock { if failure == nil, case let .io(ioError) = error { failure = .failed(ioError) } }
+            }
+        }
+        if lock.withLock({ failure == nil }) { maintain() }
+        handOver()
+        if let failure = lock.withLock({ self.failure }) { throw failure }
+    }
+
     func submitMaintenance() throws(LogError) {
         // Become the writer without a batch, run maintenance, hand over.
         lock.lock()

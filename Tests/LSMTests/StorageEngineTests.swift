@@ -152,6 +152,22 @@ func smallOptions(_ background: StorageOptions.BackgroundMode = .inline) -> Stor
         #expect(throws: StorageError.closed) { try engine.get([1]) }
     }
 
+    @Test func closeFlushesAndReleasesTheWAL() throws {
+        let fs = MemoryFileSystem()
+        var options = smallOptions()
+        options.memtableBytes = 1 << 20
+        let engine = try StorageEngine.open(directory: "/db", fileSystem: fs, options: options)
+        for index in 0..<3000 { try engine.put(key(index), value(index, size: 200)) }
+        #expect(engine.statistics.flushes == 0)
+        engine.close()
+        let walBytes = try fs.list("/db/wal").compactMap { fs.contents(of: "/db/wal/" + $0)?.count }.reduce(0, +)
+        #expect(walBytes < 4096, "WAL holds \(walBytes) bytes after a clean close")
+        let reopened = try StorageEngine.open(directory: "/db", fileSystem: fs, options: options)
+        #expect(reopened.statistics.memtableBytes == 0, "nothing replayed")
+        for index in stride(from: 0, to: 3000, by: 97) { #expect(try reopened.get(key(index)) == value(index, size: 200)) }
+        reopened.close()
+    }
+
     @Test func secondOpenIsLocked() throws {
         let fs = MemoryFileSystem()
         let engine = try StorageEngine.open(directory: "/db", fileSystem: fs)

@@ -53,3 +53,28 @@ import Testing
         recovered.close()
     }
 }
+
+@Suite struct ReleaseDeadSpaceTests {
+    @Test func aFullyTruncatedLogShrinksToOneFreshSegmentAndKeepsItsLSNs() throws {
+        let fs = MemoryFileSystem()
+        var options = RecordLogOptions()
+        options.segmentBytesMax = 8192
+        options.recordPayloadBytesMax = 4096
+        let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: options)
+        var last: UInt64 = 0
+        for index in 0..<200 { last = try log.append(LogRecord(stream: 3, kind: 1, payload: [UInt8](repeating: UInt8(index % 256), count: 300))) }
+        #expect(log.segmentFiles.count > 3)
+        try log.truncatePrefix(stream: 3, below: last + 1)
+        try log.releaseDeadSpace()
+        #expect(log.segmentFiles.count == 1)
+        let size = fs.contents(of: "/log/" + log.segmentFiles[0])!.count
+        #expect(size < 1024, "the fresh segment holds only its header and checkpoint (\(size) bytes)")
+        let next = try log.append(LogRecord(stream: 3, kind: 1, payload: [1]))
+        #expect(next > last)
+        log.close()
+        let (reopened, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: options)
+        #expect(try reopened.read(stream: 3).map(\.lsn) == [next])
+        #expect(try reopened.append(LogRecord(stream: 3, kind: 1, payload: [2])) > next)
+        reopened.close()
+    }
+}
