@@ -216,6 +216,10 @@ public final class StorageEngine: @unchecked Sendable {
         do throws(LogError) { records = try wal.read(stream: Self.walStream) } catch {
             throw Manifest.mapLogError(error, path: joinPath(directory, Self.walDirectoryName))
         }
+        // Records whose batches every segment already holds form a prefix of the log (sequence
+        // numbers grow with LSNs): drop it now, so that a session without flushes does not
+        // keep it forever. (The manifest was just rewritten, so no WAL record backs it up.)
+        var firstUnflushed: UInt64?
         for record in records {
             let batch: LoggedBatch
             do throws(DecodeError) { batch = try LoggedBatch.decode(record.payload) } catch {
@@ -224,9 +228,21 @@ public final class StorageEngine: @unchecked Sendable {
             memtable.lastLogLSN = record.lsn
             // A batch is flushed whole or not at all (it goes to one memtable).
             guard batch.firstSequence > flushedSequence || batch.entries.isEmpty else { continue }
+            if firstUnflushed == nil { firstUnflushed = record.lsn }
             apply(batch, to: memtable)
             lastSequence = max(lastSequence, batch.firstSequence + UInt64(batch.entries.count) - 1)
             if batch.entries.isEmpty { lastSequence = max(lastSequence, batch.firstSequence - 1) }
+        }
+        if let first = records.first, let last = records.last {
+            let bound = firstUnflushed ?? last.lsn + 1
+            if first.lsn < bound {
+                do throws(LogError) {
+                    try wal.truncatePrefix(stream: Self.walStream, below: bound)
+                    try wal.releaseDeadSpace()
+                } catch {
+                    throw Manifest.mapLogError(error, path: joinPath(directory, Self.walDirectoryName))
+                }
+            }
         }
     }
 
@@ -567,23 +583,24 @@ public final class StorageEngine: @unchecked Sendable {
         edit.appliedIndexes = table.appliedIndexes
         if let descriptor { edit.addedSegments = [descriptor] }
         try manifestLock.withLock { () throws(StorageError) in try manifest.record(edit) }
+        // The WAL keeps the records of this flush until a later manifest record exists: the
+        // newest record of a log could be cut as a torn tail if its bytes were damaged (nothing
+        // after it proves it was synced), and then the WAL must still hold what it described.
+        // (Done before the memtable is released, so that whoever waits for this flush sees it.)
+        if let wal, let replayFrom = edit.walReplayFrom {
+            if let pending = lock.withLock({ walTruncationPending }) {
+                do throws(LogError) { try wal.truncatePrefix(stream: Self.walStream, below: pending) } catch {
+                    throw Manifest.mapLogError(error, path: joinPath(directory, Self.walDirectoryName))
+                }
+            }
+            lock.withLock { walTruncationPending = replayFrom }
+        }
         lock.withLock {
             version = version.applying(deleted: [], added: added.map { (0, $0) })
             immutables.removeFirst()
             for (stream, index) in table.appliedIndexes { durableApplied[stream] = max(index, durableApplied[stream] ?? 0) }
             counters.flushes += 1
             lock.broadcast()
-        }
-        // The WAL keeps the records of this flush until a later manifest record exists: the
-        // newest record of a log could be cut as a torn tail if its bytes were damaged (nothing
-        // after it proves it was synced), and then the WAL must still hold what it described.
-        if let wal, let replayFrom = edit.walReplayFrom {
-            if let pending = walTruncationPending {
-                do throws(LogError) { try wal.truncatePrefix(stream: Self.walStream, below: pending) } catch {
-                    throw Manifest.mapLogError(error, path: joinPath(directory, Self.walDirectoryName))
-                }
-            }
-            walTruncationPending = replayFrom
         }
     }
 
