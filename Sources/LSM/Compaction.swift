@@ -96,6 +96,16 @@ extension StorageEngine {
                              isBottommost: bottommost, snapshots: snapshots.keys.sorted(), largestUserKey: largest)
     }
 
+    /// Whether no two segments share a user key.
+    static func disjoint(_ files: [SegmentFile]) -> Bool {
+        let sorted = files.sorted { compareInternalKeys($0.descriptor.smallestKey, $1.descriptor.smallestKey) < 0 }
+        for index in sorted.indices.dropFirst()
+        where compareBytes(userPart(sorted[index - 1].descriptor.largestKey), userPart(sorted[index].descriptor.smallestKey)) >= 0 {
+            return false
+        }
+        return true
+    }
+
     /// Runs one due compaction, if any. Returns whether it did.
     @discardableResult
     func compactOnce() throws(StorageError) -> Bool {
@@ -130,18 +140,21 @@ extension StorageEngine {
     /// Merges a job's inputs into new segments of the output level and installs them.
     func run(_ job: CompactionJob) throws(StorageError) {
         var edit = VersionEdit()
-        if job.inputs.count == 1 && job.outputInputs.isEmpty {
-            // Trivial move.
-            let file = job.inputs[0]
-            var moved = file.descriptor
-            moved.level = job.outputLevel
-            edit.deletedSegments = [(job.level, file.number)]
-            edit.addedSegments = [moved]
+        if job.outputInputs.isEmpty && Self.disjoint(job.inputs) {
+            // Trivial move: nothing in the output level overlaps, and the inputs do not overlap
+            // one another (always so for one segment; for level 0, e.g. after sequential
+            // inserts), so the segments move down by a manifest edit without being rewritten.
+            edit.deletedSegments = job.inputs.map { (job.level, $0.number) }
+            edit.addedSegments = job.inputs.map { file in
+                var moved = file.descriptor
+                moved.level = job.outputLevel
+                return moved
+            }
             try manifestLock.withLock { () throws(StorageError) in try manifest.record(edit) }
             lock.withLock {
-                version = version.applying(deleted: [file.number], added: [(job.outputLevel, file)])
-                compactPointers[job.level] = Array(userPart(file.descriptor.largestKey))
-                counters.trivialMoves += 1
+                version = version.applying(deleted: Set(job.inputs.map(\.number)), added: job.inputs.map { (job.outputLevel, $0) })
+                compactPointers[job.level] = Array(userPart(job.largestUserKey))
+                counters.trivialMoves += UInt64(job.inputs.count)
             }
             return
         }
@@ -151,17 +164,17 @@ extension StorageEngine {
         try merged.seekToFirst()
         var outputs: [SegmentDescriptor] = []
         var builder: SegmentBuilder?
-        var previousKey: [UInt8]?
+        var previous: [UInt8] = []
         var previousStripe = -1
         var bytesWritten: UInt64 = 0
         var bytesRead: UInt64 = 0
         for file in job.inputs + job.outputInputs { bytesRead += file.descriptor.fileBytes }
         do throws(StorageError) {
             while merged.isValid {
-                let key = merged.key
-                let (sequence, kindByte) = InternalKey.trailer(key)
+                let key = merged.keyBuffer
+                let (sequence, kindByte) = trailer(of: key)
                 let stripe = Self.stripe(of: sequence, snapshots: job.snapshots)
-                let sameKey = previousKey.map { sameUserKey($0, key) } ?? false
+                let sameKey = previousStripe >= 0 && sameUserPart(key, previous)
                 if sameKey && stripe == previousStripe {
                     try merged.next()
                     continue  // shadowed by a newer version no reader can tell apart
@@ -172,7 +185,10 @@ extension StorageEngine {
                     bytesWritten += bytes
                     builder = nil
                 }
-                previousKey = key
+                if !sameKey {
+                    previous.removeAll(keepingCapacity: true)
+                    previous.append(contentsOf: UnsafeBufferPointer(rebasing: key[..<(key.count - 8)]))
+                }
                 previousStripe = stripe
                 if kindByte == ValueKind.deletion.rawValue && job.isBottommost && stripe == 0 {
                     try merged.next()
@@ -185,7 +201,7 @@ extension StorageEngine {
                     }
                     builder = try SegmentBuilder(engine: self, number: number, level: job.outputLevel)
                 }
-                try builder!.add(key, merged.value)
+                try builder!.add(key, merged.valueBuffer)
                 try merged.next()
             }
             if let current = builder {

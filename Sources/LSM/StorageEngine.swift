@@ -560,18 +560,26 @@ public final class StorageEngine: @unchecked Sendable {
         var added: [SegmentFile] = []
         var descriptor: SegmentDescriptor?
         if !table.isEmpty {
-            var entries: [(key: [UInt8], value: [UInt8])] = []
-            entries.reserveCapacity(table.entryCount)
-            var previousKey: [UInt8]?
+            // Streamed from the memtable: per user key, the newest version of each snapshot stripe.
+            let builder = try SegmentBuilder(engine: self, number: number, level: 0)
+            let iterator = MemTableIterator(table)
+            try iterator.seekToFirst()
+            var previous: [UInt8] = []
             var previousStripe = -1
-            try table.forEach { (key, value) throws(StorageError) in
-                let stripe = Self.stripe(of: InternalKey.trailer(key).sequence, snapshots: snapshots)
-                if let previousKey, sameUserKey(previousKey, key), stripe == previousStripe { return }
-                previousKey = key
+            while iterator.isValid {
+                let key = iterator.keyBuffer
+                let stripe = Self.stripe(of: trailer(of: key).sequence, snapshots: snapshots)
+                if previousStripe >= 0 && stripe == previousStripe && sameUserPart(key, previous) {
+                    try iterator.next()
+                    continue
+                }
+                previous.removeAll(keepingCapacity: true)
+                previous.append(contentsOf: UnsafeBufferPointer(rebasing: key[..<(key.count - 8)]))
                 previousStripe = stripe
-                entries.append((key, value))
+                try builder.add(key, iterator.valueBuffer)
+                try iterator.next()
             }
-            let (built, bytes) = try writeSegment(number: number, level: 0, entries: entries)
+            let (built, bytes) = try builder.finish()
             descriptor = built
             added.append(try Self.openSegment(built, path: joinPath(directory, Self.segmentFileName(number)), fileSystem: fileSystem, cache: cache))
             lock.withLock { counters.flushBytesWritten += bytes }
@@ -753,7 +761,6 @@ final class SegmentBuilder {
     var smallestSequence = UInt64.max
     var largestSequence: UInt64 = 0
     var firstKey: [UInt8]?
-    var lastKey: [UInt8] = []
     var count = 0
 
     convenience init(engine: StorageEngine, number: UInt64, level: Int) throws(StorageError) {
@@ -773,13 +780,18 @@ final class SegmentBuilder {
     var estimatedBytes: UInt64 { writer.estimatedFileBytes }
 
     func add(_ key: [UInt8], _ value: ArraySlice<UInt8>) throws(StorageError) {
-        let sequence = InternalKey.trailer(key).sequence
+        try key.withUnsafeBufferPointer { (key) throws(StorageError) in
+            try value.withUnsafeBufferPointer { (value) throws(StorageError) in try add(key, value) }
+        }
+    }
+
+    func add(_ key: UnsafeBufferPointer<UInt8>, _ value: UnsafeBufferPointer<UInt8>) throws(StorageError) {
+        let sequence = trailer(of: key).sequence
         smallestSequence = min(smallestSequence, sequence)
         largestSequence = max(largestSequence, sequence)
-        if firstKey == nil { firstKey = key }
-        lastKey = key
+        if count == 0 { firstKey = Array(key) }
         count += 1
-        do throws(SegmentError) { try writer.add(key: key, value: Array(value)) } catch {
+        do throws(SegmentError) { try writer.add(key: key, value: value) } catch {
             abandon()
             throw StorageError(error)
         }
@@ -799,7 +811,7 @@ final class SegmentBuilder {
             handle.close()
             let descriptor = SegmentDescriptor(level: level, number: number, fileBytes: bytes, checksum: writer.fileChecksum,
                                                entryCount: UInt64(count), smallestSequence: smallest, largestSequence: largest,
-                                               smallestKey: firstKey ?? [], largestKey: lastKey)
+                                               smallestKey: firstKey ?? [], largestKey: writer.properties.largestKey)
             return (descriptor, bytes)
         } catch {
             abandon()

@@ -37,25 +37,41 @@ public struct BlockBuilder: Sendable {
 
     /// Adds an entry; keys must be strictly increasing (in the builder's order).
     public mutating func add(key: [UInt8], value: ArraySlice<UInt8>) {
-        precondition(entryCount == 0 || order.compare(lastKey, key) < 0, "block keys must be strictly increasing")
+        key.withUnsafeBufferPointer { key in value.withUnsafeBufferPointer { add(key: key, value: $0) } }
+    }
+
+    /// Adds an entry from borrowed bytes (nothing is kept but copies).
+    public mutating func add(key: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
         var shared = 0
+        lastKey.withUnsafeBufferPointer { last in
+            precondition(entryCount == 0 || order.compare(last, key) < 0, "block keys must be strictly increasing")
+            if sinceRestart != restartInterval {
+                let limit = min(last.count, key.count)
+                while shared < limit && last[shared] == key[shared] { shared += 1 }
+            }
+        }
         if sinceRestart == restartInterval {
             restarts.append(UInt32(buffer.count))
             sinceRestart = 0
-        } else {
-            let limit = min(lastKey.count, key.count)
-            while shared < limit && lastKey[shared] == key[shared] { shared += 1 }
         }
-        var writer = ByteWriter(capacity: 16)
-        writer.writeVarint(UInt64(shared))
-        writer.writeVarint(UInt64(key.count - shared))
-        writer.writeVarint(UInt64(value.count))
-        buffer.append(contentsOf: writer.bytes)
-        buffer.append(contentsOf: key[shared...])
+        appendVarint(UInt64(shared))
+        appendVarint(UInt64(key.count - shared))
+        appendVarint(UInt64(value.count))
+        buffer.append(contentsOf: UnsafeBufferPointer(rebasing: key[shared...]))
         buffer.append(contentsOf: value)
-        lastKey = key
+        lastKey.removeAll(keepingCapacity: true)
+        lastKey.append(contentsOf: key)
         sinceRestart += 1
         entryCount += 1
+    }
+
+    private mutating func appendVarint(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            buffer.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        buffer.append(UInt8(value))
     }
 
     public mutating func finish() -> [UInt8] {

@@ -4,6 +4,8 @@
 // internal keys (§14) — a user key followed by an 8-byte trailer — ordered by user key
 // (bytewise), then by trailer (bytewise). Every key in such a segment has at least 8 bytes.
 
+import Checksum
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -34,9 +36,14 @@ public enum KeyOrder: UInt16, Sendable {
     /// (internal keys), so that one probe finds every version of a user key.
     @inlinable
     public func filterHash(_ key: [UInt8]) -> UInt64 {
+        key.withUnsafeBufferPointer { filterHash($0) }
+    }
+
+    @inlinable
+    public func filterHash(_ key: UnsafeBufferPointer<UInt8>) -> UInt64 {
         switch self {
-        case .bytewise: return BloomFilter.hash(key)
-        case .internalKey: return BloomFilter.hash(key[..<(key.count - Self.trailerBytes)])
+        case .bytewise: return XXH3.hash(UnsafeRawBufferPointer(key))
+        case .internalKey: return XXH3.hash(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(key)[..<(key.count - Self.trailerBytes)]))
         }
     }
 

@@ -43,10 +43,12 @@ public final class SegmentWriter {
     var indexBlock: BlockBuilder
     var keyHashes: [UInt64] = []
     public private(set) var properties = SegmentProperties()
-    var lastKey: [UInt8]?
+    var lastKey: [UInt8] = []
+    var hasLastKey = false
     /// Key bytes a reader will materialise when decoding the current data block.
     var blockDecodedKeyBytes = 0
     let fileHash = XXH3Stream()
+    lazy var compressor = LZ4Compressor()
     /// XXH3-64 of the whole file, set by `finish` (a manifest records it).
     public private(set) var fileChecksum: UInt64 = 0
 
@@ -70,7 +72,22 @@ public final class SegmentWriter {
     /// Adds an entry. Keys must be strictly increasing (a programmer error otherwise).
     /// The Bloom filter records `options.keyOrder.filterHash(key)`.
     public func add(key: [UInt8], value: [UInt8]) throws(SegmentError) {
-        if let lastKey { precondition(options.keyOrder.compare(lastKey, key) < 0, "segment keys must be strictly increasing") }
+        var failure: SegmentError?
+        key.withUnsafeBufferPointer { key in
+            value.withUnsafeBufferPointer { value in
+                do throws(SegmentError) { try add(key: key, value: value) } catch { failure = error }
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Adds an entry from borrowed bytes (copied; nothing is kept).
+    public func add(key: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) throws(SegmentError) {
+        if hasLastKey {
+            lastKey.withUnsafeBufferPointer { last in
+                precondition(options.keyOrder.compare(last, key) < 0, "segment keys must be strictly increasing")
+            }
+        }
         precondition(options.keyOrder.allowsKeyLength(key.count), "key too short for the segment's key order")
         precondition(key.count <= Block.keyBytesLimit, "key longer than \(Block.keyBytesLimit) bytes")
         guard value.count <= Self.valueBytesLimit else {
@@ -81,16 +98,17 @@ public final class SegmentWriter {
             > Block.decodedKeyBytesLimit(blockBytes: dataBlock.estimatedBytes) {
             try finishDataBlock()
         }
-        if properties.entryCount == 0 { properties.smallestKey = key }
-        properties.largestKey = key
+        if properties.entryCount == 0 { properties.smallestKey = Array(key) }
         properties.entryCount += 1
         properties.rawKeyBytes += UInt64(key.count)
         properties.rawValueBytes += UInt64(value.count)
         let hash = options.keyOrder.filterHash(key)
         if keyHashes.last != hash { keyHashes.append(hash) }
-        dataBlock.add(key: key, value: value[...])
+        dataBlock.add(key: key, value: value)
         blockDecodedKeyBytes += key.count
-        lastKey = key
+        lastKey.removeAll(keepingCapacity: true)
+        lastKey.append(contentsOf: key)
+        hasLastKey = true
         if dataBlock.estimatedBytes >= options.blockBytes { try finishDataBlock() }
     }
 
@@ -109,7 +127,7 @@ public final class SegmentWriter {
     func writeBlock(_ raw: [UInt8], compression: BlockCompression) throws(SegmentError) -> BlockHandle {
         var stored = raw
         var kind = BlockCompression.plain
-        if compression == .lz4, raw.count >= 64, let compressed = try? LZ4.compress(raw),
+        if compression == .lz4, raw.count >= 64, let compressed = try? compressor.compress(raw),
            compressed.count <= raw.count - raw.count / 8 {
             stored = compressed
             kind = .lz4
@@ -140,6 +158,7 @@ public final class SegmentWriter {
     /// `configure` may fill engine-level properties (sequence range, applied indexes).
     public func finish(_ configure: (inout SegmentProperties) -> Void = { _ in }) throws(SegmentError) -> (bytes: UInt64, properties: SegmentProperties) {
         try finishDataBlock()
+        if hasLastKey { properties.largestKey = lastKey }
         // The caller sets engine-level fields; the counts and key range stay the writer's.
         let counted = properties
         configure(&properties)
