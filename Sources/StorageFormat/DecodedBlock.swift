@@ -11,44 +11,45 @@ import Darwin
 #endif
 
 public final class DecodedBlock: @unchecked Sendable {
-    /// The block's bytes (values are read from here), then every key concatenated; owned,
-    /// immutable and never moved, so pointers into it stay valid while the block is alive.
+    /// Where entry i's key and value lie: the key in the keys area, the value in the block.
+    public struct Span {
+        public var keyStart: Int32
+        public var keyEnd: Int32
+        public var valueStart: Int32
+        public var valueLength: Int32
+    }
+
+    /// One allocation: the spans, then the block's bytes (values are read from here), then
+    /// every key concatenated. Owned, immutable and never moved, so pointers into it stay valid
+    /// while the block is alive.
     let storage: UnsafeMutableRawBufferPointer
+    public let count: Int
+    public let spans: UnsafePointer<Span>
+    public let blockBase: UnsafePointer<UInt8>
+    public let keysBase: UnsafePointer<UInt8>
     let bytesCount: Int
     let keysCount: Int
-    /// Key i is `keys[keyEnd(i-1) ..< keyEnds[i]]`.
-    let keyEnds: [Int32]
-    /// Value i is `bytes[valueStarts[i] ..< valueStarts[i] + valueLengths[i]]`.
-    let valueStarts: [Int32]
-    let valueLengths: [Int32]
     /// Bytes held in memory (what a cache charges).
     public let charge: Int
     public let order: KeyOrder
 
-    public var count: Int { keyEnds.count }
-
-    @inline(__always) func keyStart(_ index: Int) -> Int { index == 0 ? 0 : Int(keyEnds[index - 1]) }
-
-    var keys: UnsafeBufferPointer<UInt8> {
-        UnsafeBufferPointer(start: storage.baseAddress!.assumingMemoryBound(to: UInt8.self) + bytesCount, count: keysCount)
-    }
+    var keys: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: keysBase, count: keysCount) }
 
     /// The block's bytes.
-    public var bytes: UnsafeBufferPointer<UInt8> {
-        UnsafeBufferPointer(start: storage.baseAddress!.assumingMemoryBound(to: UInt8.self), count: bytesCount)
-    }
+    public var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: blockBase, count: bytesCount) }
 
     /// Key `index`, valid while this block is alive.
     @inline(__always)
     public func keyBuffer(_ index: Int) -> UnsafeBufferPointer<UInt8> {
-        UnsafeBufferPointer(rebasing: keys[keyStart(index)..<Int(keyEnds[index])])
+        let span = spans[index]
+        return UnsafeBufferPointer(start: keysBase + Int(span.keyStart), count: Int(span.keyEnd - span.keyStart))
     }
 
     /// Value `index`, valid while this block is alive.
     @inline(__always)
     public func valueBuffer(_ index: Int) -> UnsafeBufferPointer<UInt8> {
-        let start = Int(valueStarts[index])
-        return UnsafeBufferPointer(rebasing: bytes[start..<(start + Int(valueLengths[index]))])
+        let span = spans[index]
+        return UnsafeBufferPointer(start: blockBase + Int(span.valueStart), count: Int(span.valueLength))
     }
 
     public func key(_ index: Int) -> [UInt8] { Array(keyBuffer(index)) }
@@ -65,33 +66,36 @@ public final class DecodedBlock: @unchecked Sendable {
 
     /// Index of the first key ≥ `target` (`count` when none).
     public func lowerBound(_ target: [UInt8]) -> Int {
-        let keys = self.keys
-        return keyEnds.withUnsafeBufferPointer { ends in
-            target.withUnsafeBufferPointer { target in
-                var low = 0, high = ends.count
-                while low < high {
-                    let mid = (low + high) / 2
-                    let start = mid == 0 ? 0 : Int(ends[mid - 1])
-                    let key = UnsafeBufferPointer(rebasing: keys[start..<Int(ends[mid])])
-                    if order.compare(key, target) < 0 { low = mid + 1 } else { high = mid }
-                }
-                return low
+        target.withUnsafeBufferPointer { target in
+            var low = 0, high = count
+            while low < high {
+                let mid = (low + high) / 2
+                if order.compare(keyBuffer(mid), target) < 0 { low = mid + 1 } else { high = mid }
             }
+            return low
         }
     }
 
     init(bytes: [UInt8], keys: [UInt8], keyEnds: [Int32], valueStarts: [Int32], valueLengths: [Int32], order: KeyOrder) {
         self.order = order
+        count = keyEnds.count
         bytesCount = bytes.count
         keysCount = keys.count
-        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count + keys.count), alignment: 8)
-        bytes.withUnsafeBytes { if !bytes.isEmpty { storage.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) } }
-        keys.withUnsafeBytes { if !keys.isEmpty { (storage.baseAddress! + bytes.count).copyMemory(from: $0.baseAddress!, byteCount: keys.count) } }
+        let spanBytes = count * MemoryLayout<Span>.stride
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, spanBytes + bytes.count + keys.count), alignment: 16)
+        let spans = storage.baseAddress!.bindMemory(to: Span.self, capacity: count)
+        for index in 0..<count {
+            spans[index] = Span(keyStart: index == 0 ? 0 : keyEnds[index - 1], keyEnd: keyEnds[index],
+                                valueStart: valueStarts[index], valueLength: valueLengths[index])
+        }
+        let blockStart = storage.baseAddress! + spanBytes
+        bytes.withUnsafeBytes { if !bytes.isEmpty { blockStart.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) } }
+        keys.withUnsafeBytes { if !keys.isEmpty { (blockStart + bytes.count).copyMemory(from: $0.baseAddress!, byteCount: keys.count) } }
         self.storage = storage
-        self.keyEnds = keyEnds
-        self.valueStarts = valueStarts
-        self.valueLengths = valueLengths
-        charge = bytes.count + keys.count + keyEnds.count * 12 + 200
+        self.spans = UnsafePointer(spans)
+        blockBase = UnsafePointer(blockStart.bindMemory(to: UInt8.self, capacity: bytes.count + keys.count))
+        keysBase = blockBase + bytes.count
+        charge = spanBytes + bytes.count + keys.count + 200
     }
 
     deinit { storage.deallocate() }

@@ -11,29 +11,53 @@ public struct SegmentCursor {
         self.reader = reader
     }
 
-    public var isValid: Bool { block != nil }
-    public var key: [UInt8] { block!.key(slot) }
+    // The current block's layout, cached so that stepping and reading touch no reference
+    // counts (`block` keeps it alive).
+    var spans: UnsafePointer<DecodedBlock.Span>?
+    var keysBase: UnsafePointer<UInt8>?
+    var blockBase: UnsafePointer<UInt8>?
+    var blockCount = 0
+
+    public var isValid: Bool { spans != nil }
+    public var key: [UInt8] { Array(keyBuffer) }
     /// The current key and value without copying, valid until the cursor moves.
-    public var keyBuffer: UnsafeBufferPointer<UInt8> { block!.keyBuffer(slot) }
-    public var valueBuffer: UnsafeBufferPointer<UInt8> { block!.valueBuffer(slot) }
-    public var value: ArraySlice<UInt8> { block!.value(slot) }
+    public var keyBuffer: UnsafeBufferPointer<UInt8> {
+        let span = spans![slot]
+        return UnsafeBufferPointer(start: keysBase! + Int(span.keyStart), count: Int(span.keyEnd - span.keyStart))
+    }
+    public var valueBuffer: UnsafeBufferPointer<UInt8> {
+        let span = spans![slot]
+        return UnsafeBufferPointer(start: blockBase! + Int(span.valueStart), count: Int(span.valueLength))
+    }
+    public var value: ArraySlice<UInt8> { Array(valueBuffer)[...] }
     /// The current block and the entry's index in it (to read the key without copying).
     public var position: (block: DecodedBlock, slot: Int) { (block!, slot) }
 
     mutating func load(_ position: Int) throws(SegmentError) {
         blockIndex = position
-        block = try reader.decodedBlock(position)
+        let loaded = try reader.decodedBlock(position)
+        block = loaded
+        spans = loaded.spans
+        keysBase = loaded.keysBase
+        blockBase = loaded.blockBase
+        blockCount = loaded.count
+    }
+
+    mutating func invalidate() {
+        block = nil
+        spans = nil
+        blockCount = 0
     }
 
     /// Moves to the first entry with key ≥ `target` (invalid when there is none).
     public mutating func seek(_ target: [UInt8]) throws(SegmentError) {
         guard let position = reader.firstBlock(atLeast: target) else {
-            block = nil
+            invalidate()
             return
         }
         try load(position)
         slot = block!.lowerBound(target)
-        if slot == block!.count { try next(fromEnd: true) }
+        if slot == blockCount { try next(fromEnd: true) }
     }
 
     /// Moves to the last entry with key < `target` (invalid when there is none).
@@ -48,20 +72,20 @@ public struct SegmentCursor {
     }
 
     public mutating func seekToFirst() throws(SegmentError) {
-        guard reader.blockCount > 0 else { block = nil; return }
+        guard reader.blockCount > 0 else { invalidate(); return }
         try load(0)
         slot = 0
     }
 
     public mutating func seekToLast() throws(SegmentError) {
-        guard reader.blockCount > 0 else { block = nil; return }
+        guard reader.blockCount > 0 else { invalidate(); return }
         try load(reader.blockCount - 1)
-        slot = block!.count - 1
+        slot = blockCount - 1
     }
 
     public mutating func next() throws(SegmentError) {
         slot += 1
-        if slot == block!.count { try next(fromEnd: true) }
+        if slot == blockCount { try next(fromEnd: true) }
     }
 
     mutating func next(fromEnd: Bool) throws(SegmentError) {
@@ -69,7 +93,7 @@ public struct SegmentCursor {
             try load(blockIndex + 1)
             slot = 0
         } else {
-            block = nil
+            invalidate()
         }
     }
 
@@ -78,9 +102,9 @@ public struct SegmentCursor {
             slot -= 1
         } else if blockIndex > 0 {
             try load(blockIndex - 1)
-            slot = block!.count - 1
+            slot = blockCount - 1
         } else {
-            block = nil
+            invalidate()
         }
     }
 }
