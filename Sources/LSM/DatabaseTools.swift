@@ -131,7 +131,7 @@ public enum DatabaseTools {
             }
         }
         // Read back every block in order; find every key through the index and the filter.
-        var cursor = SegmentCursor(reader)
+        let cursor = SegmentCursor(reader)
         var count: UInt64 = 0
         do throws(SegmentError) {
             try cursor.seekToFirst()

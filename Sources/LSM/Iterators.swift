@@ -36,7 +36,7 @@ extension InternalIterator {
 }
 
 final class SegmentIterator: InternalIterator {
-    var cursor: SegmentCursor
+    let cursor: SegmentCursor
 
     init(_ segment: SegmentFile) { cursor = SegmentCursor(segment.reader) }
 
@@ -145,22 +145,31 @@ final class MergingIterator: InternalIterator {
     /// Valid children, as a binary heap: the smallest key on top going forward, the largest
     /// going backward.
     var heap: [Int] = []
+    /// Each child's current key, refreshed whenever it moves (the heap compares these).
+    var keys: [UnsafeBufferPointer<UInt8>]
     var forward = true
 
-    init(_ children: [any InternalIterator]) { self.children = children }
+    init(_ children: [any InternalIterator]) {
+        self.children = children
+        keys = Array(repeating: UnsafeBufferPointer(start: nil, count: 0), count: children.count)
+    }
 
     var isValid: Bool { !heap.isEmpty }
-    var keyBuffer: UnsafeBufferPointer<UInt8> { children[heap[0]].keyBuffer }
+    var keyBuffer: UnsafeBufferPointer<UInt8> { keys[heap[0]] }
     var valueBuffer: UnsafeBufferPointer<UInt8> { children[heap[0]].valueBuffer }
 
     @inline(__always)
     private func before(_ a: Int, _ b: Int) -> Bool {
-        let order = compareInternalKeys(children[a].keyBuffer, children[b].keyBuffer)
+        let order = compareInternalKeys(keys[a], keys[b])
         return forward ? order < 0 : order > 0
     }
 
     private func rebuild() {
-        heap = children.indices.filter { children[$0].isValid }
+        heap.removeAll(keepingCapacity: true)
+        for (index, child) in children.enumerated() where child.isValid {
+            keys[index] = child.keyBuffer
+            heap.append(index)
+        }
         var index = heap.count / 2 - 1
         while index >= 0 { siftDown(index); index -= 1 }
     }
@@ -180,14 +189,16 @@ final class MergingIterator: InternalIterator {
         }
     }
 
-    private func advanceTop(_ move: (any InternalIterator) throws(StorageError) -> Void) throws(StorageError) {
-        let top = children[heap[0]]
-        try move(top)
-        if !top.isValid {
+    /// After the top child moved: drop it if exhausted, else refresh its key; restore the heap.
+    @inline(__always)
+    private func topMoved(_ top: any InternalIterator) {
+        if top.isValid {
+            keys[heap[0]] = top.keyBuffer
+        } else {
             heap[0] = heap[heap.count - 1]
             heap.removeLast()
         }
-        if !heap.isEmpty { siftDown(0) }
+        if heap.count > 1 { siftDown(0) }
     }
 
     func seek(_ target: [UInt8]) throws(StorageError) {
@@ -216,12 +227,16 @@ final class MergingIterator: InternalIterator {
 
     func next() throws(StorageError) {
         precondition(forward, "MergingIterator: next() after a backward positioning")
-        try advanceTop { child throws(StorageError) in try child.next() }
+        let top = children[heap[0]]
+        try top.next()
+        topMoved(top)
     }
 
     func previous() throws(StorageError) {
         precondition(!forward, "MergingIterator: previous() after a forward positioning")
-        try advanceTop { child throws(StorageError) in try child.previous() }
+        let top = children[heap[0]]
+        try top.previous()
+        topMoved(top)
     }
 }
 

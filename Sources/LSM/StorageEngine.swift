@@ -465,7 +465,7 @@ public final class StorageEngine: @unchecked Sendable {
 
     private func lookup(_ file: SegmentFile, userKey: [UInt8], seekKey: [UInt8], hash: UInt64) throws(StorageError) -> (kind: ValueKind, value: [UInt8])? {
         guard file.reader.mayContain(filterHash: hash) else { return nil }
-        var cursor = SegmentCursor(file.reader)
+        let cursor = SegmentCursor(file.reader)
         do throws(SegmentError) { try cursor.seek(seekKey) } catch { throw StorageError(error) }
         guard cursor.isValid else { return nil }
         let (block, slot) = cursor.position

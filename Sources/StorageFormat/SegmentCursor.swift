@@ -1,7 +1,7 @@
 // A position in a segment that moves entry by entry in either direction, a block at a time
 // (through the segment's block cache). Compaction and the engine's iterators are built on it.
 
-public struct SegmentCursor {
+public final class SegmentCursor {
     public let reader: SegmentReader
     var blockIndex = 0
     var block: DecodedBlock?
@@ -33,7 +33,7 @@ public struct SegmentCursor {
     /// The current block and the entry's index in it (to read the key without copying).
     public var position: (block: DecodedBlock, slot: Int) { (block!, slot) }
 
-    mutating func load(_ position: Int) throws(SegmentError) {
+    func load(_ position: Int) throws(SegmentError) {
         blockIndex = position
         let loaded = try reader.decodedBlock(position)
         block = loaded
@@ -43,14 +43,14 @@ public struct SegmentCursor {
         blockCount = loaded.count
     }
 
-    mutating func invalidate() {
+    func invalidate() {
         block = nil
         spans = nil
         blockCount = 0
     }
 
     /// Moves to the first entry with key ≥ `target` (invalid when there is none).
-    public mutating func seek(_ target: [UInt8]) throws(SegmentError) {
+    public func seek(_ target: [UInt8]) throws(SegmentError) {
         guard let position = reader.firstBlock(atLeast: target) else {
             invalidate()
             return
@@ -61,7 +61,7 @@ public struct SegmentCursor {
     }
 
     /// Moves to the last entry with key < `target` (invalid when there is none).
-    public mutating func seekBefore(_ target: [UInt8]) throws(SegmentError) {
+    public func seekBefore(_ target: [UInt8]) throws(SegmentError) {
         guard let position = reader.firstBlock(atLeast: target) else {
             try seekToLast()
             return
@@ -71,24 +71,24 @@ public struct SegmentCursor {
         try previous()
     }
 
-    public mutating func seekToFirst() throws(SegmentError) {
+    public func seekToFirst() throws(SegmentError) {
         guard reader.blockCount > 0 else { invalidate(); return }
         try load(0)
         slot = 0
     }
 
-    public mutating func seekToLast() throws(SegmentError) {
+    public func seekToLast() throws(SegmentError) {
         guard reader.blockCount > 0 else { invalidate(); return }
         try load(reader.blockCount - 1)
         slot = blockCount - 1
     }
 
-    public mutating func next() throws(SegmentError) {
+    public func next() throws(SegmentError) {
         slot += 1
         if slot == blockCount { try next(fromEnd: true) }
     }
 
-    mutating func next(fromEnd: Bool) throws(SegmentError) {
+    func next(fromEnd: Bool) throws(SegmentError) {
         if blockIndex + 1 < reader.blockCount {
             try load(blockIndex + 1)
             slot = 0
@@ -97,7 +97,7 @@ public struct SegmentCursor {
         }
     }
 
-    public mutating func previous() throws(SegmentError) {
+    public func previous() throws(SegmentError) {
         if slot > 0 {
             slot -= 1
         } else if blockIndex > 0 {
