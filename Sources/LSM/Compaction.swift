@@ -158,8 +158,9 @@ extension StorageEngine {
             }
             return
         }
-        var children: [any InternalIterator] = job.inputs.map { SegmentIterator($0) }
-        if !job.outputInputs.isEmpty { children.append(LevelIterator(job.outputInputs)) }
+        // Compaction reads each block once: keep them out of the block cache.
+        var children: [any InternalIterator] = job.inputs.map { SegmentIterator($0, fillCache: false) }
+        if !job.outputInputs.isEmpty { children.append(LevelIterator(job.outputInputs, fillCache: false)) }
         let merged = MergingIterator(children)
         try merged.seekToFirst()
         var outputs: [SegmentDescriptor] = []

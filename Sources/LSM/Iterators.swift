@@ -38,7 +38,7 @@ extension InternalIterator {
 final class SegmentIterator: InternalIterator {
     let cursor: SegmentCursor
 
-    init(_ segment: SegmentFile) { cursor = SegmentCursor(segment.reader) }
+    init(_ segment: SegmentFile, fillCache: Bool = true) { cursor = SegmentCursor(segment.reader, fillCache: fillCache) }
 
     var isValid: Bool { cursor.isValid }
     var keyBuffer: UnsafeBufferPointer<UInt8> { cursor.keyBuffer }
@@ -67,10 +67,14 @@ final class SegmentIterator: InternalIterator {
 /// The segments of one level ≥ 1 (disjoint, sorted), opened one at a time.
 final class LevelIterator: InternalIterator {
     let files: [SegmentFile]
+    let fillCache: Bool
     var position = 0
     var current: SegmentIterator?
 
-    init(_ files: [SegmentFile]) { self.files = files }
+    init(_ files: [SegmentFile], fillCache: Bool = true) {
+        self.files = files
+        self.fillCache = fillCache
+    }
 
     var isValid: Bool { current?.isValid ?? false }
     var keyBuffer: UnsafeBufferPointer<UInt8> { current!.keyBuffer }
@@ -79,7 +83,7 @@ final class LevelIterator: InternalIterator {
     private func open(_ position: Int) -> SegmentIterator? {
         self.position = position
         guard position >= 0 && position < files.count else { current = nil; return nil }
-        current = SegmentIterator(files[position])
+        current = SegmentIterator(files[position], fillCache: fillCache)
         return current
     }
 

@@ -7,8 +7,14 @@ public final class SegmentCursor {
     var block: DecodedBlock?
     var slot = 0
 
-    public init(_ reader: SegmentReader) {
+    let fillCache: Bool
+    /// Set once the cursor moves from block to block (a scan, not a point lookup).
+    var readahead: Readahead?
+
+    /// `fillCache: false` keeps the blocks this cursor reads out of the block cache (compaction).
+    public init(_ reader: SegmentReader, fillCache: Bool = true) {
         self.reader = reader
+        self.fillCache = fillCache
     }
 
     // The current block's layout, cached so that stepping and reading touch no reference
@@ -33,9 +39,10 @@ public final class SegmentCursor {
     /// The current block and the entry's index in it (to read the key without copying).
     public var position: (block: DecodedBlock, slot: Int) { (block!, slot) }
 
-    func load(_ position: Int) throws(SegmentError) {
+    func load(_ position: Int, sequential: Bool = false) throws(SegmentError) {
+        if sequential && readahead == nil { readahead = Readahead() }
         blockIndex = position
-        let loaded = try reader.decodedBlock(position)
+        let loaded = try reader.decodedBlock(position, fillCache: fillCache, readahead: sequential ? readahead : nil)
         block = loaded
         spans = loaded.spans
         keysBase = loaded.keysBase
@@ -90,7 +97,7 @@ public final class SegmentCursor {
 
     func next(fromEnd: Bool) throws(SegmentError) {
         if blockIndex + 1 < reader.blockCount {
-            try load(blockIndex + 1)
+            try load(blockIndex + 1, sequential: true)
             slot = 0
         } else {
             invalidate()

@@ -100,13 +100,19 @@ public final class SegmentReader: @unchecked Sendable {
     }
 
     /// Reads, verifies and decompresses one block.
-    static func readBlock(_ handle: any FileHandle, _ block: BlockHandle, fileLimit: UInt64, name: String) throws(SegmentError) -> [UInt8] {
+    static func readBlock(_ handle: any FileHandle, _ block: BlockHandle, fileLimit: UInt64, name: String,
+                          readahead: Readahead? = nil) throws(SegmentError) -> [UInt8] {
         let total = UInt64(block.size) + UInt64(SegmentFormat.trailerBytes)
         guard block.offset <= fileLimit, total <= fileLimit - block.offset else {
             throw .corruption(path: handle.path, DecodeError(field: "\(name) handle", offset: block.offset,
                                                              reason: .invalid("block \(block.offset)+\(total) runs past the end of the data")))
         }
-        let bytes = try read(handle, at: block.offset, count: Int(total))
+        let bytes: [UInt8]
+        if let readahead {
+            bytes = try readahead.read(handle, at: block.offset, count: Int(total), limit: fileLimit)
+        } else {
+            bytes = try read(handle, at: block.offset, count: Int(total))
+        }
         let size = Int(block.size)
         let stored = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: size + 5, as: UInt64.self)) }
         let computed = XXH3.hash(bytes, range: 0..<(size + 5))
@@ -156,10 +162,12 @@ public final class SegmentReader: @unchecked Sendable {
 
     /// Data block `position`, verified and decoded, from the cache when there. Checks that the
     /// block is non-empty, ends with its index key and starts after the previous block's.
-    public func decodedBlock(_ position: Int) throws(SegmentError) -> DecodedBlock {
+    /// `fillCache: false` for one-off bulk reads (compaction) that would only evict what
+    /// readers need; `readahead` for sequential scans.
+    public func decodedBlock(_ position: Int, fillCache: Bool = true, readahead: Readahead? = nil) throws(SegmentError) -> DecodedBlock {
         let key = BlockCache.Key(segment: cacheID, offset: index[position].handle.offset)
         if let cache, let hit = cache.lookup(key) { return hit }
-        let bytes = try Self.readBlock(handle, index[position].handle, fileLimit: footer.filter.offset, name: "data")
+        let bytes = try Self.readBlock(handle, index[position].handle, fileLimit: footer.filter.offset, name: "data", readahead: readahead)
         let decoded: DecodedBlock
         do throws(DecodeError) { decoded = try DecodedBlock.decode(bytes, baseOffset: index[position].handle.offset, order: footer.keyOrder) } catch {
             throw .corruption(path: path, error)
@@ -169,7 +177,7 @@ public final class SegmentReader: @unchecked Sendable {
             throw .corruption(path: path, DecodeError(field: "index", offset: index[position].handle.offset,
                                                       reason: .invalid("data block \(position) does not match its index entry")))
         }
-        cache?.insert(key, decoded)
+        if fillCache { cache?.insert(key, decoded) }
         return decoded
     }
 
@@ -240,5 +248,28 @@ extension SegmentReader {
                                         rawBytes: block.bytes.count, entries: entries.count, lastKey: index[position].key)
             }
         }
+    }
+}
+
+/// Reads ahead for a sequential scan: one large read serves the following blocks, instead of
+/// one read per 4 KiB block. Grows from 16 KiB to 256 KiB while the scan stays sequential.
+public final class Readahead {
+    var start: UInt64 = 0
+    var buffer: [UInt8] = []
+    var size = 16 << 10
+    static let sizeMax = 256 << 10
+
+    public init() {}
+
+    func read(_ handle: any FileHandle, at offset: UInt64, count: Int, limit: UInt64) throws(SegmentError) -> [UInt8] {
+        if offset >= start, offset + UInt64(count) <= start + UInt64(buffer.count) {
+            let from = Int(offset - start)
+            return Array(buffer[from..<(from + count)])
+        }
+        if !buffer.isEmpty && offset == start + UInt64(buffer.count) { size = min(Self.sizeMax, size * 2) }
+        let length = Int(min(UInt64(max(size, count)), limit - offset))
+        buffer = try SegmentReader.read(handle, at: offset, count: length)
+        start = offset
+        return Array(buffer[0..<count])
     }
 }
