@@ -56,10 +56,12 @@ final class MemTable: @unchecked Sendable {
     /// Number of the memtable (increasing), for logs and tests.
     let number: UInt64
 
-    init(number: UInt64) {
+    /// `capacity`: the bytes the memtable will hold before it is switched out. The arena is
+    /// reserved up front (pages are only touched as it fills), so it never grows by copying.
+    init(number: UInt64, capacity: Int = 1 << 16) {
         self.number = number
         random = SeededRandom(seed: number &* 0x9E37_79B9_7F4A_7C15 &+ 1)
-        arena.reserveCapacity(1 << 16)
+        arena.reserveCapacity(capacity)
     }
 
     var isEmpty: Bool { entryCount == 0 }

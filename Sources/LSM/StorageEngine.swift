@@ -151,7 +151,7 @@ public final class StorageEngine: @unchecked Sendable {
         nextFileNumber = state.nextFileNumber
         lastSequence = state.lastSequence
         durableApplied = state.appliedIndexes
-        memtable = MemTable(number: 1)
+        memtable = MemTable(number: 1, capacity: options.memtableBytes + (64 << 10))
         // Files no manifest names are leftovers of an interrupted flush or compaction.
         let live = Set(state.segments.keys)
         if let names = try? fileSystem.list(directory) {
@@ -389,7 +389,7 @@ public final class StorageEngine: @unchecked Sendable {
     private func switchMemtable() {
         immutables.append(memtable)
         memtableCounter += 1
-        memtable = MemTable(number: memtableCounter)
+        memtable = MemTable(number: memtableCounter, capacity: options.memtableBytes + (64 << 10))
     }
 
     /// Inline mode: flushes a full memtable and runs the compactions that are due.

@@ -47,7 +47,7 @@ public struct StorageOptions: Sendable {
     /// Decoded data blocks kept in memory, shared by every segment.
     public var blockCacheBytes = 32 << 20
     /// Write-ahead-log segment size (a segment's space returns once nothing in it is needed).
-    public var walSegmentBytes = 16 << 20
+    public var walSegmentBytes = 64 << 20
     /// `close()` flushes the memtable first, so that reopening replays nothing and the WAL's
     /// space is released.
     public var flushOnClose = true
