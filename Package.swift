@@ -61,7 +61,7 @@ var targets: [Target] = [
     .testTarget(name: "RecordLogTests", dependencies: ["RecordLog", "FileIO", "FileIOSim", "Basics", "Wire", "Checksum", "Inspection"]),
     .testTarget(name: "StorageFormatTests", dependencies: ["StorageFormat", "FileIO", "FileIOSim", "Basics", "Wire"]),
     .testTarget(name: "LSMTests", dependencies: ["TestSupport", "LSM", "StorageFormat", "RecordLog", "FileIO", "FileIOSim", "Basics", "Wire"]),
-    .testTarget(name: "InspectionTests", dependencies: ["Inspection", "RecordLog", "StorageFormat", "FileIO", "FileIOSim", "Basics"]),
+    .testTarget(name: "InspectionTests", dependencies: ["Inspection", "LSM", "RecordLog", "StorageFormat", "FileIO", "FileIOSim", "Basics"]),
 ]
 
 // Fuzz targets exist only when VECTRON_FUZZ is set, so plain `swift build` / `swift test` never

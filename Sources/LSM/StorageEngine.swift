@@ -194,6 +194,11 @@ public final class StorageEngine: @unchecked Sendable {
         do throws(FileIOError) { handle = try fileSystem.open(path, options: .read) } catch { throw .io(error) }
         do throws(SegmentError) {
             let reader = try SegmentReader(handle: handle, cache: cache, cacheID: descriptor.number)
+            guard reader.footer.keyOrder == .internalKey else {
+                handle.close()
+                throw SegmentError.corruption(path: path, DecodeError(field: "footer.key order", offset: reader.size - 26,
+                                                                      reason: .invalid("an engine segment must use internal-key order")))
+            }
             guard reader.size == descriptor.fileBytes else {
                 handle.close()
                 throw SegmentError.corruption(path: path, DecodeError(field: "segment size", offset: reader.size,
@@ -301,6 +306,9 @@ public final class StorageEngine: @unchecked Sendable {
         defer { writeLock.unlock() }
         try makeRoomForWrite()
         let entries = try expand(batch)
+        guard UInt64(entries.count) <= InternalKey.sequenceMax - lastSequence else {
+            throw .invalidArgument("sequence numbers exhausted (\(lastSequence) of \(InternalKey.sequenceMax) used)")
+        }
         let first = lastSequence + 1
         let logged = LoggedBatch(firstSequence: first, entries: entries, appliedIndexes: batch.appliedIndexes)
         var logBytes = 0

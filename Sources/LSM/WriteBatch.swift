@@ -92,7 +92,7 @@ struct LoggedBatch: Equatable {
         let first = try reader.readVarint("batch.first sequence")
         let count = try reader.readVarint("batch.count")
         guard count <= UInt64(reader.remaining) else { throw reader.error("batch.count", .tooLarge(value: count, limit: UInt64(reader.remaining))) }
-        guard first >= 1, first <= InternalKey.sequenceMax - count else {
+        guard first >= 1, count <= InternalKey.sequenceMax, first - 1 <= InternalKey.sequenceMax - count else {
             throw reader.error("batch.first sequence", .invalid("sequences \(first)..<\(first &+ count) are outside 1...\(InternalKey.sequenceMax)"))
         }
         var entries: [Entry] = []

@@ -239,7 +239,7 @@ public struct Block: Sendable {
         }
         guard unshared <= UInt64(Block.keyBytesLimit) - shared else {
             throw DecodeError(field: "block.entry.unshared", offset: baseOffset + UInt64(offset),
-                              reason: .tooLarge(value: shared + unshared, limit: UInt64(Block.keyBytesLimit)))
+                              reason: .tooLarge(value: unshared > UInt64.max - shared ? UInt64.max : shared + unshared, limit: UInt64(Block.keyBytesLimit)))
         }
         guard unshared <= UInt64(reader.remaining), valueLength <= UInt64(reader.remaining) - unshared else {
             throw reader.error("block.entry", .truncated(needed: Int(clamping: unshared &+ valueLength), available: reader.remaining))

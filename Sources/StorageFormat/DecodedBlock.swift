@@ -173,7 +173,7 @@ public final class DecodedBlock: @unchecked Sendable {
                 }
                 guard unshared <= UInt64(Block.keyBytesLimit) - shared else {
                     throw DecodeError(field: "block.entry.unshared", offset: baseOffset + UInt64(entryOffset),
-                                      reason: .tooLarge(value: shared + unshared, limit: UInt64(Block.keyBytesLimit)))
+                                      reason: .tooLarge(value: unshared > UInt64.max - shared ? UInt64.max : shared + unshared, limit: UInt64(Block.keyBytesLimit)))
                 }
                 let remaining = entriesEnd - offset
                 guard unshared <= UInt64(remaining), valueLength <= UInt64(remaining) - unshared else {

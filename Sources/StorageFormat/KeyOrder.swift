@@ -43,7 +43,9 @@ public enum KeyOrder: UInt16, Sendable {
     public func filterHash(_ key: UnsafeBufferPointer<UInt8>) -> UInt64 {
         switch self {
         case .bytewise: return XXH3.hash(UnsafeRawBufferPointer(key))
-        case .internalKey: return XXH3.hash(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(key)[..<(key.count - Self.trailerBytes)]))
+        case .internalKey:
+            guard key.count >= Self.trailerBytes else { return XXH3.hash(UnsafeRawBufferPointer(key)) }
+            return XXH3.hash(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(key)[..<(key.count - Self.trailerBytes)]))
         }
     }
 
@@ -55,6 +57,9 @@ public enum KeyOrder: UInt16, Sendable {
 /// Internal-key order: user parts bytewise (shorter first on a tie), then the trailers.
 @inlinable
 public func compareInternalKeys(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Int {
+    // Keys too short to be internal keys (only from callers, never from a valid block) compare
+    // bytewise, so that no input can make this read out of bounds.
+    if a.count < 8 || b.count < 8 { return compareBytes(a, b) }
     let userA = a.count - 8, userB = b.count - 8
     let common = min(userA, userB)
     if common > 0 {

@@ -199,3 +199,20 @@ func writeSegment(_ entries: [(key: [UInt8], value: [UInt8])], to fs: MemoryFile
         }
     }
 }
+
+@Suite struct BlockDecoderRegressionTests {
+    /// Found by FuzzBlockDecoder: an entry whose unshared length is near 2⁶⁴ overflowed while the
+    /// error describing it was built. Both decoders must reject it with a typed error.
+    @Test func hugeUnsharedLengthIsATypedError() {
+        // entry: shared 0, unshared 2⁶⁴−1, value length 0; one restart at 0.
+        var bytes: [UInt8] = [0x00] + [UInt8](repeating: 0xFF, count: 9) + [0x01] + [0x00]
+        bytes += [0, 0, 0, 0] + [1, 0, 0, 0]
+        for order in [KeyOrder.bytewise, .internalKey] {
+            let block = Result { () throws(DecodeError) in try Block(bytes, order: order) }
+            guard case let .failure(error) = block else { Issue.record("Block accepted it (\(order))"); continue }
+            #expect(error.field == "block.entry.unshared")
+            let decoded = Result { () throws(DecodeError) in try DecodedBlock.decode(bytes, baseOffset: 0, order: order) }
+            guard case .failure = decoded else { Issue.record("DecodedBlock accepted it (\(order))"); continue }
+        }
+    }
+}
