@@ -38,21 +38,21 @@ for size in "${sizes[@]}"; do
         # `stats` (last) prints the compaction statistics of fillrandom's database.
         db_bench "${common[@]}" --benchmarks=fillseq,fillrandom,readrandom,readseq,stats --compression_type=lz4 \
             --db="$DIR/rocksdb" --threads=1 > "$out.rocksdb" 2>&1 || true
-        grep -E "micros/op" "$out.rocksdb" >&2 || cat "$out.rocksdb" >&2
+        grep -E "micros/op|Cumulative (compaction|WAL)|^Flush" "$out.rocksdb" | sed "s/^/rocksdb: /" >&2 || cat "$out.rocksdb" >&2
         sed -n 's/^\(fill[a-z]*\|read[a-z]*\) *: .* \([0-9]*\) ops\/sec.*/rocksdb \1 \2/p
                 s/^Flush(GB): cumulative \([0-9.]*\).*/rocksdb-flush-gb \1/p
                 s/^Cumulative compaction: \([0-9.]*\) GB write.*/rocksdb-compaction-gb \1/p
                 s/^Cumulative WAL: .* written: \([0-9.]*\) GB.*/rocksdb-wal-gb \1/p' "$out.rocksdb" >> "$out"
         echo "rocksdb-footprint $(footprint "$DIR/rocksdb")" >> "$out"
-        "$vb" kv "${common[@]}" --benchmarks=fillseq,fillrandom,readrandom,readseq --db="$DIR/vectron" 2>&1 | tee /dev/stderr \
+        "$vb" kv "${common[@]}" --benchmarks=fillseq,fillrandom,readrandom,readseq --db="$DIR/vectron" 2>&1 | tee -a /dev/stderr \
             | sed -n 's/^\(fill[a-z]*\|read[a-z]*\) *: .* \([0-9]*\) ops\/sec.*/vectron \1 \2/p; s/^vectron stats: write-amp \([0-9.]*\).*/vectron-wamp \1/p; s/^vectron disk footprint: \([0-9]*\).*/vectron-footprint \1/p' >> "$out"
         rm -rf "$DIR/rocksdb" "$DIR/vectron"
         db_bench "${common[@]}" --benchmarks=fillrandom --sync=1 --batch_size=1000 --compression_type=lz4 \
-            --db="$DIR/rocksdb" --threads=1 2>&1 | tee /dev/stderr | sed -n 's/^fillrandom *: .* \([0-9]*\) ops\/sec.*/rocksdb fillrandom-sync1000 \1/p' >> "$out" || true
-        "$vb" kv "${common[@]}" --benchmarks=fillrandom --sync=1 --batch_size=1000 --db="$DIR/vectron" 2>&1 | tee /dev/stderr \
+            --db="$DIR/rocksdb" --threads=1 2>&1 | tee -a /dev/stderr | sed -n 's/^fillrandom *: .* \([0-9]*\) ops\/sec.*/rocksdb fillrandom-sync1000 \1/p' >> "$out" || true
+        "$vb" kv "${common[@]}" --benchmarks=fillrandom --sync=1 --batch_size=1000 --db="$DIR/vectron" 2>&1 | tee -a /dev/stderr \
             | sed -n 's/^fillrandom *: .* \([0-9]*\) ops\/sec.*/vectron fillrandom-sync1000 \1/p' >> "$out"
         rm -rf "$DIR/vectron"
-        "$vb" kv "${common[@]}" --benchmarks=fillrandom --writes_per_sync=1000 --db="$DIR/vectron" 2>&1 | tee /dev/stderr \
+        "$vb" kv "${common[@]}" --benchmarks=fillrandom --writes_per_sync=1000 --db="$DIR/vectron" 2>&1 | tee -a /dev/stderr \
             | sed -n 's/^fillrandom *: .* \([0-9]*\) ops\/sec.*/vectron-only fillrandom-writes_per_sync1000 \1/p' >> "$out"
         rm -rf "$DIR/rocksdb" "$DIR/vectron"
     done
@@ -61,6 +61,7 @@ for size in "${sizes[@]}"; do
         awk -v w="$workload" '$2 == w && $1 == "rocksdb" { r += $3; nr++ } $2 == w && $1 == "vectron" { v += $3; nv++ }
             END { if (nr && nv) printf "ratio %-20s vectron %9.0f  rocksdb %9.0f  = %.2f\n", w, v/nv, r/nr, (v/nv)/(r/nr) }' "$out"
     done
+    awk '$1 == "vectron-only" { v += $3; nv++ } END { if (nv) printf "vectron alone: fillrandom --writes_per_sync=1000 (single puts, sync every 1,000th) %.0f ops/s\n", v/nv }' "$out"
     awk -v n="$NUM" -v s="$size" '
         $1 == "rocksdb-flush-gb" { f = $2 } $1 == "rocksdb-compaction-gb" { c = $2 } $1 == "rocksdb-wal-gb" { w = $2 }
         $1 == "rocksdb-footprint" { rf = $2 } $1 == "vectron-wamp" { vw = $2 } $1 == "vectron-footprint" { vf = $2 }
