@@ -121,6 +121,13 @@ extension FileHandle {
 }
 
 extension FileSystem {
+    /// Creates `directory` (and missing parents) and takes the exclusive lock on its file
+    /// `lockFileName`: how a store claims its directory (`.locked` if another process has it).
+    public func lockDirectory(_ directory: String, lockFileName: String) throws(FileIOError) -> any FileLock {
+        try createDirectory(directory)
+        return try lock(joinPath(directory, lockFileName))
+    }
+
     /// Writes `bytes` to `path` atomically and durably: temporary file, sync, rename, directory
     /// sync. After a crash the file holds either its old contents or all of `bytes`.
     public func writeAtomically(_ path: String, _ bytes: [UInt8]) throws(FileIOError) {

@@ -244,12 +244,7 @@ public enum DatabaseTools {
         }
         // Merge the survivors into level 1 (no snapshots exist offline: keep the newest version
         // of each key, drop deletions — everything older is in the merge too).
-        var writerOptions = SegmentWriterOptions()
-        writerOptions.blockBytes = options.blockBytes
-        writerOptions.restartInterval = options.restartInterval
-        writerOptions.bloomBitsPerKey = options.bloomBitsPerKey
-        writerOptions.compression = options.compression
-        writerOptions.keyOrder = .internalKey
+        let writerOptions = options.segmentWriterOptions
         var outputs: [SegmentDescriptor] = []
         let merged = MergingIterator(survivors.map { SegmentIterator($0) })
         try merged.seekToFirst()

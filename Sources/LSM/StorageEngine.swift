@@ -96,10 +96,7 @@ public final class StorageEngine: @unchecked Sendable {
     public static func open(directory: String, fileSystem: any FileSystem, options: StorageOptions = StorageOptions()) throws(StorageError) -> StorageEngine {
         try options.validate()
         let directoryLock: any FileLock
-        do throws(FileIOError) {
-            try fileSystem.createDirectory(directory)
-            directoryLock = try fileSystem.lock(joinPath(directory, lockFileName))
-        } catch {
+        do throws(FileIOError) { directoryLock = try fileSystem.lockDirectory(directory, lockFileName: lockFileName) } catch {
             if error.kind == .locked { throw .locked(directory) }
             throw .io(error)
         }
@@ -652,22 +649,7 @@ public final class StorageEngine: @unchecked Sendable {
         return low
     }
 
-    /// Writes sorted entries to a new segment file, durably; returns its descriptor.
-    func writeSegment(number: UInt64, level: Int, entries: [(key: [UInt8], value: [UInt8])]) throws(StorageError) -> (SegmentDescriptor, UInt64) {
-        let writer = try SegmentBuilder(engine: self, number: number, level: level)
-        for entry in entries { try writer.add(entry.key, entry.value[...]) }
-        return try writer.finish()
-    }
-
-    var segmentWriterOptions: SegmentWriterOptions {
-        var writerOptions = SegmentWriterOptions()
-        writerOptions.blockBytes = options.blockBytes
-        writerOptions.restartInterval = options.restartInterval
-        writerOptions.bloomBitsPerKey = options.bloomBitsPerKey
-        writerOptions.compression = options.compression
-        writerOptions.keyOrder = .internalKey
-        return writerOptions
-    }
+    var segmentWriterOptions: SegmentWriterOptions { options.segmentWriterOptions }
 
     // MARK: Background threads
 

@@ -56,6 +56,17 @@ public struct StorageOptions: Sendable {
 
     public init() {}
 
+    /// How the engine's segments are written.
+    var segmentWriterOptions: SegmentWriterOptions {
+        var writerOptions = SegmentWriterOptions()
+        writerOptions.blockBytes = blockBytes
+        writerOptions.restartInterval = restartInterval
+        writerOptions.bloomBitsPerKey = bloomBitsPerKey
+        writerOptions.compression = compression
+        writerOptions.keyOrder = .internalKey
+        return writerOptions
+    }
+
     func validate() throws(StorageError) {
         guard memtableBytes >= 1024, immutableMemtablesMax >= 1, blockBytes >= 64, restartInterval >= 1,
               bloomBitsPerKey >= 1, segmentBytesTarget >= 1024, levelBaseBytes >= 1024, levelSizeRatio >= 2,

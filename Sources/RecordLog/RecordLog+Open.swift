@@ -21,10 +21,7 @@ extension RecordLog {
     ) throws(LogError) -> (RecordLog, RecoveryReport) {
         try options.validate()
         let directoryLock: any FileLock
-        do throws(FileIOError) {
-            try fileSystem.createDirectory(directory)
-            directoryLock = try fileSystem.lock(joinPath(directory, lockFileName))
-        } catch {
+        do throws(FileIOError) { directoryLock = try fileSystem.lockDirectory(directory, lockFileName: lockFileName) } catch {
             if error.kind == .locked { throw .locked(directory) }
             throw .io(error)
         }

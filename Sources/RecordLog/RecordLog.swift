@@ -362,18 +362,7 @@ public final class RecordLog: @unchecked Sendable {
             maintain()
             lock.lock()
         }
-        // Pass leadership on, as `lead` does.
-        let next = pending.first
-        if let next, next.event != nil {
-            next.isLeader = true
-        } else if next == nil {
-            writerActive = false
-        }
-        lock.broadcast()
-        lock.unlock()
-        if let next {
-            if let event = next.event { event.set() } else { wakeWriterThread() }
-        }
+        passLeadership()
         return try outcome.get().map(\.lsn)
     }
 
@@ -490,6 +479,13 @@ public final class RecordLog: @unchecked Sendable {
             (batch, batchBytes) = rounds < roundsMax ? takeBatch() : ([], 0)
         }
         // Still holding `lock`: pass leadership on, then wake outside the lock.
+        passLeadership(afterUnlock: { wake(finished) })
+    }
+
+    /// Called with `lock` held by the writer that is done: makes the first queued appender the
+    /// leader (a blocked thread, or the writer thread for an async one) or marks the writer
+    /// idle; releases `lock`; runs `afterUnlock`; then wakes the new leader.
+    func passLeadership(afterUnlock: () -> Void = {}) {
         let next = pending.first
         if let next, next.event != nil {
             next.isLeader = true
@@ -498,7 +494,7 @@ public final class RecordLog: @unchecked Sendable {
             lock.broadcast()
         }
         lock.unlock()
-        wake(finished)
+        afterUnlock()
         if let next {
             if let event = next.event { event.set() } else { wakeWriterThread() }
         }
@@ -556,20 +552,7 @@ public final class RecordLog: @unchecked Sendable {
     /// for an async one — or marks the writer idle.
     func handOver() {
         lock.lock()
-        if let next = pending.first {
-            if let event = next.event {
-                next.isLeader = true
-                lock.unlock()
-                event.set()
-            } else {
-                lock.unlock()
-                wakeWriterThread()
-            }
-        } else {
-            writerActive = false
-            lock.broadcast()
-            lock.unlock()
-        }
+        passLeadership()
     }
 
     /// How many batches one leader runs before handing leadership to a queued appender.
