@@ -141,39 +141,3 @@ public enum LZ4 {
     }
 }
 
-/// An LZ4 compressor that keeps its state between blocks: each block starts from a fast reset
-/// of the state (`LZ4_resetStream_fast`) instead of clearing a 16 KiB hash table, which is most
-/// of the cost for 4 KiB blocks. The output is an ordinary LZ4 block. One thread at a time.
-public final class LZ4Compressor {
-    let stream: UnsafeMutableRawPointer
-    let streamPointer: UnsafeMutablePointer<LZ4_stream_t>
-
-    public init() {
-        stream = .allocate(byteCount: MemoryLayout<LZ4_stream_t>.size, alignment: 16)
-        guard let initialized = LZ4_initStream(stream, MemoryLayout<LZ4_stream_t>.size) else {
-            preconditionFailure("LZ4_initStream rejected its buffer")
-        }
-        streamPointer = initialized
-    }
-
-    deinit { stream.deallocate() }
-
-    /// Compresses `input` into a new LZ4 block.
-    public func compress(_ input: UnsafeRawBufferPointer) throws(CompressionError) -> [UInt8] {
-        guard input.count <= Int(LZ4_MAX_INPUT_SIZE) else { throw CompressionError(kind: .inputTooLarge(input.count)) }
-        if input.count == 0 { return [] }
-        let bound = LZ4.compressBound(input.count)
-        LZ4_resetStream_fast(streamPointer)
-        return [UInt8](unsafeUninitializedCapacity: bound) { buffer, initialized in
-            let written = LZ4_compress_fast_continue(
-                streamPointer, input.baseAddress!.assumingMemoryBound(to: CChar.self),
-                UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self),
-                Int32(input.count), Int32(bound), 1)
-            initialized = Int(max(0, written))
-        }
-    }
-
-    public func compress(_ input: [UInt8]) throws(CompressionError) -> [UInt8] {
-        try LZ4.withBytes(input) { (raw) throws(CompressionError) in try compress(raw) }
-    }
-}

@@ -48,7 +48,6 @@ public final class SegmentWriter {
     /// Key bytes a reader will materialise when decoding the current data block.
     var blockDecodedKeyBytes = 0
     let fileHash = XXH3Stream()
-    lazy var compressor = LZ4Compressor()
     /// XXH3-64 of the whole file, set by `finish` (a manifest records it).
     public private(set) var fileChecksum: UInt64 = 0
 
@@ -127,7 +126,7 @@ public final class SegmentWriter {
     func writeBlock(_ raw: [UInt8], compression: BlockCompression) throws(SegmentError) -> BlockHandle {
         var stored = raw
         var kind = BlockCompression.plain
-        if compression == .lz4, raw.count >= 64, let compressed = try? compressor.compress(raw),
+        if compression == .lz4, raw.count >= 64, let compressed = try? LZ4.compress(raw),
            compressed.count <= raw.count - raw.count / 8 {
             stored = compressed
             kind = .lz4
