@@ -44,15 +44,15 @@ for size in "${sizes[@]}"; do
                 s/^Cumulative compaction: \([0-9.]*\) GB write.*/rocksdb-compaction-gb \1/p
                 s/^Cumulative WAL: .* written: \([0-9.]*\) GB.*/rocksdb-wal-gb \1/p' "$out.rocksdb" >> "$out"
         echo "rocksdb-footprint $(footprint "$DIR/rocksdb")" >> "$out"
-        "$vb" kv "${common[@]}" --benchmarks=fillseq,fillrandom,readrandom,readseq --db="$DIR/vectron" 2>&1 | tee -a /dev/stderr \
+        "$vb" kv "${common[@]}" --benchmarks=fillseq,fillrandom,readrandom,readseq --db="$DIR/vectron" 2>&1 | tee >(cat >&2) \
             | sed -n 's/^\(fill[a-z]*\|read[a-z]*\) *: .* \([0-9]*\) ops\/sec.*/vectron \1 \2/p; s/^vectron stats: write-amp \([0-9.]*\).*/vectron-wamp \1/p; s/^vectron disk footprint: \([0-9]*\).*/vectron-footprint \1/p' >> "$out"
         rm -rf "$DIR/rocksdb" "$DIR/vectron"
         db_bench "${common[@]}" --benchmarks=fillrandom --sync=1 --batch_size=1000 --compression_type=lz4 \
-            --db="$DIR/rocksdb" --threads=1 2>&1 | tee -a /dev/stderr | sed -n 's/^fillrandom *: .* \([0-9]*\) ops\/sec.*/rocksdb fillrandom-sync1000 \1/p' >> "$out" || true
-        "$vb" kv "${common[@]}" --benchmarks=fillrandom --sync=1 --batch_size=1000 --db="$DIR/vectron" 2>&1 | tee -a /dev/stderr \
+            --db="$DIR/rocksdb" --threads=1 2>&1 | tee >(cat >&2) | sed -n 's/^fillrandom *: .* \([0-9]*\) ops\/sec.*/rocksdb fillrandom-sync1000 \1/p' >> "$out" || true
+        "$vb" kv "${common[@]}" --benchmarks=fillrandom --sync=1 --batch_size=1000 --db="$DIR/vectron" 2>&1 | tee >(cat >&2) \
             | sed -n 's/^fillrandom *: .* \([0-9]*\) ops\/sec.*/vectron fillrandom-sync1000 \1/p' >> "$out"
         rm -rf "$DIR/vectron"
-        "$vb" kv "${common[@]}" --benchmarks=fillrandom --writes_per_sync=1000 --db="$DIR/vectron" 2>&1 | tee -a /dev/stderr \
+        "$vb" kv "${common[@]}" --benchmarks=fillrandom --writes_per_sync=1000 --db="$DIR/vectron" 2>&1 | tee >(cat >&2) \
             | sed -n 's/^fillrandom *: .* \([0-9]*\) ops\/sec.*/vectron-only fillrandom-writes_per_sync1000 \1/p' >> "$out"
         rm -rf "$DIR/rocksdb" "$DIR/vectron"
     done
