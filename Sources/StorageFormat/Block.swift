@@ -54,9 +54,9 @@ public struct BlockBuilder: Sendable {
             restarts.append(UInt32(buffer.count))
             sinceRestart = 0
         }
-        appendVarint(UInt64(shared))
-        appendVarint(UInt64(key.count - shared))
-        appendVarint(UInt64(value.count))
+        appendVarint(UInt64(shared), to: &buffer)
+        appendVarint(UInt64(key.count - shared), to: &buffer)
+        appendVarint(UInt64(value.count), to: &buffer)
         buffer.append(contentsOf: UnsafeBufferPointer(rebasing: key[shared...]))
         buffer.append(contentsOf: value)
         lastKey.removeAll(keepingCapacity: true)
@@ -65,14 +65,6 @@ public struct BlockBuilder: Sendable {
         entryCount += 1
     }
 
-    private mutating func appendVarint(_ value: UInt64) {
-        var value = value
-        while value >= 0x80 {
-            buffer.append(UInt8(truncatingIfNeeded: value) | 0x80)
-            value >>= 7
-        }
-        buffer.append(UInt8(value))
-    }
 
     public mutating func finish() -> [UInt8] {
         var out = buffer

@@ -32,12 +32,7 @@ public struct ByteWriter: Sendable {
 
     /// Unsigned LEB128: 7 bits a byte, low bits first, at most 10 bytes.
     public mutating func writeVarint(_ value: UInt64) {
-        var v = value
-        while v >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        bytes.append(UInt8(v))
+        appendVarint(value, to: &bytes)
     }
 
     public mutating func write<C: Collection>(bytes other: C) where C.Element == UInt8 {
@@ -78,4 +73,16 @@ public func varintSize(_ value: UInt64) -> Int {
     var n = 1
     while v >= 0x80 { v >>= 7; n += 1 }
     return n
+}
+
+/// Appends `value` as an unsigned LEB128 varint (7 bits a byte, low bits first, at most 10
+/// bytes) — for code that builds into its own buffer rather than a `ByteWriter`.
+@inlinable
+public func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
+    var v = value
+    while v >= 0x80 {
+        bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+        v >>= 7
+    }
+    bytes.append(UInt8(v))
 }
