@@ -167,11 +167,6 @@ final class MemTable: @unchecked Sendable {
         return node
     }
 
-    private func key(of node: Int32) -> [UInt8] {
-        let record = nodes[Int(node)]
-        return Array(arena[record.keyStart..<(record.keyStart + Int(record.keyLength))])
-    }
-
     private func value(of node: Int32) -> [UInt8] {
         let record = nodes[Int(node)]
         let start = record.keyStart + Int(record.keyLength)
@@ -259,33 +254,6 @@ final class MemTable: @unchecked Sendable {
         }
     }
 
-    /// Up to `limit` entries from `node` on, in key order (copies); and the node after them.
-    func entries(from node: Int32, limit: Int) -> (entries: [(key: [UInt8], value: [UInt8])], next: Int32) {
-        lock.withReadLock {
-            var out: [(key: [UInt8], value: [UInt8])] = []
-            out.reserveCapacity(limit)
-            var current = node
-            while current != 0 && out.count < limit {
-                out.append((key(of: current), value(of: current)))
-                current = links[Int(nodes[Int(current)].tower)]
-            }
-            return (out, current)
-        }
-    }
-
-    func entry(_ node: Int32) -> (key: [UInt8], value: [UInt8]) {
-        lock.withReadLock { (key(of: node), value(of: node)) }
-    }
-
-    /// Every entry in order (for flush: the memtable is immutable by then).
-    func forEach(_ body: (_ key: [UInt8], _ value: [UInt8]) throws(StorageError) -> Void) throws(StorageError) {
-        var node = first()
-        while node != 0 {
-            let (chunk, next) = entries(from: node, limit: 256)
-            for (key, value) in chunk { try body(key, value) }
-            node = next
-        }
-    }
 }
 
 /// Iterates a memtable in either direction over internal keys. Forward, it copies entries out

@@ -473,13 +473,9 @@ public final class StorageEngine: @unchecked Sendable {
         let cursor = SegmentCursor(file.reader)
         do throws(SegmentError) { try cursor.seek(seekKey) } catch { throw StorageError(error) }
         guard cursor.isValid else { return nil }
-        let (block, slot) = cursor.position
-        let kindByte: UInt8? = block.withKey(slot) { key in
-            guard key.count == userKey.count + 8,
-                  userKey.isEmpty || userKey.withUnsafeBufferPointer({ memcmp(key.baseAddress!, $0.baseAddress!, userKey.count) == 0 }) else { return nil }
-            return ~key[key.count - 1]
-        }
-        guard let kindByte else { return nil }
+        let key = cursor.keyBuffer
+        guard sameUserPart(key, userKey) else { return nil }
+        let kindByte = trailer(of: key).kindByte
         guard let kind = ValueKind(rawValue: kindByte), kind != .valueReference else {
             throw .corruption(path: file.path, DecodeError(field: "internal key kind", offset: 0, reason: .invalidValue(UInt64(kindByte))))
         }

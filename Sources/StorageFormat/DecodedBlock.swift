@@ -55,9 +55,6 @@ public final class DecodedBlock: @unchecked Sendable {
     public func key(_ index: Int) -> [UInt8] { Array(keyBuffer(index)) }
     public func value(_ index: Int) -> ArraySlice<UInt8> { Array(valueBuffer(index))[...] }
 
-    /// Calls `body` with key `index` without copying it.
-    @inlinable
-    public func withKey<T>(_ index: Int, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T { body(keyBuffer(index)) }
 
     /// Compares key `index` with `other`.
     public func compareKey(_ index: Int, _ other: [UInt8]) -> Int {

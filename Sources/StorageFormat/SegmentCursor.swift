@@ -36,8 +36,6 @@ public final class SegmentCursor {
         return UnsafeBufferPointer(start: blockBase! + Int(span.valueStart), count: Int(span.valueLength))
     }
     public var value: ArraySlice<UInt8> { Array(valueBuffer)[...] }
-    /// The current block and the entry's index in it (to read the key without copying).
-    public var position: (block: DecodedBlock, slot: Int) { (block!, slot) }
 
     func load(_ position: Int, sequential: Bool = false) throws(SegmentError) {
         if sequential && readahead == nil { readahead = Readahead() }

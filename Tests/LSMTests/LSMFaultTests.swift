@@ -460,15 +460,10 @@ extension LSMFaultTests {
             case let .success(scanned): entries = scanned
             case let .failure(error): try fail("full scan failed: \(error)")
             }
-            var state = State(minimumCapacity: entries.count)
-            for (index, entry) in entries.enumerated() {
-                if index > 0 {
-                    try check(Model.less(entries[index - 1].key, entry.key),
-                              "full scan not strictly ascending at entry \(index): \(Model.hex(entries[index - 1].key)) then \(Model.hex(entry.key))")
-                }
-                state[entry.key] = entry.value
+            switch Model.state(ofScan: entries) {
+            case let .success(state): return state
+            case let .failure(problem): try fail(problem.text)
             }
-            return state
         }
 
         /// Gets and a reverse scan agree with the full scan. No read fault is ever injected, so

@@ -220,6 +220,20 @@ extension MetamorphicTests {
     enum Model {
         static func less(_ a: [UInt8], _ b: [UInt8]) -> Bool { a.lexicographicallyPrecedes(b) }
 
+        struct Problem: Error { var text: String }
+
+        /// The state a full scan describes, or where the scan is not strictly ascending.
+        static func state(ofScan entries: [(key: [UInt8], value: [UInt8])]) -> Result<State, Problem> {
+            var state = State(minimumCapacity: entries.count)
+            for (index, entry) in entries.enumerated() {
+                if index > 0 && !less(entries[index - 1].key, entry.key) {
+                    return .failure(Problem(text: "full scan not strictly ascending at entry \(index): \(hex(entries[index - 1].key)) then \(hex(entry.key))"))
+                }
+                state[entry.key] = entry.value
+            }
+            return .success(state)
+        }
+
         static func contains(_ key: [UInt8], lower: [UInt8]?, upper: [UInt8]?) -> Bool {
             if let lower, less(key, lower) { return false }
             if let upper, !less(key, upper) { return false }
@@ -616,16 +630,10 @@ extension MetamorphicTests {
 
         /// The engine's whole state, checking that a full scan is strictly ascending.
         func engineState() throws -> State {
-            let entries = try engine.scan()
-            var state = State(minimumCapacity: entries.count)
-            for (index, entry) in entries.enumerated() {
-                if index > 0 {
-                    try check(Model.less(entries[index - 1].key, entry.key),
-                              "full scan not strictly ascending at entry \(index): \(Model.hex(entries[index - 1].key)) then \(Model.hex(entry.key))")
-                }
-                state[entry.key] = entry.value
+            switch Model.state(ofScan: try engine.scan()) {
+            case let .success(state): return state
+            case let .failure(problem): try fail(problem.text)
             }
-            return state
         }
 
         // MARK: Snapshots
