@@ -37,8 +37,17 @@ public enum LogInspector {
             let bytes = try handle.readAll()
             handle.close()
             bytesRead += bytes.count
-            var check = SegmentCheck(name: name, path: path,
-                                     scan: SegmentScanner.scan(bytes, isLast: position == numbers.count - 1, expectedLogID: logID))
+            // A segment sealed by an unsynced batch may be torn like the newest one (its
+            // successor's header says so; Format/log.md §7.4).
+            let isLast = position == numbers.count - 1
+            let mayBeTorn: Bool
+            do throws(LogError) {
+                mayBeTorn = isLast ? true : try RecordLog.predecessorUnsynced(numbers[position + 1], directory: directory, fileSystem: fileSystem)
+            } catch {
+                if case let .io(ioError) = error { throw ioError }
+                mayBeTorn = false
+            }
+            var check = SegmentCheck(name: name, path: path, scan: SegmentScanner.scan(bytes, isLast: mayBeTorn, expectedLogID: logID))
             if logID == nil { logID = check.scan.header?.logID }
             checkPayloads(bytes, &check)
             // LSN continuity is judged only against a predecessor that scanned clean.
@@ -95,7 +104,7 @@ public enum LogInspector {
                 "\(offsetString(f.magic))  magic            \"VECTRLOG\"",
                 "\(offsetString(f.version))  version          \(LogFormat.version)",
                 "\(offsetString(f.headerSize))  header size      \(LogFormat.segmentHeaderBytes)",
-                "\(offsetString(f.flags))  flags            0",
+                "\(offsetString(f.flags))  flags            \(header.flags.rawValue)\(header.flags.contains(.predecessorUnsynced) ? " (predecessor-unsynced)" : "")",
                 "\(offsetString(f.logID))  log id           \(hex64(header.logID))",
                 "\(offsetString(f.segmentNumber))  segment number   \(header.segmentNumber)",
                 "\(offsetString(f.firstLSN))  first LSN        \(header.firstLSN)",

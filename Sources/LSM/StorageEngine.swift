@@ -598,7 +598,10 @@ public final class StorageEngine: @unchecked Sendable {
         // (Done before the memtable is released, so that whoever waits for this flush sees it.)
         if let wal, let replayFrom = edit.walReplayFrom {
             if let pending = lock.withLock({ walTruncationPending }) {
-                do throws(LogError) { try wal.truncatePrefix(stream: Self.walStream, below: pending) } catch {
+                // Unsynced: the manifest says where replay starts, so records that come back after
+                // a crash are skipped by sequence. (A synced marker would make this flush wait for
+                // the memtable's worth of unsynced WAL bytes, and the writers behind it.)
+                do throws(LogError) { try wal.truncatePrefix(stream: Self.walStream, below: pending, sync: false) } catch {
                     throw Manifest.mapLogError(error, path: joinPath(directory, Self.walDirectoryName))
                 }
             }

@@ -84,18 +84,32 @@ public struct RecordFlags: OptionSet, Hashable, Sendable {
     public static let defined: RecordFlags = [.lz4, .relocated]
 }
 
+/// Header flags (a `u32` bit set at offset 12).
+public struct SegmentHeaderFlags: OptionSet, Equatable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// When this segment was created, an older segment was sealed but not yet synced (an
+    /// unsynced batch filled it): after a crash the older segment may end in a torn tail, and
+    /// then this segment and every newer one hold nothing that was ever synced (Format/log.md §7.4).
+    public static let predecessorUnsynced = SegmentHeaderFlags(rawValue: 1 << 0)
+    public static let defined: SegmentHeaderFlags = [.predecessorUnsynced]
+}
+
 public struct SegmentHeader: Equatable, Sendable {
     public var logID: UInt64
     public var segmentNumber: UInt64
     /// The LSN the first fresh (not relocated) record of this segment carries.
     public var firstLSN: UInt64
     public var createdUnixNanos: UInt64
+    public var flags: SegmentHeaderFlags
 
-    public init(logID: UInt64, segmentNumber: UInt64, firstLSN: UInt64, createdUnixNanos: UInt64) {
+    public init(logID: UInt64, segmentNumber: UInt64, firstLSN: UInt64, createdUnixNanos: UInt64, flags: SegmentHeaderFlags = []) {
         self.logID = logID
         self.segmentNumber = segmentNumber
         self.firstLSN = firstLSN
         self.createdUnixNanos = createdUnixNanos
+        self.flags = flags
     }
 
     public func encode(into writer: inout ByteWriter) {
@@ -103,7 +117,7 @@ public struct SegmentHeader: Equatable, Sendable {
         writer.write(bytes: LogFormat.magic)
         writer.write(LogFormat.version)
         writer.write(UInt16(LogFormat.segmentHeaderBytes))
-        writer.write(UInt32(0))
+        writer.write(flags.rawValue)
         writer.write(logID)
         writer.write(segmentNumber)
         writer.write(firstLSN)
@@ -134,13 +148,16 @@ public struct SegmentHeader: Equatable, Sendable {
         guard headerSize == LogFormat.segmentHeaderBytes else {
             throw DecodeError(field: "header size", offset: 10, reason: .invalidValue(UInt64(headerSize)))
         }
-        try reader.readReserved(UInt32.self, "flags")
+        let flags = SegmentHeaderFlags(rawValue: try reader.readUInt32("flags"))
+        guard SegmentHeaderFlags.defined.isSuperset(of: flags) else {
+            throw DecodeError(field: "flags", offset: UInt64(LogFormat.HeaderField.flags), reason: .invalidValue(UInt64(flags.rawValue)))
+        }
         let logID = try reader.readUInt64("log id")
         let number = try reader.readUInt64("segment number")
         let firstLSN = try reader.readUInt64("first lsn")
         let created = try reader.readUInt64("created")
         try reader.readReserved(UInt64.self, "reserved")
-        return SegmentHeader(logID: logID, segmentNumber: number, firstLSN: firstLSN, createdUnixNanos: created)
+        return SegmentHeader(logID: logID, segmentNumber: number, firstLSN: firstLSN, createdUnixNanos: created, flags: flags)
     }
 }
 

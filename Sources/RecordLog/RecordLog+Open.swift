@@ -56,6 +56,73 @@ extension RecordLog {
         }
     }
 
+    static func readSegment(_ path: String, fileSystem: any FileSystem, writable: Bool) throws(LogError) -> (any FileHandle, [UInt8]) {
+        do throws(FileIOError) {
+            let handle = try fileSystem.open(path, options: writable ? .readWrite : .read)
+            do { return (handle, try handle.readAll()) } catch {
+                handle.close()
+                throw error
+            }
+        } catch {
+            throw .io(error)
+        }
+    }
+
+    /// Whether segment `number`'s header says that its predecessor was sealed unsynced. An
+    /// unreadable header says no (its own scan reports it).
+    public static func predecessorUnsynced(_ number: UInt64, directory: String, fileSystem: any FileSystem) throws(LogError) -> Bool {
+        do throws(FileIOError) {
+            let handle = try fileSystem.open(joinPath(directory, LogFormat.segmentFileName(number)), options: .read)
+            defer { handle.close() }
+            let bytes = try handle.read(at: 0, count: LogFormat.segmentHeaderBytes)
+            guard let header = try? SegmentHeader.decode(bytes) else { return false }
+            return header.flags.contains(.predecessorUnsynced)
+        } catch {
+            throw .io(error)
+        }
+    }
+
+    /// After a torn tail in a segment that is not the newest: every newer segment must have been
+    /// created while an older one was unsynced, and none may hold a record proving a sync after
+    /// its creation (a sync makes every older segment durable first, so that proof would make the
+    /// tear corruption). Then none of them holds anything ever synced, and all are removed —
+    /// the log's content stays a prefix of what was written.
+    static func dropUnsyncedSuccessors(
+        of tornName: String, tornAt offset: Int, numbers: ArraySlice<UInt64>, directory: String, fileSystem: any FileSystem,
+        writable: Bool, logID: UInt64?, analysis: inout Analysis, report: inout RecoveryReport
+    ) throws(LogError) {
+        var removals: [(path: String, handle: any FileHandle, offset: Int?)] = []
+        func fail(_ reason: String) -> LogError {
+            for removal in removals { removal.handle.close() }
+            return .corruption(segment: tornName, DecodeError(field: "record", offset: UInt64(offset), reason: .invalid(reason)))
+        }
+        for number in numbers {
+            let name = LogFormat.segmentFileName(number)
+            let path = joinPath(directory, name)
+            let (handle, bytes) = try readSegment(path, fileSystem: fileSystem, writable: writable)
+            removals.append((path, handle, nil))
+            let scan = SegmentScanner.scan(bytes, isLast: true, expectedLogID: logID,
+                                           payloadBytesMax: RecordLogOptions.recordPayloadBytesMaxLimit)
+            if case let .corrupt(error) = scan.end {
+                for removal in removals { removal.handle.close() }
+                throw .corruption(segment: name, error)
+            }
+            guard let header = scan.header, header.flags.contains(.predecessorUnsynced) else {
+                throw fail("damaged, but \(name) was created after it had been synced")
+            }
+            let contentStart = scan.records.first.map { $0.offset + $0.header.totalLength } ?? bytes.count
+            if scan.records.contains(where: { Int($0.header.syncedOffset) > contentStart }) {
+                throw fail("damaged, but a record of \(name) proves it had been synced")
+            }
+        }
+        for removal in removals { report.segmentsRemoved.append(fileName(of: removal.path)) }
+        analysis.tornRepairs.append(contentsOf: removals)
+    }
+
+    static func fileName(of path: String) -> String {
+        path.split(separator: "/").last.map(String.init) ?? path
+    }
+
     struct FoundSegment {
         var number: UInt64
         var handle: any FileHandle
@@ -88,30 +155,30 @@ extension RecordLog {
                 let name = LogFormat.segmentFileName(number)
                 let path = joinPath(directory, name)
                 let isLast = position == numbers.count - 1
-                let handle: any FileHandle
-                let bytes: [UInt8]
-                do throws(FileIOError) {
-                    handle = try fileSystem.open(path, options: writable ? .readWrite : .read)
-                    do { bytes = try handle.readAll() } catch {
-                        handle.close()
-                        throw error
-                    }
-                } catch {
-                    throw .io(error)
-                }
-                let scan = SegmentScanner.scan(bytes, isLast: isLast, expectedLogID: analysis.logID,
+                // A newer segment created while this one was sealed but not yet synced allows a
+                // torn tail here too, if nothing newer proves it synced (Format/log.md §7.4).
+                let mayBeTorn = isLast ? true : try predecessorUnsynced(numbers[position + 1], directory: directory, fileSystem: fileSystem)
+                let (handle, bytes) = try readSegment(path, fileSystem: fileSystem, writable: writable)
+                let scan = SegmentScanner.scan(bytes, isLast: mayBeTorn, expectedLogID: analysis.logID,
                                                payloadBytesMax: RecordLogOptions.recordPayloadBytesMaxLimit)
                 report.segmentsScanned += 1
                 report.recordsScanned += scan.records.count
+                var tornHere = false
                 switch scan.end {
                 case let .corrupt(error):
                     handle.close()
                     throw .corruption(segment: name, error)
                 case let .tornTail(offset):
+                    tornHere = true
                     // Cut (or removed) only after every check has passed: an open that reports
                     // corruption must leave the files as it found them.
                     report.tornTails.append(.init(segment: name, offset: offset, droppedBytes: bytes.count - offset))
                     if scan.records.isEmpty {
+                        guard isLast else {
+                            handle.close()
+                            throw .corruption(segment: name, DecodeError(field: "segment", offset: UInt64(offset),
+                                                                         reason: .invalid("torn before its checkpoint, with newer segments after it")))
+                        }
                         // The segment's creation never became durable: it holds nothing.
                         analysis.tornRepairs.append((path, handle, nil))
                         report.segmentsRemoved.append(name)
@@ -119,7 +186,9 @@ extension RecordLog {
                     }
                     analysis.tornRepairs.append((path, handle, offset))
                 case .clean:
-                    break
+                    // An older segment that ends without its seal lost it (and maybe more) at a
+                    // record boundary.
+                    tornHere = !isLast && !scan.isSealed
                 }
                 if analysis.logID == nil { analysis.logID = scan.header?.logID }
                 if let problem = SegmentScanner.checkSequence(number: number, scan: scan, previousNumber: analysis.found.last?.number,
@@ -128,6 +197,12 @@ extension RecordLog {
                     throw .corruption(segment: name, problem)
                 }
                 analysis.found.append(FoundSegment(number: number, handle: handle, scan: scan))
+                if tornHere && !isLast {
+                    try dropUnsyncedSuccessors(of: name, tornAt: scan.validEnd, numbers: numbers[(position + 1)...],
+                                               directory: directory, fileSystem: fileSystem, writable: writable,
+                                               logID: analysis.logID, analysis: &analysis, report: &report)
+                    break
+                }
             }
 
             // Truncation state: the merge of every checkpoint and marker.
@@ -230,7 +305,14 @@ extension RecordLog {
         var lastSize = last.scan.validEnd
         // What recovery read may still be only in the page cache (the crashed process wrote it,
         // the machine did not crash): make it durable before anything is written after it.
-        do throws(FileIOError) { try last.handle.dataSync() } catch { throw .io(error) }
+        // So may older segments that were sealed unsynced (their successors say so).
+        do throws(FileIOError) {
+            for (segment, successor) in zip(found, found.dropFirst())
+            where successor.scan.header?.flags.contains(.predecessorUnsynced) == true {
+                try segment.handle.dataSync()
+            }
+            try last.handle.dataSync()
+        } catch { throw .io(error) }
         if !last.scan.isSealed {
             var buffer: [UInt8] = []
             RecordHeader.encode(stream: 0, lsn: nextLSN, syncedOffset: UInt32(lastSize), kind: .seal, flags: [],

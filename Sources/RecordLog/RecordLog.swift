@@ -135,6 +135,9 @@ public final class RecordLog: @unchecked Sendable {
 
     // MARK: State owned by the current leader (no lock: leadership is handed over under `lock`)
     var active: ActiveSegment
+    /// Sealed segments holding unsynced bytes (rotated by unsynced batches), oldest first. The
+    /// next sync makes them durable before the active segment.
+    var unsyncedSealed: [UInt64] = []
     var nextLSN: UInt64
     var truncation: TruncationState
     /// Counters of the current batch, merged into `statistics` when it is published.
@@ -280,8 +283,13 @@ public final class RecordLog: @unchecked Sendable {
     }
 
     /// Durably drops every record of `stream` with an LSN below `lsn`.
-    public func truncatePrefix(stream: UInt64, below lsn: UInt64) throws(LogError) {
-        _ = try submit([.truncatePrefix(stream: stream, bound: lsn)], bytes: LogFormat.recordHeaderBytes + 8)
+    ///
+    /// With `sync: false` the marker is written like an unsynced append: the records are dead at
+    /// once (and segments holding nothing else are deleted), but a crash before the next sync may
+    /// bring back records that still sit in surviving segments. Use it when a record coming back
+    /// is harmless — a storage engine whose manifest already says where replay starts.
+    public func truncatePrefix(stream: UInt64, below lsn: UInt64, sync: Bool = true) throws(LogError) {
+        _ = try submit([.truncatePrefix(stream: stream, bound: lsn)], bytes: LogFormat.recordHeaderBytes + 8, sync: sync)
     }
 
     /// Durably drops every record of `stream` with an LSN of `lsn` or more (records appended
@@ -631,7 +639,7 @@ public final class RecordLog: @unchecked Sendable {
             // Room is kept for the seal that closes the segment.
             if active.size + buffer.count + size + LogFormat.recordHeaderBytes > options.segmentBytesMax
                 && active.size + buffer.count > active.contentStart {
-                try rotate(flushing: &buffer)
+                try rotate(flushing: &buffer, sync: sync)
             }
             let offset = active.size + buffer.count
             let synced = UInt32(active.syncedSize)
@@ -690,7 +698,15 @@ public final class RecordLog: @unchecked Sendable {
             if !buffer.isEmpty { try active.handle.write(at: UInt64(active.size), buffer) }
             written = MonotonicClock.nanoseconds()
             beforeSync()
-            if sync { try active.handle.dataSync() }
+            if sync {
+                // Older segments sealed by unsynced batches first: a synced record proves every
+                // segment before it durable (Format/log.md §7.4).
+                for number in unsyncedSealed {
+                    if let handle = lock.withLock({ segments[number]?.handle }) { try handle.dataSync() }
+                }
+                unsyncedSealed.removeAll()
+                try active.handle.dataSync()
+            }
         } catch {
             throw .io(error)
         }
@@ -709,16 +725,21 @@ public final class RecordLog: @unchecked Sendable {
         buffer.removeAll(keepingCapacity: true)
     }
 
-    /// Seals the active segment (the buffer first) and starts the next one.
-    func rotate(flushing buffer: inout [UInt8]) throws(LogError) {
+    /// Seals the active segment (the buffer first) and starts the next one. Within a synced
+    /// batch the sealed segment is synced first; within an unsynced one it is left to the next
+    /// sync, and the new segment says so in its header (Format/log.md §7.4) — so an unsynced
+    /// writer never waits for a whole segment's worth of writeback.
+    func rotate(flushing buffer: inout [UInt8], sync: Bool = true) throws(LogError) {
         let lsn = nextLSN
         nextLSN += 1
         encode(stream: 0, lsn: lsn, synced: UInt32(active.syncedSize), kind: .seal, flags: [], payloadLength: 0, stored: [], into: &buffer)
-        try flush(&buffer)
+        try flush(&buffer, sync: sync)
+        if active.syncedSize < active.size { unsyncedSealed.append(active.number) }
         let number = active.number + 1
         let (handle, size) = try Self.createSegment(
             number: number, logID: logID, firstLSN: nextLSN, truncation: truncation,
-            directory: directory, fileSystem: fileSystem, createdUnixNanos: options.creationTimeOverride)
+            directory: directory, fileSystem: fileSystem, createdUnixNanos: options.creationTimeOverride,
+            flags: unsyncedSealed.isEmpty ? [] : .predecessorUnsynced)
         nextLSN += 1  // the checkpoint
         active = ActiveSegment(number: number, handle: handle, size: size, syncedSize: size, contentStart: size)
         lock.withLock {
@@ -733,11 +754,11 @@ public final class RecordLog: @unchecked Sendable {
     /// Creates a segment holding its header and a checkpoint, durably (file and directory).
     static func createSegment(
         number: UInt64, logID: UInt64, firstLSN: UInt64, truncation: TruncationState,
-        directory: String, fileSystem: any FileSystem, createdUnixNanos: UInt64?
+        directory: String, fileSystem: any FileSystem, createdUnixNanos: UInt64?, flags: SegmentHeaderFlags = []
     ) throws(LogError) -> (any FileHandle, Int) {
         var writer = ByteWriter(capacity: 256)
         SegmentHeader(logID: logID, segmentNumber: number, firstLSN: firstLSN,
-                      createdUnixNanos: createdUnixNanos ?? WallClock.unixNanoseconds())
+                      createdUnixNanos: createdUnixNanos ?? WallClock.unixNanoseconds(), flags: flags)
             .encode(into: &writer)
         var bytes = writer.finish()
         let checkpoint = truncation.encode()
@@ -1040,8 +1061,13 @@ public final class RecordLog: @unchecked Sendable {
         while writerActive || !pending.isEmpty || !overflow.isEmpty { lock.wait() }
         isClosed = true
         // Unsynced appends become durable on a clean close (no leader runs any more).
-        if failure == nil && active.syncedSize < active.size {
-            if (try? active.handle.dataSync()) != nil { active.syncedSize = active.size }
+        if failure == nil && (active.syncedSize < active.size || !unsyncedSealed.isEmpty) {
+            // Sealed segments first (Format/log.md §7.4).
+            let sealedSynced = unsyncedSealed.allSatisfy { number in
+                segments[number].map { (try? $0.handle.dataSync()) != nil } ?? true
+            }
+            if sealedSynced { unsyncedSealed.removeAll() }
+            if sealedSynced, (try? active.handle.dataSync()) != nil { active.syncedSize = active.size }
         }
         let handles = segments.values.map(\.handle)
         let stopWriterThread = writerThreadStarted

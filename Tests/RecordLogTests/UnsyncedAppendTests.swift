@@ -3,10 +3,12 @@
 // last synced append. A failing round prints its seed.
 
 import Basics
+import Checksum
 import FileIO
 import FileIOSim
 import RecordLog
 import Testing
+import Wire
 
 @Suite struct UnsyncedAppendTests {
     @Test func survivorsArePrefixIncludingEverySyncedRecord() throws {
@@ -38,6 +40,100 @@ import Testing
             recovered.close()
             #expect(payloads.count >= durableCount, "seed \(seed): \(payloads.count) records survived, \(durableCount) were synced")
             #expect(payloads == Array(appended.prefix(payloads.count)), "seed \(seed): survivors are not a prefix of the appends")
+        }
+    }
+
+    /// Unsynced batches seal segments without syncing them (Format/log.md §7.4): a crash can tear
+    /// an older segment, and recovery then drops every newer one. Survivors must still be a prefix
+    /// holding every synced record, and a second open must find the same state.
+    @Test func unsyncedRotationsRecoverToAPrefix() throws {
+        var tornOlderSegments = 0
+        for round in 0..<300 {
+            let seed = UInt64(round) &* 0x2545_F491 &+ 5
+            var random = SeededRandom(seed: seed)
+            let fileSystem = MemoryFileSystem()
+            var options = RecordLogOptions()
+            options.segmentBytesMax = 4096
+            options.recordPayloadBytesMax = 1024
+            let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fileSystem, options: options)
+            var appended: [[UInt8]] = []
+            var durableCount = 0
+            for _ in 0..<Int.random(in: 20...160, using: &random) {
+                let payload = (0..<Int.random(in: 0..<400, using: &random)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+                let sync = Int.random(in: 0..<40, using: &random) == 0
+                try log.append(LogRecord(stream: 3, kind: 1, payload: payload), sync: sync)
+                appended.append(payload)
+                if sync { durableCount = appended.count }
+            }
+            let crashed = fileSystem.crashClone(seed: seed, options: CrashOptions(keepWriteProbability: 0.7))
+            log.close()
+            let (recovered, report) = try RecordLog.open(directory: "/log", fileSystem: crashed, options: options)
+            let payloads = try recovered.read(stream: 3).map(\.payload)
+            recovered.close()
+            if report.tornTails.contains(where: { tail in report.segmentsRemoved.contains { $0 > tail.segment } }) {
+                tornOlderSegments += 1
+            }
+            #expect(payloads.count >= durableCount, "seed \(seed): \(payloads.count) records survived, \(durableCount) were synced")
+            #expect(payloads == Array(appended.prefix(payloads.count)), "seed \(seed): survivors are not a prefix of the appends")
+            let (again, againReport) = try RecordLog.open(directory: "/log", fileSystem: crashed, options: options)
+            #expect(try again.read(stream: 3).map(\.payload) == payloads, "seed \(seed): a second open differs")
+            #expect(againReport.tornTails.isEmpty, "seed \(seed): a second open found torn tails")
+            again.close()
+        }
+        #expect(tornOlderSegments > 20, "only \(tornOlderSegments) rounds tore a segment older than the newest")
+    }
+
+    @Test func headerFlagRoundTripsAndUnknownBitsAreRejected() throws {
+        var writer = ByteWriter(capacity: 64)
+        SegmentHeader(logID: 9, segmentNumber: 4, firstLSN: 7, createdUnixNanos: 1, flags: .predecessorUnsynced).encode(into: &writer)
+        #expect(try SegmentHeader.decode(writer.bytes).flags == .predecessorUnsynced)
+        var unknown = writer.bytes
+        unknown[LogFormat.HeaderField.flags] |= 0b10
+        let checksum = XXH3.hash(unknown, range: 0..<LogFormat.HeaderField.checksum)
+        withUnsafeBytes(of: checksum.littleEndian) { unknown.replaceSubrange(56..<64, with: $0) }
+        let result = Result { () throws(DecodeError) in try SegmentHeader.decode(unknown) }
+        guard case let .failure(error) = result else { Issue.record("unknown header flag accepted"); return }
+        #expect(error.field == "flags" && error.offset == UInt64(LogFormat.HeaderField.flags))
+    }
+
+    /// Damage at the end of a segment sealed unsynced is a torn tail while nothing newer proves
+    /// a sync, and corruption once a synced batch follows.
+    @Test(arguments: [false, true])
+    func damageInASegmentSealedUnsyncedIsJudgedByNewerSyncs(syncedAfter: Bool) throws {
+        let fileSystem = MemoryFileSystem()
+        var options = RecordLogOptions()
+        options.segmentBytesMax = 4096
+        options.recordPayloadBytesMax = 1024
+        // Incompressible payloads (no repeated byte within one), so that 30 of them fill segments.
+        func payload(_ index: Int) -> [UInt8] { (0..<200).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) } }
+        let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fileSystem, options: options)
+        for index in 0..<30 { try log.append(LogRecord(stream: 1, kind: 1, payload: payload(index)), sync: false) }
+        if syncedAfter {
+            try log.append(LogRecord(stream: 1, kind: 1, payload: [1]), sync: true)
+            try log.append(LogRecord(stream: 1, kind: 1, payload: [2]), sync: false)
+        }
+        log.close()
+        // Segment 1 was sealed unsynced; damage its last record (before the seal).
+        let numbers = try RecordLog.segmentNumbers(in: "/log", fileSystem: fileSystem)
+        #expect(numbers.count >= 2)
+        #expect(try RecordLog.predecessorUnsynced(numbers[1], directory: "/log", fileSystem: fileSystem))
+        let path = "/log/" + LogFormat.segmentFileName(numbers[0])
+        let handle = try fileSystem.open(path, options: .readWrite)
+        let size = try handle.size()
+        try handle.write(at: size - 100, [UInt8](repeating: 0, count: 20))
+        handle.close()
+        let result = Result { () throws(LogError) in try RecordLog.open(directory: "/log", fileSystem: fileSystem, options: options) }
+        switch result {
+        case let .success((recovered, report)):
+            #expect(!syncedAfter, "damage before a proven sync was accepted as a torn tail")
+            #expect(report.tornTails.first?.segment == LogFormat.segmentFileName(numbers[0]))
+            #expect(report.segmentsRemoved.contains(LogFormat.segmentFileName(numbers[1])))
+            let payloads = try recovered.read(stream: 1).map(\.payload)
+            #expect(payloads.count < 30 && payloads == (0..<payloads.count).map(payload))
+            recovered.close()
+        case let .failure(error):
+            #expect(syncedAfter, "a torn tail of unsynced writes was reported as corruption: \(error)")
+            guard case .corruption = error else { Issue.record("unexpected error \(error)"); return }
         }
     }
 
