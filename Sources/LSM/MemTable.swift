@@ -42,6 +42,9 @@ final class MemTable: @unchecked Sendable {
     private var random: SeededRandom
     /// Scratch for `insert`: the node before the new one at each level.
     private var previous = [Int32](repeating: 0, count: MemTable.heightMax)
+    /// The last node at each level (0, the head, for an empty level): a key above every key
+    /// (sequential inserts) goes after these without a search.
+    private var tails = [Int32](repeating: 0, count: MemTable.heightMax)
 
     /// Approximate memory held (what `memtableBytes` bounds).
     private(set) var bytes = 0
@@ -93,6 +96,11 @@ final class MemTable: @unchecked Sendable {
             let target = UnsafeBufferPointer(rebasing: base[keyStart..<(keyStart + keyLength)])
             let prefix = Self.prefix(target)
             nodes.withUnsafeBufferPointer { nodes in
+                let tail = tails[0]
+                if tail != 0 && compare(nodes[Int(tail)], target, prefix, base) < 0 {
+                    for level in 0..<height { previous[level] = tails[level] }
+                    return
+                }
                 var node: Int32 = 0
                 var level = height - 1
                 while level >= 0 {
@@ -119,8 +127,10 @@ final class MemTable: @unchecked Sendable {
         nodes.append(Node(prefix: prefix, keyStart: keyStart, keyLength: Int32(keyLength), valueLength: Int32(value.count), tower: Int32(tower)))
         for level in 0..<nodeHeight {
             let before = Int(nodes[Int(previous[level])].tower) + level
-            links.append(links[before])
+            let next = links[before]
+            links.append(next)
             links[before] = node
+            if next == 0 { tails[level] = node }
         }
         bytes += keyLength + value.count + 40 + nodeHeight * 4
         entryCount += 1

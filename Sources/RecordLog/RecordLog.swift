@@ -88,7 +88,8 @@ public struct LogStatistics: Sendable, Equatable {
     public var batches: UInt64 = 0
     public var syncs: UInt64 = 0
     public var bytesWritten: UInt64 = 0
-    /// Time spent in `pwrite` and in `fdatasync` (for metrics and benchmarks).
+    /// Time spent in the `pwrite` of synced batches and in `fdatasync` (for metrics and
+    /// benchmarks; unsynced writes are not timed, to keep clock reads off their path).
     public var writeNanoseconds: UInt64 = 0
     public var syncNanoseconds: UInt64 = 0
     public var relocatedRecords: UInt64 = 0
@@ -135,6 +136,9 @@ public final class RecordLog: @unchecked Sendable {
 
     // MARK: State owned by the current leader (no lock: leadership is handed over under `lock`)
     var active: ActiveSegment
+    /// `writeBatch`'s encoding buffer, kept between batches.
+    var writeBuffer: [UInt8] = []
+    static let writeBufferKeptMax = 1 << 20
     /// Sealed segments holding unsynced bytes (rotated by unsynced batches), oldest first. The
     /// next sync makes them durable before the active segment.
     var unsyncedSealed: [UInt64] = []
@@ -630,7 +634,13 @@ public final class RecordLog: @unchecked Sendable {
     /// durable), rotating segments as needed. `beforeSync` runs once, after the final write and
     /// before its sync.
     func writeBatch(_ items: [BatchItem], sync: Bool = true, beforeSync: () -> Void = {}) throws(LogError) -> [Placement] {
-        var buffer: [UInt8] = []
+        // The leader's buffer is reused, unless a large batch left it big.
+        var buffer = writeBuffer
+        writeBuffer = []
+        defer {
+            buffer.removeAll(keepingCapacity: buffer.capacity <= Self.writeBufferKeptMax)
+            writeBuffer = buffer
+        }
         buffer.reserveCapacity(items.reduce(0) { $0 + $1.encodedBytes })
         var placements: [Placement] = []
         placements.reserveCapacity(items.count)
@@ -692,11 +702,11 @@ public final class RecordLog: @unchecked Sendable {
             beforeSync()
             return
         }
-        let started = MonotonicClock.nanoseconds()
-        let written: UInt64
+        let started = sync ? MonotonicClock.nanoseconds() : 0
+        var written: UInt64 = 0
         do throws(FileIOError) {
             if !buffer.isEmpty { try active.handle.write(at: UInt64(active.size), buffer) }
-            written = MonotonicClock.nanoseconds()
+            if sync { written = MonotonicClock.nanoseconds() }
             beforeSync()
             if sync {
                 // Older segments sealed by unsynced batches first: a synced record proves every
@@ -710,14 +720,14 @@ public final class RecordLog: @unchecked Sendable {
         } catch {
             throw .io(error)
         }
-        let synced = MonotonicClock.nanoseconds()
         active.size += buffer.count
-        if sync { active.syncedSize = active.size } else {
+        guard sync else {
             writerStatistics.bytesWritten += UInt64(buffer.count)
-            writerStatistics.writeNanoseconds += written - started
             buffer.removeAll(keepingCapacity: true)
             return
         }
+        let synced = MonotonicClock.nanoseconds()
+        active.syncedSize = active.size
         writerStatistics.syncs += 1
         writerStatistics.bytesWritten += UInt64(buffer.count)
         writerStatistics.writeNanoseconds += written - started
