@@ -360,7 +360,7 @@ extension RecordLog {
         log.lock.lock()
         log.writerActive = true
         log.lock.unlock()
-        log.maintain()
+        log.removeDetached(log.maintain())
         log.lock.lock()
         log.writerActive = false
         let failure = log.failure

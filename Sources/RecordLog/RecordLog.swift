@@ -136,6 +136,10 @@ public final class RecordLog: @unchecked Sendable {
 
     // MARK: State owned by the current leader (no lock: leadership is handed over under `lock`)
     var active: ActiveSegment
+    /// Segments taken out of `segments` whose files are being removed, outside leadership (under
+    /// `lock`). A sync still finds their handles here (Format/log.md §7.4: an older segment
+    /// sealed unsynced is synced first unless its removal is durable).
+    var removing: [UInt64: any FileHandle] = [:]
     /// `writeBatch`'s encoding buffer, kept between batches.
     var writeBuffer: [UInt8] = []
     static let writeBufferKeptMax = 1 << 20
@@ -369,12 +373,14 @@ public final class RecordLog: @unchecked Sendable {
         case let .failure(error):
             if failure == nil, case let .io(ioError) = error { failure = .failed(ioError) }
         }
+        var detached: [UInt64] = []
         if failure == nil && !isClosed && maintenanceDue() {
             lock.unlock()
-            maintain()
+            detached = maintain()
             lock.lock()
         }
         passLeadership()
+        removeDetached(detached)
         return try outcome.get().map(\.lsn)
     }
 
@@ -451,6 +457,7 @@ public final class RecordLog: @unchecked Sendable {
     /// holder is preempted stalls the disk pipeline.
     func lead(roundsMax: Int = RecordLog.leaderBatchesMax) {
         var finished: [PendingAppend] = []
+        var detached: [UInt64] = []
         var rounds = 0
         lock.lock()
         var (batch, batchBytes) = takeBatch()
@@ -485,13 +492,14 @@ public final class RecordLog: @unchecked Sendable {
                 // The batch is durable and published: do not make its callers wait for maintenance.
                 wake(finished)
                 finished = []
-                maintain()
+                detached += maintain()
                 lock.lock()
             }
             (batch, batchBytes) = rounds < roundsMax ? takeBatch() : ([], 0)
         }
         // Still holding `lock`: pass leadership on, then wake outside the lock.
         passLeadership(afterUnlock: { wake(finished) })
+        removeDetached(detached)
     }
 
     /// Called with `lock` held by the writer that is done: makes the first queued appender the
@@ -712,7 +720,7 @@ public final class RecordLog: @unchecked Sendable {
                 // Older segments sealed by unsynced batches first: a synced record proves every
                 // segment before it durable (Format/log.md §7.4).
                 for number in unsyncedSealed {
-                    if let handle = lock.withLock({ segments[number]?.handle }) { try handle.dataSync() }
+                    if let handle = lock.withLock({ segments[number]?.handle ?? removing[number] }) { try handle.dataSync() }
                 }
                 unsyncedSealed.removeAll()
                 try active.handle.dataSync()
@@ -848,17 +856,19 @@ public final class RecordLog: @unchecked Sendable {
 
     // MARK: Maintenance (leader only)
 
-    /// Deletes segments without live records and relocates the oldest one when there are too
-    /// many. Errors stop the log like any other write error.
-    func maintain() {
+    /// Detaches segments without live records and relocates the oldest one when there are too
+    /// many. Returns the detached segments, whose files the caller removes with `removeDetached`
+    /// after handing leadership over (unlinking a large file frees its page cache, which takes
+    /// long enough to stall the appenders). Errors stop the log like any other write error.
+    func maintain() -> [UInt64] {
+        var detached = detachDeadSegments()
         do throws(LogError) {
-            try deleteDeadSegments()
             var rounds = 0
             while rounds < 2, let sparsest = lock.withLock({ () -> UInt64? in
                 segments.count > options.segmentCountMax ? relocationCandidate() : nil
             }) {
                 try relocate(segment: sparsest)
-                try deleteDeadSegments()
+                detached += detachDeadSegments()
                 rounds += 1
             }
         } catch {
@@ -871,6 +881,7 @@ public final class RecordLog: @unchecked Sendable {
                 }
             }
         }
+        return detached
     }
 
     /// The segment to relocate (under `lock`): the one with the least live data, oldest first
@@ -886,21 +897,39 @@ public final class RecordLog: @unchecked Sendable {
         return best.key
     }
 
-    func deleteDeadSegments() throws(LogError) {
-        let dead: [UInt64] = lock.withLock {
+    /// Moves the segments without live records from `segments` to `removing` (leader only).
+    func detachDeadSegments() -> [UInt64] {
+        lock.withLock {
             deadSegmentPossible = false
             let numbers = segments.filter { $0.key != active.number && $0.value.liveRecords == 0 }.keys.sorted()
-            for number in numbers { segments[number] = nil }
+            for number in numbers {
+                removing[number] = segments[number]!.handle
+                segments[number] = nil
+            }
             return numbers
         }
-        guard !dead.isEmpty else { return }
+    }
+
+    /// Removes detached segments' files and syncs the directory (any thread, no leadership);
+    /// an error stops the log like any other write error.
+    func removeDetached(_ numbers: [UInt64]) {
+        guard !numbers.isEmpty else { return }
+        var outcome: FileIOError?
         do throws(FileIOError) {
-            for number in dead { try fileSystem.remove(joinPath(directory, LogFormat.segmentFileName(number))) }
+            for number in numbers { try fileSystem.remove(joinPath(directory, LogFormat.segmentFileName(number))) }
             try fileSystem.syncDirectory(directory)
         } catch {
-            throw .io(error)
+            outcome = error
         }
-        lock.withLock { statistics.segmentsDeleted += UInt64(dead.count) }
+        lock.withLock {
+            if let outcome {
+                if failure == nil { failure = .failed(outcome) }
+            } else {
+                statistics.segmentsDeleted += UInt64(numbers.count)
+            }
+            for number in numbers { removing[number] = nil }
+            lock.broadcast()
+        }
     }
 
     /// Rewrites the live records of `segment` at the head of the log (same LSNs).
@@ -1043,8 +1072,9 @@ public final class RecordLog: @unchecked Sendable {
                 lock.withLock { if failure == nil, case let .io(ioError) = error { failure = .failed(ioError) } }
             }
         }
-        if lock.withLock({ failure == nil }) { maintain() }
+        let detached = lock.withLock({ failure == nil }) ? maintain() : []
         handOver()
+        removeDetached(detached)
         if let failure = lock.withLock({ self.failure }) { throw failure }
     }
 
@@ -1056,8 +1086,9 @@ public final class RecordLog: @unchecked Sendable {
         if let failure { lock.unlock(); throw failure }
         writerActive = true
         lock.unlock()
-        maintain()
+        let detached = maintain()
         handOver()
+        removeDetached(detached)
         if let failure = lock.withLock({ self.failure }) { throw failure }
     }
 
@@ -1068,7 +1099,7 @@ public final class RecordLog: @unchecked Sendable {
         // then wait for what is queued.
         isClosing = true
         lock.broadcast()
-        while writerActive || !pending.isEmpty || !overflow.isEmpty { lock.wait() }
+        while writerActive || !pending.isEmpty || !overflow.isEmpty || !removing.isEmpty { lock.wait() }
         isClosed = true
         // Unsynced appends become durable on a clean close (no leader runs any more).
         if failure == nil && (active.syncedSize < active.size || !unsyncedSealed.isEmpty) {
