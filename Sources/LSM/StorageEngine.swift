@@ -167,6 +167,7 @@ public final class StorageEngine: @unchecked Sendable {
             logOptions.recordPayloadBytesMax = walPayloadBytesMax
             logOptions.batchBytesMax = max(8 << 20, walPayloadBytesMax)
             logOptions.queueBytesMax = 2 * logOptions.batchBytesMax
+            logOptions.removesFilesInBackground = options.background == .threads
             let path = joinPath(directory, Self.walDirectoryName)
             do throws(LogError) {
                 let (log, _) = try RecordLog.open(directory: path, fileSystem: fileSystem, options: logOptions)

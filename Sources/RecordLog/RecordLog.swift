@@ -380,7 +380,7 @@ public final class RecordLog: @unchecked Sendable {
             lock.lock()
         }
         passLeadership()
-        removeDetached(detached)
+        removeDetachedInBackground(detached)
         return try outcome.get().map(\.lsn)
     }
 
@@ -499,7 +499,7 @@ public final class RecordLog: @unchecked Sendable {
         }
         // Still holding `lock`: pass leadership on, then wake outside the lock.
         passLeadership(afterUnlock: { wake(finished) })
-        removeDetached(detached)
+        removeDetachedInBackground(detached)
     }
 
     /// Called with `lock` held by the writer that is done: makes the first queued appender the
@@ -908,6 +908,14 @@ public final class RecordLog: @unchecked Sendable {
             }
             return numbers
         }
+    }
+
+    /// `removeDetached`, on a thread of its own when `removesFilesInBackground`, so that an
+    /// appender that happened to lead does not pay for it; `close` waits for it.
+    func removeDetachedInBackground(_ numbers: [UInt64]) {
+        guard !numbers.isEmpty else { return }
+        guard options.removesFilesInBackground else { return removeDetached(numbers) }
+        startDetachedThread { [self] in removeDetached(numbers) }
     }
 
     /// Removes detached segments' files and syncs the directory (any thread, no leadership);

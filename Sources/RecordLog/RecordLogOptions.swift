@@ -29,6 +29,11 @@ public struct RecordLogOptions: Sendable {
     public static let segmentBytesLimit = Int(UInt32.max)
     public static let recordPayloadBytesMaxLimit = 256 << 20
 
+    /// Remove dead segments' files on a thread of their own instead of on the appender that
+    /// happened to lead (unlinking a large segment frees its page cache, a few milliseconds to
+    /// tens of them). Off by default, so that tests see file operations in a fixed order.
+    public var removesFilesInBackground = false
+
     public init() {}
 
     func validate() throws(LogError) {
