@@ -61,10 +61,30 @@ final class MemTable: @unchecked Sendable {
 
     /// `capacity`: the bytes the memtable will hold before it is switched out. The arena is
     /// reserved up front (pages are only touched as it fills), so it never grows by copying.
-    init(number: UInt64, capacity: Int = 1 << 16) {
+    /// `arena`: an emptied arena to reuse (see `takeArena`).
+    init(number: UInt64, capacity: Int = 1 << 16, arena reused: [UInt8]? = nil) {
         self.number = number
         random = SeededRandom(seed: number &* 0x9E37_79B9_7F4A_7C15 &+ 1)
+        if let reused { arena = reused }
         arena.reserveCapacity(capacity)
+    }
+
+    /// Empties the memtable's arena and hands it over, keeping its capacity (and its pages
+    /// mapped). Only for a memtable nobody reads any more: it is empty afterwards.
+    func takeArena() -> [UInt8] {
+        lock.lockExclusive()
+        defer { lock.unlock() }
+        var taken: [UInt8] = []
+        swap(&taken, &arena)
+        taken.removeAll(keepingCapacity: true)
+        nodes.removeSubrange(1...)
+        links.removeSubrange(MemTable.heightMax...)
+        for index in links.indices { links[index] = 0 }
+        for index in tails.indices { tails[index] = 0 }
+        height = 1
+        bytes = 0
+        entryCount = 0
+        return taken
     }
 
     var isEmpty: Bool { entryCount == 0 }

@@ -14,7 +14,9 @@
 // Backpressure: when level 0 holds `level0SlowdownTrigger` segments, each write batch waits 1 ms;
 // at `level0StopTrigger` segments, or when `immutableMemtablesMax` memtables wait for flush,
 // writers block until background work catches up. Memory is bounded by
-// (immutableMemtablesMax + 1) × memtableBytes plus the block cache.
+// (immutableMemtablesMax + 2) × memtableBytes plus the block cache: the active and immutable
+// memtables, and the arena of the last flushed one, kept for the next memtable (its pages are
+// already mapped, so filling it costs no page faults).
 
 import Basics
 import Checksum
@@ -73,6 +75,8 @@ public final class StorageEngine: @unchecked Sendable {
     let lock = ConditionLock()
     var memtable: MemTable
     var immutables: [MemTable] = []
+    /// The emptied arena of the last flushed memtable, for the next one (under `lock`).
+    var spareArena: [UInt8]?
     var version: Version
     var lastSequence: UInt64
     var nextFileNumber: UInt64
@@ -395,7 +399,7 @@ public final class StorageEngine: @unchecked Sendable {
     private func switchMemtable() {
         immutables.append(memtable)
         memtableCounter += 1
-        memtable = MemTable(number: memtableCounter, capacity: options.memtableBytes + (64 << 10))
+        memtable = MemTable(number: memtableCounter, capacity: options.memtableBytes + (64 << 10), arena: spareArena.take())
     }
 
     /// Inline mode: flushes a full memtable and runs the compactions that are due.
@@ -540,10 +544,14 @@ public final class StorageEngine: @unchecked Sendable {
             nextFileNumber += 1
             return (table, number, snapshots.keys.sorted())
         }
-        guard let (table, number, snapshotList) = claimed else { return false }
+        guard let (claimedTable, number, snapshotList) = consume claimed else { return false }
+        var table = consume claimedTable
         do throws(StorageError) {
             try flush(table, number: number, snapshots: snapshotList)
+            // Nobody else holds the flushed memtable (no reader or iterator): keep its arena.
+            let arena = isKnownUniquelyReferenced(&table) ? table.takeArena() : nil
             lock.withLock {
+                if let arena { spareArena = arena }
                 flushRunning = false
                 lock.broadcast()
             }
