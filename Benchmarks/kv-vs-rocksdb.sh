@@ -5,8 +5,9 @@
 #   NUM=1000000 CACHE=33554432 DIR=./.kv-bench ROUNDS=1 Benchmarks/kv-vs-rocksdb.sh 100
 #
 # Needs `db_bench` (Debian: apt-get install rocksdb-tools) and a release build of vectron-bench
-# (built here). For each value size both tools run, with the same flags and in the same order
-# (RocksDB first, then Vectron; ROUNDS>1 alternates and keeps every line):
+# (built here). For each value size both tools run with the same flags, each after a `sync` (so
+# neither pays for writing back the other's dirty pages); odd rounds run RocksDB first, even
+# rounds Vectron first (ROUNDS=2 or more balances the order; ratios are means over rounds):
 #   1. fillseq,fillrandom,readrandom,readseq    (WAL on, no per-write sync; reads use fillrandom's DB)
 #   2. fillrandom --sync=1 --batch_size=1000   (db_bench 7.8 has no "sync every n writes" flag:
 #      a synced batch of 1,000 puts is its closest form — one WAL write and one fsync per 1,000 keys;
@@ -33,8 +34,7 @@ footprint() { du -sb "$1" 2>/dev/null | cut -f1; }
 for size in "${sizes[@]}"; do
     common=(--num="$NUM" --key_size=16 --value_size="$size" --cache_size="$CACHE")
     echo "== value size $size, $NUM keys, cache $CACHE, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores"
-    for round in $(seq 1 "$ROUNDS"); do
-        rm -rf "$DIR/rocksdb" "$DIR/vectron"
+    rocksdb_main() {
         # `stats` (last) prints the compaction statistics of fillrandom's database.
         db_bench "${common[@]}" --benchmarks=fillseq,fillrandom,readrandom,readseq,stats --compression_type=lz4 \
             --db="$DIR/rocksdb" --threads=1 > "$out.rocksdb" 2>&1 || true
@@ -44,14 +44,30 @@ for size in "${sizes[@]}"; do
                 s/^Cumulative compaction: \([0-9.]*\) GB write.*/rocksdb-compaction-gb \1/p
                 s/^Cumulative WAL: .* written: \([0-9.]*\) GB.*/rocksdb-wal-gb \1/p' "$out.rocksdb" >> "$out"
         echo "rocksdb-footprint $(footprint "$DIR/rocksdb")" >> "$out"
+    }
+    vectron_main() {
         "$vb" kv "${common[@]}" --benchmarks=fillseq,fillrandom,readrandom,readseq --db="$DIR/vectron" 2>&1 | tee >(cat >&2) \
             | sed -n 's/^\(fill[a-z]*\|read[a-z]*\) *: .* \([0-9]*\) ops\/sec.*/vectron \1 \2/p; s/^vectron stats: write-amp \([0-9.]*\).*/vectron-wamp \1/p; s/^vectron disk footprint: \([0-9]*\).*/vectron-footprint \1/p' >> "$out"
-        rm -rf "$DIR/rocksdb" "$DIR/vectron"
+    }
+    rocksdb_synced() {
         db_bench "${common[@]}" --benchmarks=fillrandom --sync=1 --batch_size=1000 --compression_type=lz4 \
             --db="$DIR/rocksdb" --threads=1 2>&1 | tee >(cat >&2) | sed -n 's/^fillrandom *: .* \([0-9]*\) ops\/sec.*/rocksdb fillrandom-sync1000 \1/p' >> "$out" || true
+    }
+    vectron_synced() {
         "$vb" kv "${common[@]}" --benchmarks=fillrandom --sync=1 --batch_size=1000 --db="$DIR/vectron" 2>&1 | tee >(cat >&2) \
             | sed -n 's/^fillrandom *: .* \([0-9]*\) ops\/sec.*/vectron fillrandom-sync1000 \1/p' >> "$out"
+    }
+    # Each tool starts on a clean page cache (`sync`: no dirty pages of the other tool's run are
+    # written back during its own), and odd rounds run RocksDB first, even rounds Vectron first.
+    both() {  # $1 = rocksdb step, $2 = vectron step, $3 = round
+        rm -rf "$DIR/rocksdb" "$DIR/vectron"
+        if [ $(($3 % 2)) -eq 1 ]; then sync; "$1"; sync; "$2"; else sync; "$2"; sync; "$1"; fi
+    }
+    for round in $(seq 1 "$ROUNDS"); do
+        both rocksdb_main vectron_main "$round"
+        both rocksdb_synced vectron_synced "$round"
         rm -rf "$DIR/vectron"
+        sync
         "$vb" kv "${common[@]}" --benchmarks=fillrandom --writes_per_sync=1000 --db="$DIR/vectron" 2>&1 | tee >(cat >&2) \
             | sed -n 's/^fillrandom *: .* \([0-9]*\) ops\/sec.*/vectron-only fillrandom-writes_per_sync1000 \1/p' >> "$out"
         rm -rf "$DIR/rocksdb" "$DIR/vectron"
