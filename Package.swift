@@ -5,7 +5,7 @@
 //   0 primitives   Basics · Wire · Checksum (CXXHash) · Compression (CLZ4)
 //   1 file I/O     FileIO (protocol + POSIX) · FileIOSim (crashable in-memory + fault injection)
 //   2 formats/log  RecordLog (the unified record log) · StorageFormat (storage segments, manifest edits)
-//   3 engines      LSM (the storage engine)
+//   3 engines      LSM (the storage engine) · VectorIndex (HNSW, CVectorSupport)
 //   tools          Inspection (dump / verify / repair) · BenchSupport
 // `Tests/InspectionTests/LayeringTests.swift` checks every import against these rules.
 import PackageDescription
@@ -42,16 +42,18 @@ var targets: [Target] = [
     .target(name: "RecordLog", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO"], swiftSettings: hotCodeSettings),
     .target(name: "StorageFormat", dependencies: ["Wire", "Checksum", "Compression", "FileIO"], swiftSettings: hotCodeSettings),
     // Tools.
+    .target(name: "CVectorSupport", path: "Sources/CVectorSupport"),
+    .target(name: "VectorIndex", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "CVectorSupport"], swiftSettings: hotCodeSettings),
     .target(name: "LSM", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "RecordLog", "StorageFormat"], swiftSettings: hotCodeSettings),
     .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM"]),
-    .target(name: "BenchSupport", dependencies: ["Basics", "FileIO", "RecordLog", "LSM"], swiftSettings: hotCodeSettings),
+    .target(name: "BenchSupport", dependencies: ["Basics", "FileIO", "RecordLog", "LSM", "VectorIndex"], swiftSettings: hotCodeSettings),
     .executableTarget(
         name: "vectron-tool",
         dependencies: ["Inspection", "FileIO", "LSM", .product(name: "ArgumentParser", package: "swift-argument-parser")],
         path: "cmd/vectron-tool"),
     .executableTarget(
         name: "vectron-bench",
-        dependencies: ["BenchSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+        dependencies: ["BenchSupport", "VectorIndex", .product(name: "ArgumentParser", package: "swift-argument-parser")],
         path: "cmd/vectron-bench", swiftSettings: hotCodeSettings),
     // Tests.
     .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -61,6 +63,7 @@ var targets: [Target] = [
     .testTarget(name: "RecordLogTests", dependencies: ["RecordLog", "FileIO", "FileIOSim", "Basics", "Wire", "Checksum", "Inspection"]),
     .testTarget(name: "StorageFormatTests", dependencies: ["StorageFormat", "FileIO", "FileIOSim", "Basics", "Wire"]),
     .testTarget(name: "LSMTests", dependencies: ["TestSupport", "LSM", "StorageFormat", "RecordLog", "FileIO", "FileIOSim", "Basics", "Wire"]),
+    .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "Basics", "Checksum", "FileIO", "FileIOSim"]),
     .testTarget(name: "InspectionTests", dependencies: ["Inspection", "LSM", "RecordLog", "StorageFormat", "FileIO", "FileIOSim", "Basics"]),
 ]
 

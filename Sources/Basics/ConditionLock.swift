@@ -100,3 +100,35 @@ public final class ReadWriteLock: @unchecked Sendable {
     public func lockExclusive() { pthread_rwlock_wrlock(rwlock) }
     public func unlock() { pthread_rwlock_unlock(rwlock) }
 }
+
+/// A fixed array of mutexes for fine-grained locking of many small objects (an object with
+/// number `n` uses mutex `n % count`). Allocated once, never moved.
+public final class StripedLocks: @unchecked Sendable {
+    private let mutexes: UnsafeMutablePointer<pthread_mutex_t>
+    public let count: Int
+
+    public init(count: Int) {
+        precondition(count > 0)
+        self.count = count
+        mutexes = .allocate(capacity: count)
+        for index in 0..<count {
+            let status = pthread_mutex_init(mutexes + index, nil)
+            precondition(status == 0, "pthread_mutex_init failed: \(status)")
+        }
+    }
+
+    deinit {
+        for index in 0..<count { pthread_mutex_destroy(mutexes + index) }
+        mutexes.deallocate()
+    }
+
+    @inline(__always) public func lock(_ number: Int) { pthread_mutex_lock(mutexes + number % count) }
+    @inline(__always) public func unlock(_ number: Int) { pthread_mutex_unlock(mutexes + number % count) }
+
+    @inline(__always)
+    public func withLock<T, E: Error>(_ number: Int, _ body: () throws(E) -> T) throws(E) -> T {
+        lock(number)
+        defer { unlock(number) }
+        return try body()
+    }
+}

@@ -33,3 +33,27 @@ public func startDetachedThread(_ body: @escaping @Sendable () -> Void) {
     #endif
 }
 
+
+/// Runs `body(0) … body(threads − 1)`, each on a thread of its own (`body(0)` on the caller's),
+/// and returns when all have finished.
+public func runConcurrently(threads: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    guard threads > 1 else {
+        if threads == 1 { body(0) }
+        return
+    }
+    let done = ConditionLock()
+    nonisolated(unsafe) var remaining = threads - 1
+    for index in 1..<threads {
+        startDetachedThread {
+            body(index)
+            done.withLock {
+                remaining -= 1
+                done.broadcast()
+            }
+        }
+    }
+    body(0)
+    done.withLock {
+        while remaining > 0 { done.wait() }
+    }
+}

@@ -16,13 +16,15 @@ import Testing
         "FileIOSim": ["Basics", "FileIO"],
         "RecordLog": ["Basics", "Wire", "Checksum", "Compression", "FileIO"],
         "Inspection": ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM"],
-        "BenchSupport": ["Basics", "FileIO", "RecordLog", "LSM"],
+        "BenchSupport": ["Basics", "FileIO", "RecordLog", "LSM", "VectorIndex"],
+        "VectorIndex": ["Basics", "Wire", "Checksum", "FileIO", "CVectorSupport"],
+        "CVectorSupport": [],
         "LSM": ["Basics", "Wire", "Checksum", "FileIO", "RecordLog", "StorageFormat"],
         "StorageFormat": ["Wire", "Checksum", "Compression", "FileIO"],
     ]
     /// Platform modules any layer may import; Foundation only outside the core.
     static let platform: Set<String> = ["Glibc", "Darwin", "Synchronization", "Dispatch"]
-    static let core: Set<String> = ["Basics", "Wire", "Checksum", "Compression", "FileIO", "FileIOSim", "RecordLog", "StorageFormat", "LSM"]
+    static let core: Set<String> = ["Basics", "Wire", "Checksum", "Compression", "FileIO", "FileIOSim", "RecordLog", "StorageFormat", "LSM", "VectorIndex"]
 
     @Test func modulesImportOnlyLowerLayers() throws {
         let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

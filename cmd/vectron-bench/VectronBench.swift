@@ -3,13 +3,14 @@
 
 import ArgumentParser
 import BenchSupport
+import VectorIndex
 
 @main
 struct VectronBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vectron-bench",
         abstract: "Benchmarks, side by side with a reference measured in the same run.",
-        subcommands: [Log.self, KV.self])
+        subcommands: [Log.self, KV.self, ANN.self])
 }
 
 struct Log: AsyncParsableCommand {
@@ -71,5 +72,39 @@ struct KV: ParsableCommand {
         configuration.directory = db
         configuration.seed = seed
         try KVBenchmark.run(configuration) { print($0) }
+    }
+}
+
+struct ANN: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ann",
+        abstract: "HNSW build and search on .fvecs/.ivecs files: recall@k and QPS per ef (one JSON object per line).")
+    @Option(help: "Base vectors (.fvecs).") var base: String
+    @Option(help: "Query vectors (.fvecs).") var query: String
+    @Option(help: "Ground truth (.ivecs): exact neighbour ids per query, best first.") var truth: String
+    @Option(help: "cosine, l2 or dot.") var metric = "cosine"
+    @Option var m = 16
+    @Option(name: .customLong("ef-construction")) var efConstruction = 200
+    @Option(help: "Comma-separated ef values.") var ef = "10,16,32,64,100,128,200,300,400"
+    @Option var k = 10
+    @Option(help: "Build threads.") var threads = 1
+    @Option(help: "Use only the first n queries.") var queries: Int?
+    @Option(help: "Save a checkpoint here, load it back, and report both times.") var save: String?
+
+    func run() throws {
+        var configuration = ANNBenchmarkConfiguration()
+        configuration.base = base
+        configuration.query = query
+        configuration.truth = truth
+        guard let parsed = Metric(name: metric) else { throw ValidationError("unknown metric \(metric)") }
+        configuration.metric = parsed
+        configuration.m = m
+        configuration.efConstruction = efConstruction
+        configuration.efs = ef.split(separator: ",").compactMap { Int($0) }
+        configuration.k = k
+        configuration.threads = threads
+        configuration.queryLimit = queries
+        configuration.save = save
+        try ANNBenchmark.run(configuration) { print($0) }
     }
 }

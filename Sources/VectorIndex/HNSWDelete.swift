@@ -1,0 +1,137 @@
+// Deletes: a deleted node leaves the results at once (tombstone), its neighbours' lists are
+// repaired right away (FreshDiskANN-style local repair), and when tombstones pass
+// `consolidationThreshold` of the nodes, `consolidate()` rewrites every list that still points
+// at one and frees their slots for reuse.
+
+import Basics
+
+extension HNSWIndex {
+    /// Deletes `id`: it is never returned again, and the graph is repaired around it.
+    public func delete(id: UInt64) throws(VectorIndexError) {
+        let (node, consolidate) = try metaLock.withLock { () throws(VectorIndexError) -> (UInt32, Bool) in
+            guard let node = idMap.removeValue(forKey: id) else { throw .notFound(id) }
+            flags[Int(node)] |= Self.deletedFlag
+            tombstones += 1
+            let slots = nodeCount - freeSlots.count
+            return (node, Double(tombstones) > configuration.consolidationThreshold * Double(slots))
+        }
+        structureLock.lockShared()
+        repair(around: node)
+        structureLock.unlock()
+        if consolidate { self.consolidate() }
+    }
+
+    /// For each neighbour that links back to `node`: drops the link and refills the list by the
+    /// heuristic over its other members and `node`'s neighbours (shared `structureLock` held).
+    func repair(around node: UInt32) {
+        let level = Int(levels[Int(node)])
+        for layer in 0...level {
+            let around: [UInt32] = linkLocks.withLock(Int(node)) {
+                let list = linkList(node, level: layer)
+                return (0..<min(Int(list.pointee), capacity(ofLevel: layer))).map { list[1 + $0] }
+            }
+            for neighbor in around where neighbor != node && flags[Int(neighbor)] == 0 {
+                relink(neighbor, level: layer, dropping: [node: around])
+            }
+        }
+    }
+
+    /// Rewrites `node`'s list at `level` without the members in `dropping`, choosing by the
+    /// heuristic among the remaining members and the dropped members' neighbours. Returns
+    /// whether the list changed.
+    ///
+    /// With `scratch` (consolidation: exclusive `structureLock`, nothing else runs), a list left
+    /// with fewer candidates than its capacity is refilled from a search of the level around the
+    /// node, as an insert would find them: when many nearby nodes were deleted at once, their
+    /// neighbours alone are too few to keep the region connected.
+    @discardableResult
+    func relink(_ node: UInt32, level: Int, dropping: [UInt32: [UInt32]], scratch: SearchScratch? = nil) -> Bool {
+        linkLocks.lock(Int(node))
+        defer { linkLocks.unlock(Int(node)) }
+        let list = linkList(node, level: level)
+        let listCapacity = capacity(ofLevel: level)
+        let count = min(Int(list.pointee), listCapacity)
+        let members = (0..<count).map { list[1 + $0] }
+        guard members.contains(where: { dropping[$0] != nil }) else { return false }
+        var pool = Set<UInt32>()
+        for member in members {
+            if let replacements = dropping[member] {
+                for candidate in replacements where candidate != node && dropping[candidate] == nil && flags[Int(candidate)] == 0 {
+                    pool.insert(candidate)
+                }
+            } else {
+                pool.insert(member)
+            }
+        }
+        let base = vector(node)
+        if let scratch, pool.count < listCapacity {
+            scratch.begin(nodes: capacity)
+            searchLayer(base, entry: node, entryDistance: metric.distance(base, base, dimension: dimension), ef: configuration.efConstruct, level: level,
+                        scratch: scratch, locked: false, accept: nil)
+            while !scratch.results.isEmpty {
+                let found = scratch.results.pop().id
+                if found != node && dropping[found] == nil { pool.insert(found) }
+            }
+        }
+        var candidates = pool.map { Neighbor(distance: metric.distance(base, vector($0), dimension: dimension), id: $0) }
+        candidates.sort { ($0.distance, $0.id) < ($1.distance, $1.id) }
+        // Keep the list's degree: the heuristic alone would cut a list that had filled up with
+        // reverse links down to a few diverse members, and recall falls with the degree. So the
+        // heuristic's picks come first and the nearest of the rest fill the list up.
+        var kept = selectByHeuristic(candidates, count: listCapacity)
+        if kept.count < listCapacity && candidates.count > kept.count {
+            let chosen = Set(kept.map(\.id))
+            for candidate in candidates where !chosen.contains(candidate.id) {
+                if kept.count >= listCapacity { break }
+                kept.append(candidate)
+            }
+        }
+        for (index, member) in kept.enumerated() { list[1 + index] = member.id }
+        list.pointee = UInt32(kept.count)
+        return true
+    }
+
+    /// Rewrites every list that points at a tombstone, frees the tombstones' slots for reuse and
+    /// moves the entry point off a deleted node. Blocks every other operation while it runs.
+    public func consolidate() {
+        structureLock.lockExclusive()
+        defer { structureLock.unlock() }
+        metaLock.lock()
+        defer { metaLock.unlock() }
+        guard tombstones > 0 else { return }
+        var dead: [UInt32] = []
+        for index in 0..<nodeCount where flags[index] & Self.deletedFlag != 0 && flags[index] & Self.freeFlag == 0 {
+            dead.append(UInt32(index))
+        }
+        let deadSet = Set(dead)
+        let scratch = scratchPool.take(nodes: capacity)
+        defer { scratchPool.give(scratch) }
+        for level in 0...max(maxLevel, 0) {
+            var dropping: [UInt32: [UInt32]] = [:]
+            for node in dead where Int(levels[Int(node)]) >= level {
+                let list = linkList(node, level: level)
+                dropping[node] = (0..<min(Int(list.pointee), capacity(ofLevel: level))).map { list[1 + $0] }
+            }
+            guard !dropping.isEmpty else { continue }
+            for index in 0..<nodeCount where flags[index] == 0 && Int(levels[index]) >= level {
+                relink(UInt32(index), level: level, dropping: dropping, scratch: scratch)
+            }
+        }
+        for node in dead {
+            flags[Int(node)] = Self.freeFlag
+            linkList(node, level: 0).pointee = 0
+            freeSlots.append(node)
+        }
+        tombstones = 0
+        if deadSet.contains(entryPoint) || maxLevel < 0 {
+            var best: (node: UInt32, level: Int)?
+            for index in 0..<nodeCount where flags[index] == 0 && Int(levels[index]) > (best?.level ?? -1) {
+                best = (UInt32(index), Int(levels[index]))
+            }
+            entryPoint = best?.node ?? 0
+            maxLevel = best?.level ?? -1
+        }
+        // Free slots are reused newest-deleted last, lowest id first.
+        freeSlots.sort(by: >)
+    }
+}
