@@ -21,6 +21,8 @@ public struct ANNBenchmarkConfiguration: Sendable {
     public var queryLimit: Int?
     /// Where to save a checkpoint (then load it back and time both).
     public var save: String?
+    /// Load this checkpoint instead of building (for profiling searches).
+    public var load: String?
     public init() {}
 }
 
@@ -125,9 +127,14 @@ public enum ANNBenchmark {
         var hnsw = HNSWConfiguration(dimension: base.dimension, metric: configuration.metric, m: configuration.m,
                                      efConstruct: configuration.efConstruction)
         hnsw.ef = configuration.efs.first ?? 100
-        let index = try HNSWIndex(configuration: hnsw, capacity: base.count)
         let started = MonotonicClock.nanoseconds()
-        try index.insert(ids: (0..<base.count).map(UInt64.init), vectors: base.storage, threads: configuration.threads)
+        let index: HNSWIndex
+        if let path = configuration.load {
+            index = try HNSWIndex.load(from: path, fileSystem: POSIXFileSystem()).index
+        } else {
+            index = try HNSWIndex(configuration: hnsw, capacity: base.count)
+            try index.insert(ids: (0..<base.count).map(UInt64.init), vectors: base.storage, threads: configuration.threads)
+        }
         let buildSeconds = Double(MonotonicClock.nanoseconds() - started) / 1e9
 
         func measure(_ index: HNSWIndex, ef: Int) throws -> (recall: Double, qps: Double) {

@@ -147,7 +147,7 @@ public final class HNSWIndex: @unchecked Sendable {
         linksOffset = (vectorBytes + 3) & ~3
         nodeStride = (linksOffset + 4 + 4 * m0 + 63) & ~63
         self.capacity = max(capacity, 16)
-        arena = .allocate(byteCount: self.capacity * nodeStride, alignment: 64)
+        arena = LargeBuffer.allocate(bytes: self.capacity * nodeStride)
         levels = .allocate(capacity: self.capacity)
         flags = .allocate(capacity: self.capacity)
         upperOffsets = .allocate(capacity: self.capacity)
@@ -158,7 +158,7 @@ public final class HNSWIndex: @unchecked Sendable {
     }
 
     deinit {
-        arena.deallocate()
+        LargeBuffer.deallocate(arena, bytes: capacity * nodeStride)
         levels.deallocate()
         flags.deallocate()
         upperOffsets.deallocate()
@@ -216,9 +216,9 @@ public final class HNSWIndex: @unchecked Sendable {
     func growLocked(nodes: Int, upper: Int) {
         if nodes > capacity {
             let newCapacity = max(nodes, capacity + capacity / 2)
-            let newArena = UnsafeMutableRawPointer.allocate(byteCount: newCapacity * nodeStride, alignment: 64)
+            let newArena = LargeBuffer.allocate(bytes: newCapacity * nodeStride)
             newArena.copyMemory(from: arena, byteCount: capacity * nodeStride)
-            arena.deallocate()
+            LargeBuffer.deallocate(arena, bytes: capacity * nodeStride)
             arena = newArena
             func grow<T>(_ pointer: inout UnsafeMutablePointer<T>) {
                 let grown = UnsafeMutablePointer<T>.allocate(capacity: newCapacity)

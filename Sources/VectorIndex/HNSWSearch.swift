@@ -42,21 +42,24 @@ extension HNSWIndex {
                 count = min(Int(source.pointee), listCapacity)
                 list = UnsafePointer(source + 1)
             }
-            if count > 0 {
-                vectron_prefetch(UnsafeRawPointer(vector(list[0])))
-                vectron_prefetch(UnsafeRawPointer(tags + Int(list[0])))
-            }
+            // Unvisited neighbours first, then their distances with each vector's lines
+            // prefetched two ahead: several vectors stream in from memory at once instead of
+            // one miss at a time (the walk is bound by memory latency, not arithmetic).
+            let batch = scratch.batch
+            var pending = 0
             for index in 0..<count {
                 let neighbor = list[index]
-                if index + 1 < count {
-                    let next = list[index + 1]
-                    vectron_prefetch(UnsafeRawPointer(tags + Int(next)))
-                    let data = UnsafeRawPointer(vector(next))
-                    vectron_prefetch(data)
-                    vectron_prefetch(data + 64)
-                }
                 if tags[Int(neighbor)] == epoch { continue }
                 tags[Int(neighbor)] = epoch
+                batch[pending] = neighbor
+                pending += 1
+            }
+            if pending > 0 { prefetchVector(batch[0]) }
+            if pending > 1 { prefetchVector(batch[1]) }
+            if pending > 2 { prefetchVector(batch[2]) }
+            for position in 0..<pending {
+                if position + 3 < pending { prefetchVector(batch[position + 3]) }
+                let neighbor = batch[position]
                 let distance = metric.distance(query, vector(neighbor), dimension: dimension)
                 if scratch.results.count < ef || distance < bound {
                     scratch.candidates.push(Neighbor(distance: distance, id: neighbor))
@@ -67,6 +70,17 @@ extension HNSWIndex {
                     if !scratch.results.isEmpty { bound = scratch.results.top.distance }
                 }
             }
+        }
+    }
+
+    /// Prefetches every cache line of `node`'s vector.
+    @inline(__always)
+    func prefetchVector(_ node: UInt32) {
+        let data = UnsafeRawPointer(vector(node))
+        var offset = 0
+        while offset < vectorBytes {
+            vectron_prefetch(data + offset)
+            offset += 64
         }
     }
 

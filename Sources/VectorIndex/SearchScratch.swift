@@ -102,6 +102,8 @@ final class SearchScratch {
     var results = NeighborHeap(isMax: true)
     /// Neighbour ids copied out under a node's lock (construction).
     var links: UnsafeMutablePointer<UInt32>
+    /// The unvisited neighbours of the node being expanded.
+    var batch: UnsafeMutablePointer<UInt32>
     let linksCapacity: Int
     /// Query vector storage (normalised copy for Cosine).
     var query: UnsafeMutablePointer<Float>
@@ -113,6 +115,7 @@ final class SearchScratch {
         tags.initialize(repeating: 0, count: tagCapacity)
         self.linksCapacity = linksCapacity
         links = .allocate(capacity: linksCapacity)
+        batch = .allocate(capacity: linksCapacity)
         self.dimension = dimension
         query = .allocate(capacity: max(dimension, 1))
     }
@@ -120,6 +123,7 @@ final class SearchScratch {
     deinit {
         tags.deallocate()
         links.deallocate()
+        batch.deallocate()
         query.deallocate()
         candidates.deallocate()
         results.deallocate()

@@ -90,6 +90,7 @@ struct ANN: ParsableCommand {
     @Option(help: "Build threads.") var threads = 1
     @Option(help: "Use only the first n queries.") var queries: Int?
     @Option(help: "Save a checkpoint here, load it back, and report both times.") var save: String?
+    @Option(help: "Load this checkpoint instead of building (build_seconds is then the load time).") var load: String?
 
     func run() throws {
         var configuration = ANNBenchmarkConfiguration()
@@ -105,6 +106,7 @@ struct ANN: ParsableCommand {
         configuration.threads = threads
         configuration.queryLimit = queries
         configuration.save = save
+        configuration.load = load
         try ANNBenchmark.run(configuration) { print($0) }
     }
 }
