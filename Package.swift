@@ -45,7 +45,7 @@ var targets: [Target] = [
     .target(name: "CVectorSupport", path: "Sources/CVectorSupport"),
     .target(name: "VectorIndex", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "CVectorSupport"], swiftSettings: hotCodeSettings),
     .target(name: "LSM", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "RecordLog", "StorageFormat"], swiftSettings: hotCodeSettings),
-    .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM"]),
+    .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM", "VectorIndex"]),
     .target(name: "BenchSupport", dependencies: ["Basics", "FileIO", "RecordLog", "LSM", "VectorIndex"], swiftSettings: hotCodeSettings),
     .executableTarget(
         name: "vectron-tool",
@@ -64,7 +64,7 @@ var targets: [Target] = [
     .testTarget(name: "StorageFormatTests", dependencies: ["StorageFormat", "FileIO", "FileIOSim", "Basics", "Wire"]),
     .testTarget(name: "LSMTests", dependencies: ["TestSupport", "LSM", "StorageFormat", "RecordLog", "FileIO", "FileIOSim", "Basics", "Wire"]),
     .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "Basics", "Checksum", "FileIO", "FileIOSim"]),
-    .testTarget(name: "InspectionTests", dependencies: ["Inspection", "LSM", "RecordLog", "StorageFormat", "FileIO", "FileIOSim", "Basics"]),
+    .testTarget(name: "InspectionTests", dependencies: ["Inspection", "LSM", "RecordLog", "StorageFormat", "VectorIndex", "FileIO", "FileIOSim", "Basics"]),
 ]
 
 // Fuzz targets exist only when VECTRON_FUZZ is set, so plain `swift build` / `swift test` never
@@ -79,6 +79,7 @@ if ProcessInfo.processInfo.environment["VECTRON_FUZZ"] != nil {
         ("FuzzBlockDecoder", ["StorageFormat"]),
         ("FuzzFooterDecoder", ["StorageFormat", "Checksum"]),
         ("FuzzManifestDecoder", ["StorageFormat", "Checksum"]),
+        ("FuzzHNSWCheckpoint", ["VectorIndex", "Checksum", "FileIO", "FileIOSim"]),
     ] as [(String, [Target.Dependency])] {
         targets.append(.executableTarget(name: name, dependencies: deps + ["FuzzSupport"], path: "Fuzz/\(name)"))
         products.append(.executable(name: name, targets: [name]))

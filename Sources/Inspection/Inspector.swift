@@ -5,6 +5,7 @@ import FileIO
 import LSM
 import RecordLog
 import StorageFormat
+import VectorIndex
 
 public struct Finding: Sendable {
     public enum Status: String, Sendable { case ok, torn, corrupt, unknown }
@@ -27,11 +28,13 @@ extension String {
 public enum FileFormat: String, Sendable {
     case recordLogSegment = "record-log-segment"
     case storageSegment = "storage-segment"
+    case hnswCheckpoint = "hnsw-checkpoint"
     case unknown
 
     /// Record-log segments carry their magic at the start; storage segments in their footer.
     public static func detect(prefix: [UInt8], suffix: [UInt8]) -> FileFormat {
         if prefix.count >= 8 && prefix[0..<8].elementsEqual(LogFormat.magic) { return .recordLogSegment }
+        if prefix.count >= 8 && prefix[0..<8].elementsEqual(CheckpointHeader.magic) { return .hnswCheckpoint }
         let magicAt = SegmentFormat.FooterField.magic
         if suffix.count == SegmentFormat.footerBytes && suffix[magicAt..<(magicAt + 8)].elementsEqual(SegmentFormat.magic) {
             return .storageSegment
@@ -75,6 +78,8 @@ public enum Inspector {
                 return LogInspector.dump(bytes: bytes, name: path)
             case .storageSegment:
                 return try StorageSegmentInspector.dump(path: path, fileSystem: fileSystem)
+            case .hnswCheckpoint:
+                return try CheckpointInspector.dump(path: path, fileSystem: fileSystem)
             case .unknown:
                 break
             }
@@ -111,6 +116,8 @@ public enum Inspector {
                     findings += try verifyPath(child, fileSystem: fileSystem, progress: progress)
                 } else if name.hasSuffix(StorageSegmentInspector.fileSuffix) {
                     findings.append(try StorageSegmentInspector.verify(path: child, fileSystem: fileSystem))
+                } else if try FileFormat.detect(path: child, fileSystem: fileSystem) == .hnswCheckpoint {
+                    findings.append(try CheckpointInspector.verify(path: child, fileSystem: fileSystem))
                 }
             }
             return findings
@@ -118,6 +125,8 @@ public enum Inspector {
         switch try FileFormat.detect(path: path, fileSystem: fileSystem) {
         case .storageSegment:
             return [try StorageSegmentInspector.verify(path: path, fileSystem: fileSystem)]
+        case .hnswCheckpoint:
+            return [try CheckpointInspector.verify(path: path, fileSystem: fileSystem)]
         case .recordLogSegment:
             // A single segment out of its directory: checked as the newest of its log.
             let handle = try fileSystem.open(path, options: .read)

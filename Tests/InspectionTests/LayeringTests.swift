@@ -15,7 +15,7 @@ import Testing
         "FileIO": ["Basics"],
         "FileIOSim": ["Basics", "FileIO"],
         "RecordLog": ["Basics", "Wire", "Checksum", "Compression", "FileIO"],
-        "Inspection": ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM"],
+        "Inspection": ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM", "VectorIndex"],
         "BenchSupport": ["Basics", "FileIO", "RecordLog", "LSM", "VectorIndex"],
         "VectorIndex": ["Basics", "Wire", "Checksum", "FileIO", "CVectorSupport"],
         "CVectorSupport": [],
