@@ -129,6 +129,8 @@ public final class HNSWIndex: @unchecked Sendable {
 
     static let deletedFlag: UInt8 = 1
     static let freeFlag: UInt8 = 2
+    /// Being inserted: walked through, never returned, until `insert` publishes it.
+    static let pendingFlag: UInt8 = 4
     public static let nodesMax = Int(UInt32.max) - 1
     static let levelMax = 32
 
@@ -266,13 +268,25 @@ public final class HNSWIndex: @unchecked Sendable {
     }
 
     /// Inserts (or replaces) the vector of `id`.
+    ///
+    /// The new node is linked while invisible (`pendingFlag`), then published in one step that
+    /// also retires the id's old node: a search sees the old vector or the new one, never both
+    /// and never neither, and concurrent inserts of one id leave exactly one live node.
     public func insert(id: UInt64, vector: [Float]) throws(VectorIndexError) {
         let stored = try prepare(vector)
-        if contains(id) { try delete(id: id) }
         let node = try allocateNode(id: id)
         structureLock.lockShared()
-        defer { structureLock.unlock() }
         stored.withUnsafeBufferPointer { link(node, vector: $0.baseAddress!) }
+        let (replaced, consolidate) = metaLock.withLock { () -> (UInt32?, Bool) in
+            flags[Int(node)] = 0
+            guard let old = idMap.updateValue(node, forKey: id) else { return (nil, false) }
+            flags[Int(old)] |= Self.deletedFlag
+            tombstones += 1
+            return (old, Double(tombstones) > configuration.consolidationThreshold * Double(nodeCount - freeSlots.count))
+        }
+        if let replaced { repair(around: replaced) }
+        structureLock.unlock()
+        if consolidate { self.consolidate() }
     }
 
     /// Inserts many points on `threads` threads (a bulk build). Deterministic for one thread.
@@ -330,7 +344,7 @@ public final class HNSWIndex: @unchecked Sendable {
                 nodeCount += 1
             }
             levels[Int(node)] = UInt8(level)
-            flags[Int(node)] = 0
+            flags[Int(node)] = Self.pendingFlag
             externalIDs[Int(node)] = id
             if level > 0 {
                 upperOffsets[Int(node)] = UInt32(upperUsed)
@@ -339,7 +353,6 @@ public final class HNSWIndex: @unchecked Sendable {
             } else {
                 upperOffsets[Int(node)] = 0
             }
-            idMap[id] = node
             metaLock.unlock()
             return node
         }

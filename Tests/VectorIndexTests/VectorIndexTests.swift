@@ -147,6 +147,33 @@ func recall(_ index: HNSWIndex, queries: [[Float]], k: Int, ef: Int? = nil, filt
         #expect(measured >= 0.95, "share \(share): filtered recall@10 \(measured)")
     }
 
+    /// Two threads upsert the same ids at once, with searches and deletes in between: every id
+    /// ends with exactly one live node, no search returns an id twice, the graph stays sound.
+    @Test func concurrentUpsertsOfTheSameIdsLeaveOneNodeEach() throws {
+        let dimension = 8
+        let index = try HNSWIndex(configuration: HNSWConfiguration(dimension: dimension, metric: .euclid, m: 6, efConstruct: 24, ef: 16))
+        let vectors = clusteredVectors(count: 400, dimension: dimension, seed: 71)
+        runConcurrently(threads: 2) { thread in
+            for round in 0..<3 {
+                for (offset, vector) in vectors.enumerated() {
+                    let id = UInt64(offset % 150)
+                    try! index.insert(id: id, vector: vector.map { $0 + Float(thread + round) })
+                    if offset % 37 == 0 {
+                        let hits = try! index.search(vector, k: 10)
+                        precondition(Set(hits.map(\.id)).count == hits.count, "a search returned an id twice")
+                    }
+                    if offset % 53 == 0 { try? index.delete(id: id) }
+                }
+            }
+        }
+        let live = index.count
+        #expect(live <= 150)
+        let hits = try index.search(vectors[0], k: 150)
+        #expect(Set(hits.map(\.id)).count == hits.count)
+        #expect(index.inspect().problems.isEmpty)
+        #expect(index.inspect().live == live)
+    }
+
     @Test func updatesReplaceTheVectorAndDeletesTakeEffectAtOnce() throws {
         let index = try HNSWIndex(configuration: HNSWConfiguration(dimension: 3, metric: .euclid, m: 4, efConstruct: 16, ef: 16))
         try index.insert(id: 1, vector: [0, 0, 0])
