@@ -11,74 +11,61 @@ import Testing
 import Wire
 
 @Suite struct UnsyncedAppendTests {
+    /// One seeded round: appends of random payloads (every `syncOneIn`-th synced, and with
+    /// `explicitSyncOneIn` a `sync()` now and then), a crash clone, recovery. Checks that the
+    /// survivors are a prefix holding every synced record and that a second open finds the same
+    /// state. Returns whether recovery tore a segment older than the newest (§7.4).
+    func crashRound(seed: UInt64, appends: ClosedRange<Int>, payloadBytesMax: Int, syncOneIn: Int,
+                    explicitSyncOneIn: Int?, crash: CrashOptions) throws -> Bool {
+        var random = SeededRandom(seed: seed)
+        let fileSystem = MemoryFileSystem()
+        var options = RecordLogOptions()
+        options.segmentBytesMax = 4096
+        options.recordPayloadBytesMax = 1024
+        let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fileSystem, options: options)
+        var appended: [[UInt8]] = []
+        var durableCount = 0
+        for _ in 0..<Int.random(in: appends, using: &random) {
+            let payload = (0..<Int.random(in: 0..<payloadBytesMax, using: &random)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            let sync = Int.random(in: 0..<syncOneIn, using: &random) == 0
+            try log.append(LogRecord(stream: 7, kind: 1, payload: payload), sync: sync)
+            appended.append(payload)
+            if sync { durableCount = appended.count }
+            if let explicitSyncOneIn, Int.random(in: 0..<explicitSyncOneIn, using: &random) == 0 {
+                try log.sync()
+                durableCount = appended.count
+            }
+        }
+        let crashed = fileSystem.crashClone(seed: seed, options: crash)
+        log.close()
+        let (recovered, report) = try RecordLog.open(directory: "/log", fileSystem: crashed, options: options)
+        let payloads = try recovered.read(stream: 7).map(\.payload)
+        recovered.close()
+        #expect(payloads.count >= durableCount, "seed \(seed): \(payloads.count) records survived, \(durableCount) were synced")
+        #expect(payloads == Array(appended.prefix(payloads.count)), "seed \(seed): survivors are not a prefix of the appends")
+        let (again, againReport) = try RecordLog.open(directory: "/log", fileSystem: crashed, options: options)
+        #expect(try again.read(stream: 7).map(\.payload) == payloads, "seed \(seed): a second open differs")
+        #expect(againReport.tornTails.isEmpty, "seed \(seed): a second open found torn tails")
+        again.close()
+        return report.tornTails.contains { tail in report.segmentsRemoved.contains { $0 > tail.segment } }
+    }
+
     @Test func survivorsArePrefixIncludingEverySyncedRecord() throws {
         for round in 0..<300 {
-            let seed = UInt64(round) &* 0x9E37_79B9 &+ 17
-            var random = SeededRandom(seed: seed)
-            let fileSystem = MemoryFileSystem()
-            var options = RecordLogOptions()
-            options.segmentBytesMax = 4096
-            options.recordPayloadBytesMax = 1024
-            let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fileSystem, options: options)
-            var appended: [[UInt8]] = []
-            var durableCount = 0
-            for _ in 0..<Int.random(in: 1...60, using: &random) {
-                let payload = (0..<Int.random(in: 0..<300, using: &random)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
-                let sync = Int.random(in: 0..<4, using: &random) == 0
-                try log.append(LogRecord(stream: 7, kind: 1, payload: payload), sync: sync)
-                appended.append(payload)
-                if sync { durableCount = appended.count }
-                if Int.random(in: 0..<20, using: &random) == 0 {
-                    try log.sync()
-                    durableCount = appended.count
-                }
-            }
-            let crashed = fileSystem.crashClone(seed: seed)
-            log.close()
-            let (recovered, _) = try RecordLog.open(directory: "/log", fileSystem: crashed, options: options)
-            let payloads = try recovered.read(stream: 7).map(\.payload)
-            recovered.close()
-            #expect(payloads.count >= durableCount, "seed \(seed): \(payloads.count) records survived, \(durableCount) were synced")
-            #expect(payloads == Array(appended.prefix(payloads.count)), "seed \(seed): survivors are not a prefix of the appends")
+            _ = try crashRound(seed: UInt64(round) &* 0x9E37_79B9 &+ 17, appends: 1...60, payloadBytesMax: 300,
+                               syncOneIn: 4, explicitSyncOneIn: 20, crash: CrashOptions())
         }
     }
 
     /// Unsynced batches seal segments without syncing them (Format/log.md §7.4): a crash can tear
-    /// an older segment, and recovery then drops every newer one. Survivors must still be a prefix
-    /// holding every synced record, and a second open must find the same state.
+    /// an older segment, and recovery then drops every newer one.
     @Test func unsyncedRotationsRecoverToAPrefix() throws {
         var tornOlderSegments = 0
         for round in 0..<300 {
-            let seed = UInt64(round) &* 0x2545_F491 &+ 5
-            var random = SeededRandom(seed: seed)
-            let fileSystem = MemoryFileSystem()
-            var options = RecordLogOptions()
-            options.segmentBytesMax = 4096
-            options.recordPayloadBytesMax = 1024
-            let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fileSystem, options: options)
-            var appended: [[UInt8]] = []
-            var durableCount = 0
-            for _ in 0..<Int.random(in: 20...160, using: &random) {
-                let payload = (0..<Int.random(in: 0..<400, using: &random)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
-                let sync = Int.random(in: 0..<40, using: &random) == 0
-                try log.append(LogRecord(stream: 3, kind: 1, payload: payload), sync: sync)
-                appended.append(payload)
-                if sync { durableCount = appended.count }
-            }
-            let crashed = fileSystem.crashClone(seed: seed, options: CrashOptions(keepWriteProbability: 0.7))
-            log.close()
-            let (recovered, report) = try RecordLog.open(directory: "/log", fileSystem: crashed, options: options)
-            let payloads = try recovered.read(stream: 3).map(\.payload)
-            recovered.close()
-            if report.tornTails.contains(where: { tail in report.segmentsRemoved.contains { $0 > tail.segment } }) {
+            if try crashRound(seed: UInt64(round) &* 0x2545_F491 &+ 5, appends: 20...160, payloadBytesMax: 400,
+                              syncOneIn: 40, explicitSyncOneIn: nil, crash: CrashOptions(keepWriteProbability: 0.7)) {
                 tornOlderSegments += 1
             }
-            #expect(payloads.count >= durableCount, "seed \(seed): \(payloads.count) records survived, \(durableCount) were synced")
-            #expect(payloads == Array(appended.prefix(payloads.count)), "seed \(seed): survivors are not a prefix of the appends")
-            let (again, againReport) = try RecordLog.open(directory: "/log", fileSystem: crashed, options: options)
-            #expect(try again.read(stream: 3).map(\.payload) == payloads, "seed \(seed): a second open differs")
-            #expect(againReport.tornTails.isEmpty, "seed \(seed): a second open found torn tails")
-            again.close()
         }
         #expect(tornOlderSegments > 20, "only \(tornOlderSegments) rounds tore a segment older than the newest")
     }
