@@ -174,6 +174,48 @@ func recall(_ index: HNSWIndex, queries: [[Float]], k: Int, ef: Int? = nil, filt
         #expect(index.inspect().live == live)
     }
 
+    /// Searches run while another thread inserts and deletes (the server's pattern): they never
+    /// trap, never return an id twice, and only return ids that were inserted and not yet
+    /// deleted when the search finished.
+    @Test func searchesRaceInsertsAndDeletesSafely() throws {
+        let dimension = 12
+        let index = try HNSWIndex(configuration: HNSWConfiguration(dimension: dimension, metric: .cosine, m: 6, efConstruct: 32, ef: 24))
+        let vectors = clusteredVectors(count: 1500, dimension: dimension, seed: 81)
+        let state = ConditionLock()
+        nonisolated(unsafe) var everInserted = Set<UInt64>()
+        nonisolated(unsafe) var done = false
+        nonisolated(unsafe) var problems: [String] = []
+        runConcurrently(threads: 2) { thread in
+            if thread == 0 {
+                for (offset, vector) in vectors.enumerated() {
+                    state.withLock { _ = everInserted.insert(UInt64(offset)) }
+                    try! index.insert(id: UInt64(offset), vector: vector)
+                    if offset % 5 == 4 { try! index.delete(id: UInt64(offset - 2)) }
+                }
+                state.withLock { done = true }
+            } else {
+                var query = 0
+                while !state.withLock({ done }) {
+                    let hits = try! index.search(vectors[query % vectors.count], k: 10, filter: query % 3 == 0 ? { $0 % 2 == 0 } : nil)
+                    let known = state.withLock { everInserted }
+                    if Set(hits.map(\.id)).count != hits.count { state.withLock { problems.append("an id returned twice") } }
+                    if let stray = hits.first(where: { !known.contains($0.id) }) {
+                        state.withLock { problems.append("id \(stray.id) returned before its insert began") }
+                    }
+                    query += 1
+                }
+            }
+        }
+        #expect(problems.isEmpty, "\(problems.prefix(5))")
+        // After the race: deleted ids are gone, the graph is sound.
+        let deleted = Set(stride(from: 2, to: 1500, by: 5).map(UInt64.init))
+        for vector in vectors.prefix(30) {
+            #expect(try index.search(vector, k: 10).allSatisfy { !deleted.contains($0.id) })
+        }
+        #expect(index.count == 1500 - deleted.count)
+        #expect(index.inspect().problems.isEmpty)
+    }
+
     @Test func updatesReplaceTheVectorAndDeletesTakeEffectAtOnce() throws {
         let index = try HNSWIndex(configuration: HNSWConfiguration(dimension: 3, metric: .euclid, m: 4, efConstruct: 16, ef: 16))
         try index.insert(id: 1, vector: [0, 0, 0])
