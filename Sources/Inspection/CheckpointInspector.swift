@@ -55,6 +55,7 @@ public enum CheckpointInspector {
             let report = try HNSWIndex.load(from: path, fileSystem: fileSystem).index.inspect()
             lines.append("tombstones       \(report.tombstones)")
             lines.append("free slots       \(report.free)")
+            lines.append("unreachable      \(report.unreachable)")
             lines.append("level histogram  " + report.levelHistogram.enumerated().map { "L\($0)=\($1)" }.joined(separator: " "))
             for degree in report.degrees {
                 lines.append("degree L\(degree.level)        min \(degree.minimum)  mean \((degree.mean * 100).rounded() / 100)  max \(degree.maximum)  (\(degree.nodes) nodes)")
@@ -76,7 +77,10 @@ public enum CheckpointInspector {
             let report = index.inspect()
             let summary = "\(report.live) live, \(report.tombstones) deleted, \(report.free) free of \(report.slots) slots, "
                 + "dimension \(index.dimension), \(index.metric), applied index \(applied)"
-            return Finding(path: path, format: format, status: report.problems.isEmpty ? .ok : .corrupt, summary: summary, problems: report.problems)
+            // Unreachable nodes cost recall, not integrity: listed, but the file is not corrupt.
+            let notes = report.unreachable == 0 ? [] : ["note: \(report.unreachable) live nodes are not reachable from the entry point (searches miss them)"]
+            return Finding(path: path, format: format, status: report.problems.isEmpty ? .ok : .corrupt, summary: summary,
+                           problems: report.problems + notes)
         } catch {
             switch error {
             case let .io(ioError): throw ioError

@@ -98,6 +98,7 @@ extension HNSWIndex {
         defer { structureLock.unlock() }
         metaLock.lock()
         defer { metaLock.unlock() }
+        defer { reconnectUnreachable() }
         guard tombstones > 0 else { return }
         var dead: [UInt32] = []
         for index in 0..<nodeCount where flags[index] & Self.deletedFlag != 0 && flags[index] & Self.freeFlag == 0 {
@@ -133,5 +134,68 @@ extension HNSWIndex {
         }
         // Free slots are reused newest-deleted last, lowest id first.
         freeSlots.sort(by: >)
+    }
+
+    /// Live nodes a level-0 walk from the entry point cannot reach (exclusive `structureLock`
+    /// held). HNSW can leave a few: a node whose reverse links were all pruned away by its
+    /// neighbours' heuristic, or whose only in-links came from deleted nodes.
+    func unreachableNodes() -> [UInt32] {
+        guard maxLevel >= 0 else { return [] }
+        var reached = [Bool](repeating: false, count: nodeCount)
+        var stack = [entryPoint]
+        reached[Int(entryPoint)] = true
+        while let node = stack.popLast() {
+            let list = linkList(node, level: 0)
+            for position in 0..<min(Int(list.pointee), m0) {
+                let neighbor = list[1 + position]
+                if !reached[Int(neighbor)] {
+                    reached[Int(neighbor)] = true
+                    stack.append(neighbor)
+                }
+            }
+        }
+        return (0..<nodeCount).filter { flags[$0] == 0 && !reached[$0] }.map(UInt32.init)
+    }
+
+    /// Gives every unreachable live node an in-link from its nearest reachable node (found by
+    /// a search from the entry point); a full list gives up its farthest member, which the next
+    /// round checks in turn. At most a few rounds (exclusive `structureLock` held).
+    func reconnectUnreachable() {
+        let scratch = scratchPool.take(nodes: capacity)
+        defer { scratchPool.give(scratch) }
+        for _ in 0..<4 {
+            let lost = unreachableNodes()
+            guard !lost.isEmpty else { return }
+            let lostSet = Set(lost)
+            for node in lost {
+                let query = vector(node)
+                var current = entryPoint
+                var currentDistance = metric.distance(query, vector(current), dimension: dimension)
+                if maxLevel > 0 {
+                    for level in stride(from: maxLevel, to: 0, by: -1) {
+                        greedy(query, from: &current, distance: &currentDistance, level: level, locked: false)
+                    }
+                }
+                scratch.begin(nodes: capacity)
+                searchLayer(query, entry: current, entryDistance: currentDistance, ef: configuration.efConstruct,
+                            level: 0, scratch: scratch, locked: false, accept: nil)
+                let found = scratch.results.drainSortedAscending()
+                guard let host = found.first(where: { $0.id != node && !lostSet.contains($0.id) }) else { continue }
+                let list = linkList(host.id, level: 0)
+                let count = min(Int(list.pointee), m0)
+                if (0..<count).contains(where: { list[1 + $0] == node }) { continue }
+                if count < m0 {
+                    list[1 + count] = node
+                    list.pointee = UInt32(count + 1)
+                } else {
+                    let base = vector(host.id)
+                    let farthest = (0..<count).max { a, b in
+                        metric.distance(base, vector(list[1 + a]), dimension: dimension)
+                            < metric.distance(base, vector(list[1 + b]), dimension: dimension)
+                    }!
+                    list[1 + farthest] = node
+                }
+            }
+        }
     }
 }

@@ -170,8 +170,13 @@ func recall(_ index: HNSWIndex, queries: [[Float]], k: Int, ef: Int? = nil, filt
         #expect(live <= 150)
         let hits = try index.search(vectors[0], k: 150)
         #expect(Set(hits.map(\.id)).count == hits.count)
-        #expect(index.inspect().problems.isEmpty)
-        #expect(index.inspect().live == live)
+        let report = index.inspect()
+        #expect(report.problems.isEmpty, "\(report.problems)")
+        #expect(report.live == live)
+        #expect(report.unreachable * 10 <= max(live, 10), "\(report.unreachable) of \(live) live nodes unreachable")
+        // Consolidation reconnects every unreachable node.
+        index.consolidate()
+        #expect(index.inspect().unreachable == 0)
     }
 
     /// Searches run while another thread inserts and deletes (the server's pattern): they never
