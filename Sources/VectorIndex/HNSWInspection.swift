@@ -75,22 +75,7 @@ extension HNSWIndex {
                              mean: sum.nodes == 0 ? 0 : Double(sum.total) / Double(sum.nodes))
             }
             // Reachability over level 0 (every node is there), from the entry point.
-            if maxLevel >= 0 && report.problems.isEmpty {
-                var reached = [Bool](repeating: false, count: nodeCount)
-                var stack = [entryPoint]
-                reached[Int(entryPoint)] = true
-                while let node = stack.popLast() {
-                    let list = linkList(node, level: 0)
-                    for position in 0..<min(Int(list.pointee), m0) {
-                        let neighbor = list[1 + position]
-                        if !reached[Int(neighbor)] {
-                            reached[Int(neighbor)] = true
-                            stack.append(neighbor)
-                        }
-                    }
-                }
-                report.unreachable = (0..<nodeCount).filter { flags[$0] == 0 && !reached[$0] }.count
-            }
+            if report.problems.isEmpty { report.unreachable = unreachableNodes().count }
             if report.problems.count > 20 {
                 let more = report.problems.count - 20
                 report.problems = Array(report.problems.prefix(20)) + ["… and \(more) more"]
