@@ -42,7 +42,8 @@ public enum LogInspector {
             let isLast = position == numbers.count - 1
             let mayBeTorn: Bool
             do throws(LogError) {
-                mayBeTorn = isLast ? true : try RecordLog.predecessorUnsynced(numbers[position + 1], directory: directory, fileSystem: fileSystem)
+                mayBeTorn = isLast ? true : try RecordLog.predecessorUnsynced(numbers[position + 1], isNewest: position + 2 == numbers.count,
+                                                                             directory: directory, fileSystem: fileSystem)
             } catch {
                 if case let .io(ioError) = error { throw ioError }
                 mayBeTorn = false

@@ -69,13 +69,16 @@ extension RecordLog {
     }
 
     /// Whether segment `number`'s header says that its predecessor was sealed unsynced. An
-    /// unreadable header says no (its own scan reports it).
-    public static func predecessorUnsynced(_ number: UInt64, directory: String, fileSystem: any FileSystem) throws(LogError) -> Bool {
+    /// unreadable header says no (its own scan reports it) — unless the segment is the newest:
+    /// then its creation may have been cut by the crash (it holds nothing), and the rotation
+    /// that created it may have left its predecessor unsynced.
+    public static func predecessorUnsynced(_ number: UInt64, isNewest: Bool = false, directory: String,
+                                           fileSystem: any FileSystem) throws(LogError) -> Bool {
         do throws(FileIOError) {
             let handle = try fileSystem.open(joinPath(directory, LogFormat.segmentFileName(number)), options: .read)
             defer { handle.close() }
             let bytes = try handle.read(at: 0, count: LogFormat.segmentHeaderBytes)
-            guard let header = try? SegmentHeader.decode(bytes) else { return false }
+            guard let header = try? SegmentHeader.decode(bytes) else { return isNewest }
             return header.flags.contains(.predecessorUnsynced)
         } catch {
             throw .io(error)
@@ -107,6 +110,8 @@ extension RecordLog {
                 for removal in removals { removal.handle.close() }
                 throw .corruption(segment: name, error)
             }
+            // The newest segment's creation may itself have been cut short: nothing in it.
+            if scan.header == nil && scan.records.isEmpty && number == numbers.last { continue }
             guard let header = scan.header, header.flags.contains(.predecessorUnsynced) else {
                 throw fail("damaged, but \(name) was created after it had been synced")
             }
@@ -157,7 +162,8 @@ extension RecordLog {
                 let isLast = position == numbers.count - 1
                 // A newer segment created while this one was sealed but not yet synced allows a
                 // torn tail here too, if nothing newer proves it synced (Format/log.md §7.4).
-                let mayBeTorn = isLast ? true : try predecessorUnsynced(numbers[position + 1], directory: directory, fileSystem: fileSystem)
+                let mayBeTorn = isLast ? true : try predecessorUnsynced(numbers[position + 1], isNewest: position + 2 == numbers.count,
+                                                                       directory: directory, fileSystem: fileSystem)
                 let (handle, bytes) = try readSegment(path, fileSystem: fileSystem, writable: writable)
                 let scan = SegmentScanner.scan(bytes, isLast: mayBeTorn, expectedLogID: analysis.logID,
                                                payloadBytesMax: RecordLogOptions.recordPayloadBytesMaxLimit)

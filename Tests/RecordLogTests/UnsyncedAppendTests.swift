@@ -124,6 +124,40 @@ import Wire
         }
     }
 
+    /// A crash inside a rotation: the new newest segment's creation was cut short (a partial
+    /// header) and the segment before it lost its seal and maybe more. Recovery cuts the older
+    /// one and removes the empty newest one instead of reporting corruption.
+    @Test(arguments: [false, true])
+    func aRotationCutShortByACrashRecovers(damageTail: Bool) throws {
+        let fileSystem = MemoryFileSystem()
+        var options = RecordLogOptions()
+        options.segmentBytesMax = 4096
+        options.recordPayloadBytesMax = 1024
+        func payload(_ index: Int) -> [UInt8] { (0..<300).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) } }
+        let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fileSystem, options: options)
+        for index in 0..<20 { try log.append(LogRecord(stream: 1, kind: 1, payload: payload(index)), sync: false) }
+        log.close()
+        let numbers = try RecordLog.segmentNumbers(in: "/log", fileSystem: fileSystem)
+        let last = try #require(numbers.last)
+        if damageTail {
+            let handle = try fileSystem.open("/log/" + LogFormat.segmentFileName(last), options: .readWrite)
+            try handle.write(at: try handle.size() - 50, [UInt8](repeating: 0, count: 50))
+            handle.close()
+        }
+        // The next segment's creation, cut after 20 bytes of its header.
+        var header = ByteWriter(capacity: 64)
+        SegmentHeader(logID: 1, segmentNumber: last + 1, firstLSN: 999, createdUnixNanos: 0, flags: .predecessorUnsynced).encode(into: &header)
+        let cut = try fileSystem.open("/log/" + LogFormat.segmentFileName(last + 1), options: [.read, .write, .create])
+        try cut.write(at: 0, Array(header.bytes.prefix(20)))
+        cut.close()
+        let (recovered, report) = try RecordLog.open(directory: "/log", fileSystem: fileSystem, options: options)
+        let payloads = try recovered.read(stream: 1).map(\.payload)
+        recovered.close()
+        #expect(report.segmentsRemoved.contains(LogFormat.segmentFileName(last + 1)))
+        #expect(payloads == (0..<payloads.count).map(payload))
+        #expect(damageTail ? payloads.count < 20 : payloads.count == 20)
+    }
+
     @Test func closeMakesUnsyncedAppendsDurable() throws {
         let fileSystem = MemoryFileSystem()
         let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fileSystem)
