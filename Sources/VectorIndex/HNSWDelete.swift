@@ -67,7 +67,7 @@ extension HNSWIndex {
         if let scratch, pool.count < listCapacity {
             scratch.begin(nodes: capacity)
             searchLayer(base, entry: node, entryDistance: metric.distance(base, base, dimension: dimension), ef: configuration.efConstruct, level: level,
-                        scratch: scratch, locked: false, accept: nil)
+                        scratch: scratch, accept: nil)
             while !scratch.results.isEmpty {
                 let found = scratch.results.pop().id
                 if found != node && dropping[found] == nil { pool.insert(found) }
@@ -173,12 +173,12 @@ extension HNSWIndex {
                 var currentDistance = metric.distance(query, vector(current), dimension: dimension)
                 if maxLevel > 0 {
                     for level in stride(from: maxLevel, to: 0, by: -1) {
-                        greedy(query, from: &current, distance: &currentDistance, level: level, locked: false)
+                        greedy(query, from: &current, distance: &currentDistance, level: level)
                     }
                 }
                 scratch.begin(nodes: capacity)
                 searchLayer(query, entry: current, entryDistance: currentDistance, ef: configuration.efConstruct,
-                            level: 0, scratch: scratch, locked: false, accept: nil)
+                            level: 0, scratch: scratch, accept: nil)
                 let found = scratch.results.drainSortedAscending()
                 guard let host = found.first(where: { $0.id != node && !lostSet.contains($0.id) }) else { continue }
                 let list = linkList(host.id, level: 0)

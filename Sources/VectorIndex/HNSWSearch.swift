@@ -7,11 +7,10 @@ import CVectorSupport
 extension HNSWIndex {
     /// Best-first search of one level from `entry`, leaving up to `ef` accepted nodes in
     /// `scratch.results` (a max-heap). Filtered-out and deleted nodes are walked through but not
-    /// returned. `locked`: read neighbour lists under their locks (inserts running concurrently
-    /// change them); queries read without (see the type's comment).
+    /// returned. Lists are read without their locks (see the type's comment on concurrency).
     @inline(__always)
     func searchLayer(_ query: UnsafePointer<Float>, entry: UInt32, entryDistance: Float, ef: Int, level: Int,
-                     scratch: SearchScratch, locked: Bool, accept: ((UInt32) -> Bool)?) {
+                     scratch: SearchScratch, accept: ((UInt32) -> Bool)?) {
         let tags = scratch.tags
         let epoch = scratch.epoch
         let flags = self.flags
@@ -28,20 +27,9 @@ extension HNSWIndex {
             let current = scratch.candidates.top
             if current.distance > bound && scratch.results.count >= ef { break }
             scratch.candidates.pop()
-            let list: UnsafePointer<UInt32>
-            let count: Int
-            if locked {
-                linkLocks.lock(Int(current.id))
-                let source = linkList(current.id, level: level)
-                count = min(Int(source.pointee), listCapacity)
-                scratch.links.update(from: source + 1, count: count)
-                linkLocks.unlock(Int(current.id))
-                list = UnsafePointer(scratch.links)
-            } else {
-                let source = linkList(current.id, level: level)
-                count = min(Int(source.pointee), listCapacity)
-                list = UnsafePointer(source + 1)
-            }
+            let source = linkList(current.id, level: level)
+            let count = min(Int(source.pointee), listCapacity)
+            let list = UnsafePointer(source + 1)
             // Unvisited neighbours first, then their distances with each vector's lines
             // prefetched two ahead: several vectors stream in from memory at once instead of
             // one miss at a time (the walk is bound by memory latency, not arithmetic).
@@ -163,11 +151,11 @@ extension HNSWIndex {
             var currentDistance = metric.distance(query, vector(current), dimension: dimension)
             if top > 0 {
                 for level in stride(from: top, to: 0, by: -1) {
-                    greedy(query, from: &current, distance: &currentDistance, level: level, locked: false)
+                    greedy(query, from: &current, distance: &currentDistance, level: level)
                 }
             }
             searchLayer(query, entry: current, entryDistance: currentDistance, ef: max(ef ?? configuration.ef, k),
-                        level: 0, scratch: scratch, locked: false, accept: filter)
+                        level: 0, scratch: scratch, accept: filter)
             while scratch.results.count > k { scratch.results.pop() }
             return scratch.results.drainSortedAscending().map(hit)
         }

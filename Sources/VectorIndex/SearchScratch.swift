@@ -100,8 +100,6 @@ final class SearchScratch {
     var epoch: UInt16 = 0
     var candidates = NeighborHeap(isMax: false)
     var results = NeighborHeap(isMax: true)
-    /// Neighbour ids copied out under a node's lock (construction).
-    var links: UnsafeMutablePointer<UInt32>
     /// The unvisited neighbours of the node being expanded.
     var batch: UnsafeMutablePointer<UInt32>
     let linksCapacity: Int
@@ -114,7 +112,6 @@ final class SearchScratch {
         tags = .allocate(capacity: tagCapacity)
         tags.initialize(repeating: 0, count: tagCapacity)
         self.linksCapacity = linksCapacity
-        links = .allocate(capacity: linksCapacity)
         batch = .allocate(capacity: linksCapacity)
         self.dimension = dimension
         query = .allocate(capacity: max(dimension, 1))
@@ -122,7 +119,6 @@ final class SearchScratch {
 
     deinit {
         tags.deallocate()
-        links.deallocate()
         batch.deallocate()
         query.deallocate()
         candidates.deallocate()
