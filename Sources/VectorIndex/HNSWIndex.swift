@@ -158,7 +158,7 @@ public final class HNSWIndex: @unchecked Sendable {
         externalIDs = .allocate(capacity: self.capacity)
         upperCapacity = max(64, self.capacity / max(1, configuration.m - 1) * 2) * (1 + configuration.m)
         upperPool = .allocate(capacity: upperCapacity)
-        scratchPool = ScratchPool(linksCapacity: max(2 * configuration.m, 1) + 1, dimension: configuration.dimension)
+        scratchPool = ScratchPool(linksCapacity: max(2 * configuration.m, 1) + 1)
     }
 
     deinit {
@@ -393,7 +393,7 @@ public final class HNSWIndex: @unchecked Sendable {
             scratch.begin(nodes: capacity)
             searchLayer(query, entry: current, entryDistance: currentDistance, ef: configuration.efConstruct,
                         level: layer, scratch: scratch, accept: nil)
-            let selected = selectNeighbors(&scratch.results, count: m, scratch: scratch)
+            let selected = selectNeighbors(&scratch.results, count: m)
             // Own list first, then the reverse links.
             linkLocks.withLock(Int(node)) {
                 let list = linkList(node, level: layer)

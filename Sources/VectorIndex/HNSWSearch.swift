@@ -75,7 +75,7 @@ extension HNSWIndex {
     /// The HNSW paper's heuristic (hnswlib's `getNeighborsByHeuristic2`): closest first, a
     /// candidate is kept only if it is closer to the base than to every node kept so far, at
     /// most `count`. Consumes `results`.
-    func selectNeighbors(_ results: inout NeighborHeap, count: Int, scratch: SearchScratch) -> [Neighbor] {
+    func selectNeighbors(_ results: inout NeighborHeap, count: Int) -> [Neighbor] {
         let sorted = results.drainSortedAscending()
         return selectByHeuristic(sorted, count: count)
     }

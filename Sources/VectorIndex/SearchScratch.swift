@@ -103,24 +103,18 @@ final class SearchScratch {
     /// The unvisited neighbours of the node being expanded.
     var batch: UnsafeMutablePointer<UInt32>
     let linksCapacity: Int
-    /// Query vector storage (normalised copy for Cosine).
-    var query: UnsafeMutablePointer<Float>
-    let dimension: Int
 
-    init(nodes: Int, linksCapacity: Int, dimension: Int) {
+    init(nodes: Int, linksCapacity: Int) {
         tagCapacity = max(nodes, 1)
         tags = .allocate(capacity: tagCapacity)
         tags.initialize(repeating: 0, count: tagCapacity)
         self.linksCapacity = linksCapacity
         batch = .allocate(capacity: linksCapacity)
-        self.dimension = dimension
-        query = .allocate(capacity: max(dimension, 1))
     }
 
     deinit {
         tags.deallocate()
         batch.deallocate()
-        query.deallocate()
         candidates.deallocate()
         results.deallocate()
     }
@@ -149,11 +143,9 @@ final class ScratchPool: @unchecked Sendable {
     private let lock = ConditionLock()
     private var free: [SearchScratch] = []
     let linksCapacity: Int
-    let dimension: Int
 
-    init(linksCapacity: Int, dimension: Int) {
+    init(linksCapacity: Int) {
         self.linksCapacity = linksCapacity
-        self.dimension = dimension
     }
 
     func take(nodes: Int) -> SearchScratch {
@@ -161,7 +153,7 @@ final class ScratchPool: @unchecked Sendable {
             scratch.begin(nodes: nodes)
             return scratch
         }
-        let scratch = SearchScratch(nodes: nodes, linksCapacity: linksCapacity, dimension: dimension)
+        let scratch = SearchScratch(nodes: nodes, linksCapacity: linksCapacity)
         scratch.begin(nodes: nodes)
         return scratch
     }

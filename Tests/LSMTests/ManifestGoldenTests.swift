@@ -356,17 +356,13 @@ private func readGolden(_ name: String) throws -> [UInt8] {
         let bytes = try readGolden("CURRENT")
         var flips = 0
         var reasons: [String: Int] = [:]
-        for position in bytes.indices {
-            for mask in (0..<8).map({ UInt8(1) << UInt8($0) }) + [0xFF] {
-                var flipped = bytes
-                flipped[position] ^= mask
-                flips += 1
-                do {
-                    let name = try ManifestFormat.decodeCurrent(flipped)
-                    Issue.record("CURRENT byte \(position) ^ 0x\(String(mask, radix: 16)) decoded as \"\(name)\"")
-                } catch {
-                    reasons[error.field, default: 0] += 1
-                }
+        forEachFlip(of: bytes) { flipped, position, mask in
+            flips += 1
+            do throws(DecodeError) {
+                let name = try ManifestFormat.decodeCurrent(flipped)
+                Issue.record("CURRENT byte \(position) ^ 0x\(String(mask, radix: 16)) decoded as \"\(name)\"")
+            } catch {
+                reasons[error.field, default: 0] += 1
             }
         }
         print("ManifestGoldenTests [CURRENT]: \(flips) flips, all rejected: \(reasons.sorted { $0.key < $1.key })")
@@ -383,25 +379,32 @@ private func readGolden(_ name: String) throws -> [UInt8] {
         var flips = 0, rejected = 0, different = 0
         var reasons: [String: Int] = [:]
         var decodedPositions: [Int] = []
-        for position in bytes.indices {
-            for mask in (0..<8).map({ UInt8(1) << UInt8($0) }) + [0xFF] {
-                var flipped = bytes
-                flipped[position] ^= mask
-                flips += 1
-                do {
-                    let edit = try ManifestFormat.decode(flipped)
-                    #expect(edit != original, "\(name) byte \(position) ^ 0x\(String(mask, radix: 16)) decodes to the original edit")
-                    different += 1
-                    if decodedPositions.last != position { decodedPositions.append(position) }
-                    // Whatever decodes round-trips.
-                    #expect(try ManifestFormat.decode(ManifestFormat.encode(edit)) == edit)
-                } catch {
-                    rejected += 1
-                    reasons[error.field, default: 0] += 1
-                }
+        forEachFlip(of: bytes) { flipped, position, mask in
+            flips += 1
+            do throws(DecodeError) {
+                let edit = try ManifestFormat.decode(flipped)
+                #expect(edit != original, "\(name) byte \(position) ^ 0x\(String(mask, radix: 16)) decodes to the original edit")
+                different += 1
+                if decodedPositions.last != position { decodedPositions.append(position) }
+                // Whatever decodes round-trips.
+                #expect(try ManifestFormat.decode(ManifestFormat.encode(edit)) == edit)
+            } catch {
+                rejected += 1
+                reasons[error.field, default: 0] += 1
             }
         }
         print("ManifestGoldenTests [\(name)]: \(flips) flips (8 single bits and 0xFF per byte): \(rejected) rejected by decode, "
             + "\(different) decode to a different edit (positions \(decodedPositions)); rejections by field: \(reasons.sorted { $0.key < $1.key })")
+    }
+
+    /// Calls `body` with every single-bit flip and the 0xFF flip of every byte of `bytes`.
+    func forEachFlip(of bytes: [UInt8], _ body: (_ flipped: [UInt8], _ position: Int, _ mask: UInt8) -> Void) {
+        for position in bytes.indices {
+            for mask in (0..<8).map({ UInt8(1) << UInt8($0) }) + [0xFF] {
+                var flipped = bytes
+                flipped[position] ^= mask
+                body(flipped, position, mask)
+            }
+        }
     }
 }
