@@ -266,9 +266,12 @@ extension HNSWIndex {
         let listWords = 1 + m0
         switch entry.kind {
         case .vectors:
-            for node in 0..<nodeCount {
-                append(UnsafeRawPointer(vector(UInt32(node))), vectorBytes)
-                try flush(false)
+            var node = 0
+            while node < nodeCount {
+                let nodes = min(nodeCount - node, max(1, chunkBytes / vectorBytes))
+                append(UnsafeRawPointer(vector(UInt32(node))), nodes * vectorBytes)
+                try flush(true)
+                node += nodes
             }
         case .level0Links:
             for node in 0..<nodeCount {
@@ -367,9 +370,8 @@ extension HNSWIndex {
             let source = UnsafeRawPointer(slice.baseAddress!)
             switch entry.kind {
             case .vectors:
-                for index in 0..<records {
-                    UnsafeMutableRawPointer(vector(UInt32(recordIndex + index))).copyMemory(from: source + index * record, byteCount: record)
-                }
+                // The float vectors are dense, as in the file.
+                UnsafeMutableRawPointer(vector(UInt32(recordIndex))).copyMemory(from: source, byteCount: bytes)
             case .level0Links:
                 for index in 0..<records {
                     UnsafeMutableRawPointer(linkList(UInt32(recordIndex + index), level: 0)).copyMemory(from: source + index * record, byteCount: record)
@@ -439,6 +441,7 @@ extension HNSWIndex {
             for index in 0..<dimension where !data[index].isFinite {
                 throw fail(.vectors, UInt64(node * vectorBytes + 4 * index), "node \(node) holds a non-finite value")
             }
+            encode(UInt32(node))
             for layer in 0...level {
                 let list = linkList(UInt32(node), level: layer)
                 let count = Int(list.pointee)

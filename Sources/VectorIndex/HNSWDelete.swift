@@ -63,17 +63,17 @@ extension HNSWIndex {
                 pool.insert(member)
             }
         }
-        let base = vector(node)
+        let base = UnsafeRawPointer(code(node))
         if let scratch, pool.count < listCapacity {
             scratch.begin(nodes: capacity)
-            searchLayer(base, entry: node, entryDistance: metric.distance(base, base, dimension: dimension), ef: configuration.efConstruct, level: level,
+            searchLayer(base, entry: node, entryDistance: metric.estimate(base, base, dimension: dimension), ef: configuration.efConstruct, level: level,
                         scratch: scratch, accept: nil)
             while !scratch.results.isEmpty {
                 let found = scratch.results.pop().id
                 if found != node && dropping[found] == nil { pool.insert(found) }
             }
         }
-        var candidates = pool.map { Neighbor(distance: metric.distance(base, vector($0), dimension: dimension), id: $0) }
+        var candidates = pool.map { Neighbor(distance: metric.estimate(base, code($0), dimension: dimension), id: $0) }
         candidates.sort { ($0.distance, $0.id) < ($1.distance, $1.id) }
         // Keep the list's degree: the heuristic alone would cut a list that had filled up with
         // reverse links down to a few diverse members, and recall falls with the degree. So the
@@ -168,9 +168,9 @@ extension HNSWIndex {
             guard !lost.isEmpty else { return }
             let lostSet = Set(lost)
             for node in lost {
-                let query = vector(node)
+                let query = UnsafeRawPointer(code(node))
                 var current = entryPoint
-                var currentDistance = metric.distance(query, vector(current), dimension: dimension)
+                var currentDistance = metric.estimate(query, code(current), dimension: dimension)
                 if maxLevel > 0 {
                     for level in stride(from: maxLevel, to: 0, by: -1) {
                         greedy(query, from: &current, distance: &currentDistance, level: level)
@@ -188,10 +188,10 @@ extension HNSWIndex {
                     list[1 + count] = node
                     list.pointee = UInt32(count + 1)
                 } else {
-                    let base = vector(host.id)
+                    let base = UnsafeRawPointer(code(host.id))
                     let farthest = (0..<count).max { a, b in
-                        metric.distance(base, vector(list[1 + a]), dimension: dimension)
-                            < metric.distance(base, vector(list[1 + b]), dimension: dimension)
+                        metric.estimate(base, code(list[1 + a]), dimension: dimension)
+                            < metric.estimate(base, code(list[1 + b]), dimension: dimension)
                     }!
                     list[1 + farthest] = node
                 }

@@ -1,8 +1,10 @@
 // The HNSW graph (Malkov & Yashunin), laid out as hnswlib lays it out.
 //
-// Memory: one level-0 arena with a fixed stride per node — the vector, then the neighbour
-// count and up to `m0 = 2·m` neighbour ids — so that expanding a node touches one contiguous
-// block. Nodes have dense `UInt32` internal ids; the map to the user's `UInt64` ids lives at the
+// Memory: one level-0 arena with a fixed stride per node — the vector's int8 code record
+// (Quantization.swift), then the neighbour count and up to `m0 = 2·m` neighbour ids — so that
+// expanding a node touches one contiguous block, a third of the bytes a float vector would
+// take. The float vectors live in their own dense array, read only to re-score a search's
+// final candidates, for exact search and for checkpoints. Nodes have dense `UInt32` internal ids; the map to the user's `UInt64` ids lives at the
 // edge (`externalIDs`, `idMap`). Upper levels live in one side pool: a node of level L owns L
 // blocks of `1 + m` `UInt32`s (count, neighbours), found through `upperOffsets`. Per-node
 // levels, flags and external ids are flat arrays. No per-node heap object anywhere.
@@ -102,12 +104,15 @@ public final class HNSWIndex: @unchecked Sendable {
     let m0: Int
     let levelScale: Double
 
-    // Level-0 arena layout (per node, `nodeStride` bytes): vector (dimension floats), then at
-    // `linksOffset` a UInt32 count and `m0` UInt32 neighbour ids.
+    // Level-0 arena layout (per node, `nodeStride` bytes): the code record (`codeBytes`), then
+    // at `linksOffset` a UInt32 count and `m0` UInt32 neighbour ids.
     let vectorBytes: Int
+    let codeBytes: Int
     let linksOffset: Int
     let nodeStride: Int
     var arena: UnsafeMutableRawPointer
+    /// Float vectors, `vectorBytes` per node.
+    var vectors: UnsafeMutableRawPointer
     var capacity: Int
 
     /// Per node: level, flags, upper-block offset (in UInt32s, valid when level > 0), user id.
@@ -148,10 +153,12 @@ public final class HNSWIndex: @unchecked Sendable {
         m0 = 2 * configuration.m
         levelScale = 1 / log(Double(configuration.m))
         vectorBytes = configuration.dimension * 4
-        linksOffset = (vectorBytes + 3) & ~3
+        codeBytes = Quantizer.recordBytes(dimension: configuration.dimension)
+        linksOffset = codeBytes
         nodeStride = (linksOffset + 4 + 4 * m0 + 63) & ~63
         self.capacity = max(capacity, 16)
         arena = LargeBuffer.allocate(bytes: self.capacity * nodeStride)
+        vectors = LargeBuffer.allocate(bytes: self.capacity * vectorBytes)
         levels = .allocate(capacity: self.capacity)
         flags = .allocate(capacity: self.capacity)
         upperOffsets = .allocate(capacity: self.capacity)
@@ -163,6 +170,7 @@ public final class HNSWIndex: @unchecked Sendable {
 
     deinit {
         LargeBuffer.deallocate(arena, bytes: capacity * nodeStride)
+        LargeBuffer.deallocate(vectors, bytes: capacity * vectorBytes)
         levels.deallocate()
         flags.deallocate()
         upperOffsets.deallocate()
@@ -173,7 +181,17 @@ public final class HNSWIndex: @unchecked Sendable {
     // MARK: Layout accessors
 
     @inline(__always) func vector(_ node: UInt32) -> UnsafeMutablePointer<Float> {
-        (arena + Int(node) * nodeStride).assumingMemoryBound(to: Float.self)
+        (vectors + Int(node) * vectorBytes).assumingMemoryBound(to: Float.self)
+    }
+
+    /// `node`'s code record (Quantization.swift).
+    @inline(__always) func code(_ node: UInt32) -> UnsafeMutableRawPointer {
+        arena + Int(node) * nodeStride
+    }
+
+    /// Encodes `node`'s float vector into its code record.
+    func encode(_ node: UInt32) {
+        Quantizer.encode(vector(node), dimension: dimension, into: code(node))
     }
 
     /// The neighbour list of `node` at `level`: count first, then ids.
@@ -224,6 +242,10 @@ public final class HNSWIndex: @unchecked Sendable {
             newArena.copyMemory(from: arena, byteCount: capacity * nodeStride)
             LargeBuffer.deallocate(arena, bytes: capacity * nodeStride)
             arena = newArena
+            let newVectors = LargeBuffer.allocate(bytes: newCapacity * vectorBytes)
+            newVectors.copyMemory(from: vectors, byteCount: capacity * vectorBytes)
+            LargeBuffer.deallocate(vectors, bytes: capacity * vectorBytes)
+            vectors = newVectors
             func grow<T>(_ pointer: inout UnsafeMutablePointer<T>) {
                 let grown = UnsafeMutablePointer<T>.allocate(capacity: newCapacity)
                 grown.moveInitialize(from: pointer, count: capacity)
@@ -360,10 +382,12 @@ public final class HNSWIndex: @unchecked Sendable {
         }
     }
 
-    /// Writes `node`'s vector and links it into the graph (shared `structureLock` held).
+    /// Writes `node`'s vector and code record and links it into the graph (shared
+    /// `structureLock` held).
     func link(_ node: UInt32, vector source: UnsafePointer<Float>) {
         let level = Int(levels[Int(node)])
         vector(node).update(from: source, count: dimension)
+        encode(node)
         linkList(node, level: 0).pointee = 0
 
         metaLock.lock()
@@ -382,8 +406,8 @@ public final class HNSWIndex: @unchecked Sendable {
 
         let scratch = scratchPool.take(nodes: capacity)
         defer { scratchPool.give(scratch) }
-        let query = vector(node)
-        var currentDistance = metric.distance(query, vector(current), dimension: dimension)
+        let query = UnsafeRawPointer(code(node))
+        var currentDistance = metric.estimate(query, code(current), dimension: dimension)
         if top > level {
             for layer in stride(from: top, to: level, by: -1) {
                 greedy(query, from: &current, distance: &currentDistance, level: layer)
@@ -413,8 +437,9 @@ public final class HNSWIndex: @unchecked Sendable {
         }
     }
 
-    /// Greedy walk to the closest node at `level` (ef = 1).
-    func greedy(_ query: UnsafePointer<Float>, from current: inout UInt32, distance: inout Float, level: Int) {
+    /// Greedy walk to the closest node at `level` (ef = 1), by estimated distances to the code
+    /// record `query`.
+    func greedy(_ query: UnsafeRawPointer, from current: inout UInt32, distance: inout Float, level: Int) {
         var changed = true
         while changed {
             changed = false
@@ -423,7 +448,7 @@ public final class HNSWIndex: @unchecked Sendable {
             let count = min(Int(list.pointee), capacity(ofLevel: level))
             for index in 0..<count {
                 let candidate = list[1 + index]
-                let candidateDistance = metric.distance(query, vector(candidate), dimension: dimension)
+                let candidateDistance = metric.estimate(query, code(candidate), dimension: dimension)
                 if candidateDistance < distance {
                     distance = candidateDistance
                     current = candidate

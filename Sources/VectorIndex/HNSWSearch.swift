@@ -6,10 +6,11 @@ import CVectorSupport
 
 extension HNSWIndex {
     /// Best-first search of one level from `entry`, leaving up to `ef` accepted nodes in
-    /// `scratch.results` (a max-heap). Filtered-out and deleted nodes are walked through but not
-    /// returned. Lists are read without their locks (see the type's comment on concurrency).
+    /// `scratch.results` (a max-heap), by distances estimated from code records (`query` is
+    /// one). Filtered-out and deleted nodes are walked through but not returned. Lists are read
+    /// without their locks (see the type's comment on concurrency).
     @inline(__always)
-    func searchLayer(_ query: UnsafePointer<Float>, entry: UInt32, entryDistance: Float, ef: Int, level: Int,
+    func searchLayer(_ query: UnsafeRawPointer, entry: UInt32, entryDistance: Float, ef: Int, level: Int,
                      scratch: SearchScratch, accept: ((UInt32) -> Bool)?) {
         let tags = scratch.tags
         let epoch = scratch.epoch
@@ -30,8 +31,8 @@ extension HNSWIndex {
             let source = linkList(current.id, level: level)
             let count = min(Int(source.pointee), listCapacity)
             let list = UnsafePointer(source + 1)
-            // Unvisited neighbours first, then their distances with each vector's lines
-            // prefetched two ahead: several vectors stream in from memory at once instead of
+            // Unvisited neighbours first, then their distances with each code record's lines
+            // prefetched three ahead: several vectors stream in from memory at once instead of
             // one miss at a time (the walk is bound by memory latency, not arithmetic).
             let batch = scratch.batch
             var pending = 0
@@ -48,7 +49,7 @@ extension HNSWIndex {
             for position in 0..<pending {
                 if position + 3 < pending { prefetchVector(batch[position + 3]) }
                 let neighbor = batch[position]
-                let distance = metric.distance(query, vector(neighbor), dimension: dimension)
+                let distance = metric.estimate(query, code(neighbor), dimension: dimension)
                 if scratch.results.count < ef || distance < bound {
                     scratch.candidates.push(Neighbor(distance: distance, id: neighbor))
                     if flags[Int(neighbor)] == 0 && (accept?(neighbor) ?? true) {
@@ -61,12 +62,12 @@ extension HNSWIndex {
         }
     }
 
-    /// Prefetches every cache line of `node`'s vector.
+    /// Prefetches every cache line of `node`'s code record.
     @inline(__always)
     func prefetchVector(_ node: UInt32) {
-        let data = UnsafeRawPointer(vector(node))
+        let data = UnsafeRawPointer(code(node))
         var offset = 0
-        while offset < vectorBytes {
+        while offset < codeBytes {
             vectron_prefetch(data + offset)
             offset += 64
         }
@@ -74,7 +75,7 @@ extension HNSWIndex {
 
     /// The HNSW paper's heuristic (hnswlib's `getNeighborsByHeuristic2`): closest first, a
     /// candidate is kept only if it is closer to the base than to every node kept so far, at
-    /// most `count`. Consumes `results`.
+    /// most `count` (all distances estimated from code records). Consumes `results`.
     func selectNeighbors(_ results: inout NeighborHeap, count: Int) -> [Neighbor] {
         let sorted = results.drainSortedAscending()
         return selectByHeuristic(sorted, count: count)
@@ -87,9 +88,9 @@ extension HNSWIndex {
         selected.reserveCapacity(count)
         for candidate in sorted {
             if selected.count >= count { break }
-            let candidateVector = vector(candidate.id)
+            let candidateCode = UnsafeRawPointer(code(candidate.id))
             var good = true
-            for kept in selected where metric.distance(candidateVector, vector(kept.id), dimension: dimension) < candidate.distance {
+            for kept in selected where metric.estimate(candidateCode, code(kept.id), dimension: dimension) < candidate.distance {
                 good = false
                 break
             }
@@ -112,12 +113,12 @@ extension HNSWIndex {
             list.pointee = UInt32(count + 1)
             return
         }
-        let base = vector(neighbor)
+        let base = UnsafeRawPointer(code(neighbor))
         var candidates = [Neighbor(distance: distance, id: node)]
         candidates.reserveCapacity(count + 1)
         for index in 0..<count {
             let member = list[1 + index]
-            candidates.append(Neighbor(distance: metric.distance(base, vector(member), dimension: dimension), id: member))
+            candidates.append(Neighbor(distance: metric.estimate(base, code(member), dimension: dimension), id: member))
         }
         candidates.sort { $0.distance < $1.distance }
         let kept = selectByHeuristic(candidates, count: listCapacity)
@@ -147,17 +148,42 @@ extension HNSWIndex {
         defer { scratchPool.give(scratch) }
         return prepared.withUnsafeBufferPointer { buffer in
             let query = buffer.baseAddress!
+            let queryCode = scratch.code(bytes: codeBytes)
+            Quantizer.encode(query, dimension: dimension, into: queryCode)
             var current = entry
-            var currentDistance = metric.distance(query, vector(current), dimension: dimension)
+            var currentDistance = metric.estimate(queryCode, code(current), dimension: dimension)
             if top > 0 {
                 for level in stride(from: top, to: 0, by: -1) {
-                    greedy(query, from: &current, distance: &currentDistance, level: level)
+                    greedy(queryCode, from: &current, distance: &currentDistance, level: level)
                 }
             }
-            searchLayer(query, entry: current, entryDistance: currentDistance, ef: max(ef ?? configuration.ef, k),
+            searchLayer(queryCode, entry: current, entryDistance: currentDistance, ef: max(ef ?? configuration.ef, k),
                         level: 0, scratch: scratch, accept: filter)
-            while scratch.results.count > k { scratch.results.pop() }
-            return scratch.results.drainSortedAscending().map(hit)
+            return rescore(query, &scratch.results, k: k)
+        }
+    }
+
+    /// The best `k` of the walk's candidates by exact distance, best first: the walk ranked them
+    /// by estimates, users see exact scores.
+    func rescore(_ query: UnsafePointer<Float>, _ results: inout NeighborHeap, k: Int) -> [SearchHit] {
+        var exact = results.drainSortedAscending()
+        for index in exact.indices {
+            let node = exact[index].id
+            if index + 2 < exact.count { prefetchFloats(exact[index + 2].id) }
+            exact[index].distance = metric.distance(query, vector(node), dimension: dimension)
+        }
+        exact.sort { $0.distance < $1.distance || ($0.distance == $1.distance && $0.id < $1.id) }
+        return exact.prefix(k).map(hit)
+    }
+
+    /// Prefetches every cache line of `node`'s float vector.
+    @inline(__always)
+    func prefetchFloats(_ node: UInt32) {
+        let data = UnsafeRawPointer(vector(node))
+        var offset = 0
+        while offset < vectorBytes {
+            vectron_prefetch(data + offset)
+            offset += 64
         }
     }
 

@@ -103,6 +103,9 @@ final class SearchScratch {
     /// The unvisited neighbours of the node being expanded.
     var batch: UnsafeMutablePointer<UInt32>
     let linksCapacity: Int
+    /// The query's code record (Quantization.swift).
+    private var queryCode: UnsafeMutableRawPointer?
+    private var queryCodeBytes = 0
 
     init(nodes: Int, linksCapacity: Int) {
         tagCapacity = max(nodes, 1)
@@ -115,8 +118,19 @@ final class SearchScratch {
     deinit {
         tags.deallocate()
         batch.deallocate()
+        queryCode?.deallocate()
         candidates.deallocate()
         results.deallocate()
+    }
+
+    /// Room for the query's code record of `bytes` bytes.
+    func code(bytes: Int) -> UnsafeMutableRawPointer {
+        if let queryCode, queryCodeBytes >= bytes { return queryCode }
+        queryCode?.deallocate()
+        let grown = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        queryCode = grown
+        queryCodeBytes = bytes
+        return grown
     }
 
     /// Starts a search over `nodes` node slots: a fresh epoch (the tags are cleared when it wraps).
