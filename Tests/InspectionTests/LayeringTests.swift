@@ -19,6 +19,7 @@ import Testing
         "BenchSupport": ["Basics", "FileIO", "RecordLog", "LSM", "VectorIndex"],
         "VectorIndex": ["Basics", "Wire", "Checksum", "FileIO", "CVectorSupport"],
         "CVectorSupport": [],
+        "Raft": ["Basics"],
         "LSM": ["Basics", "Wire", "Checksum", "FileIO", "RecordLog", "StorageFormat"],
         "StorageFormat": ["Wire", "Checksum", "Compression", "FileIO"],
     ]

@@ -1,0 +1,357 @@
+// The Raft core through a synchronous test cluster: elections, replication, failures, pre-vote,
+// check-quorum, divergent logs, snapshots, membership changes, transfers, reads, restarts.
+
+import Basics
+import Testing
+@testable import Raft
+
+@Suite struct ElectionTests {
+    @Test func aSingleNodeLeadsAndCommitsAlone() throws {
+        var cluster = TestCluster(size: 1)
+        cluster.nodes[1]!.campaign()
+        cluster.settle()
+        #expect(cluster.node(1).role == .leader)
+        try cluster.propose("a")
+        try cluster.propose("b")
+        #expect(cluster.texts(1) == ["a", "b"])
+        #expect(cluster.node(1).committed == 3)  // the no-op, a, b
+    }
+
+    @Test(arguments: [3, 5])
+    func aClusterElectsOneLeaderAndReplicates(size: Int) throws {
+        for seed in UInt64(1)...20 {
+            var cluster = TestCluster(size: size, seed: seed)
+            let leaderElected = cluster.electLeader()
+            let leader = try #require(leaderElected, "seed \(seed)")
+            #expect(cluster.nodes.values.filter { $0.role == .leader }.count == 1, "seed \(seed)")
+            try cluster.propose("x")
+            try cluster.propose("y")
+            for id in cluster.nodes.keys {
+                #expect(cluster.texts(id) == ["x", "y"], "seed \(seed), node \(id)")
+                #expect(cluster.node(id).leader == leader, "seed \(seed)")
+            }
+        }
+    }
+
+    @Test func followersRefuseProposals() throws {
+        var cluster = TestCluster(size: 3)
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        let follower = cluster.nodes.keys.first { $0 != leader }!
+        #expect(throws: RaftError.notLeader(leader: leader)) { try cluster.nodes[follower]!.propose([1]) }
+    }
+
+    @Test func aFailedLeaderIsReplaced() throws {
+        var cluster = TestCluster(size: 3)
+        let firstElected = cluster.electLeader()
+        let first = try #require(firstElected)
+        try cluster.propose("before")
+        cluster.isolate(first)
+        var second: NodeID?
+        for _ in 0..<100 {
+            cluster.tickAll()
+            if let leader = cluster.nodes.values.first(where: { $0.role == .leader && $0.id != first }) { second = leader.id; break }
+        }
+        let newLeader = try #require(second)
+        // Check-quorum: within an election timeout the isolated leader steps down on its own.
+        cluster.tickAll(times: 10)
+        #expect(cluster.node(first).role != .leader)
+        try cluster.propose("after", via: newLeader)
+        cluster.heal()
+        cluster.tickAll(times: 5)
+        for id in cluster.nodes.keys { #expect(cluster.texts(id) == ["before", "after"], "node \(id)") }
+    }
+
+    @Test func preVoteKeepsAPartitionedNodeFromDisruptingTheLeader() throws {
+        var cluster = TestCluster(size: 3)
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        let term = cluster.node(leader).term
+        let loner = cluster.nodes.keys.first { $0 != leader }!
+        cluster.isolate(loner)
+        cluster.tickAll(times: 100)
+        // Pre-votes fail, so its term never moves.
+        #expect(cluster.node(loner).term == term)
+        cluster.heal()
+        cluster.tickAll(times: 5)
+        #expect(cluster.node(leader).role == .leader)
+        #expect(cluster.node(leader).term == term)
+    }
+
+    @Test func withoutPreVoteARejoiningNodeForcesAnElection() throws {
+        var cluster = TestCluster(size: 3, preVote: false, checkQuorum: false)
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        let term = cluster.node(leader).term
+        let loner = cluster.nodes.keys.first { $0 != leader }!
+        cluster.isolate(loner)
+        cluster.tickAll(times: 100)
+        #expect(cluster.node(loner).term > term)
+        cluster.heal()
+        cluster.tickAll(times: 50)
+        // The leader saw the higher term and an election followed.
+        #expect(cluster.nodes.values.map(\.term).max()! > term)
+    }
+
+    @Test func votesGoOnlyToUpToDateLogs() throws {
+        // Without check-quorum, so that the follower does not ignore the request for its lease.
+        var cluster = TestCluster(size: 3, checkQuorum: false)
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        let behind = cluster.nodes.keys.sorted().first { $0 != leader }!
+        // `behind` misses two entries.
+        cluster.filter = { $0.to != behind }
+        try cluster.propose("a")
+        try cluster.propose("b")
+        cluster.heal()
+        let up = cluster.nodes.keys.first { $0 != leader && $0 != behind }!
+        // A vote request from `behind` with its short log is refused by `up`.
+        var node = cluster.node(up)
+        node.step(Message(kind: .vote, from: behind, to: up, term: node.term + 1, logTerm: cluster.node(behind).lastTerm,
+                          index: cluster.node(behind).lastIndex))
+        let response = node.ready().messages.first { $0.kind == .voteResponse }
+        #expect(response?.reject == true)
+    }
+}
+
+@Suite struct ReplicationTests {
+    @Test func aDivergentOldLeaderIsOverwritten() throws {
+        var cluster = TestCluster(size: 3)
+        let oldElected = cluster.electLeader()
+        let old = try #require(oldElected)
+        try cluster.propose("shared")
+        // The old leader appends entries no one else receives.
+        cluster.isolate(old)
+        try cluster.nodes[old]!.propose(Array("lost 1".utf8))
+        try cluster.nodes[old]!.propose(Array("lost 2".utf8))
+        cluster.settle()
+        #expect(cluster.node(old).lastIndex > cluster.node(old).committed)
+        var newLeader: NodeID?
+        for _ in 0..<100 {
+            cluster.tickAll()
+            if let other = cluster.nodes.values.first(where: { $0.role == .leader && $0.id != old }) { newLeader = other.id; break }
+        }
+        let current = try #require(newLeader)
+        try cluster.propose("kept", via: current)
+        cluster.heal()
+        cluster.tickAll(times: 5)
+        for id in cluster.nodes.keys {
+            #expect(cluster.texts(id) == ["shared", "kept"], "node \(id)")
+            let node = cluster.node(id)
+            #expect(node.lastIndex == cluster.node(current).lastIndex, "node \(id)")
+            for index in node.firstIndex...node.lastIndex {
+                #expect(node.entry(at: index) == cluster.node(current).entry(at: index), "node \(id) index \(index)")
+            }
+        }
+    }
+
+    @Test func lostMessagesAreRecovered() throws {
+        var cluster = TestCluster(size: 3)
+        #expect(cluster.electLeader() != nil)
+        var random = SeededRandom(seed: 5)
+        cluster.filter = { _ in random.next() % 3 != 0 }  // a third of all messages lost
+        for value in 0..<30 { try? cluster.propose("v\(value)") }
+        cluster.heal()
+        cluster.tickAll(times: 40)
+        let leader = try #require(cluster.leader)
+        try cluster.propose("last", via: leader)
+        cluster.tickAll(times: 3)
+        let reference = cluster.texts(leader)
+        #expect(reference.last == "last")
+        for id in cluster.nodes.keys { #expect(cluster.texts(id) == reference, "node \(id)") }
+    }
+
+    @Test func aLaggingFollowerGetsTheSnapshot() throws {
+        var cluster = TestCluster(size: 3)
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        let lagging = cluster.nodes.keys.sorted().first { $0 != leader }!
+        cluster.isolate(lagging)
+        for value in 0..<10 { try cluster.propose("v\(value)", via: leader) }
+        // The leader snapshots its state machine and drops the log.
+        let node = cluster.node(leader)
+        let snapshot = Snapshot(metadata: SnapshotMetadata(index: node.applied, term: node.term(at: node.applied)!, membership: node.membership),
+                                data: Array(cluster.texts(leader).joined(separator: ",").utf8))
+        try cluster.nodes[leader]!.compact(snapshot: snapshot)
+        #expect(cluster.node(leader).firstIndex == node.applied + 1)
+        cluster.heal()
+        cluster.tickAll(times: 5)
+        #expect(cluster.disks[lagging]!.snapshot?.metadata.index == snapshot.metadata.index)
+        #expect(cluster.disks[lagging]!.snapshot?.data == snapshot.data)
+        try cluster.propose("after", via: leader)
+        #expect(cluster.node(lagging).committed == cluster.node(leader).committed)
+        #expect(cluster.texts(lagging) == ["after"])  // everything before came in the snapshot
+    }
+
+    @Test func aRestartedNodeKeepsItsLogAndCatchesUp() throws {
+        var cluster = TestCluster(size: 3)
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        try cluster.propose("a")
+        let follower = cluster.nodes.keys.sorted().first { $0 != leader }!
+        cluster.restart(follower)
+        #expect(cluster.node(follower).lastIndex == cluster.node(leader).lastIndex)
+        #expect(cluster.node(follower).term == cluster.node(leader).term)
+        try cluster.propose("b")
+        cluster.tickAll(times: 3)
+        #expect(cluster.texts(follower) == ["a", "b"])
+    }
+
+    @Test func aRestartedLeaderComesBackAsAFollowerOfTheSameTerm() throws {
+        var cluster = TestCluster(size: 3)
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        try cluster.propose("a")
+        let term = cluster.node(leader).term
+        cluster.restart(leader)
+        #expect(cluster.node(leader).role == .follower)
+        #expect(cluster.node(leader).term == term)
+        #expect(cluster.node(leader).vote == leader)
+        let nextElected = cluster.electLeader()
+        let next = try #require(nextElected)
+        try cluster.propose("b", via: next)
+        cluster.tickAll(times: 3)
+        for id in cluster.nodes.keys { #expect(cluster.texts(id) == ["a", "b"], "node \(id)") }
+    }
+
+    @Test func corruptStoredStateIsRefused() {
+        let configuration = RaftConfiguration(id: 1, seed: 1)
+        let gap = PersistedState(entries: [Entry(term: 1, index: 1), Entry(term: 1, index: 3)], membership: Membership(voters: [1]))
+        #expect(throws: RaftError.self) { try RaftNode(configuration: configuration, state: gap) }
+        let pastEnd = PersistedState(hardState: HardState(term: 1, vote: 1, commit: 5), entries: [Entry(term: 1, index: 1)],
+                                     membership: Membership(voters: [1]))
+        #expect(throws: RaftError.self) { try RaftNode(configuration: configuration, state: pastEnd) }
+        #expect(throws: RaftError.self) { try RaftNode(configuration: RaftConfiguration(id: 0, seed: 1), state: PersistedState(membership: Membership())) }
+    }
+}
+
+@Suite struct MembershipTests {
+    @Test func aLearnerJoinsIsPromotedAndAVoterLeaves() throws {
+        var cluster = TestCluster(size: 3)
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        try cluster.propose("a")
+        cluster.addEmptyNode(4, membership: Membership(voters: [1, 2, 3]))
+        try cluster.nodes[leader]!.proposeConfigurationChange(ConfigurationChange(.addLearner, 4))
+        cluster.settle()
+        cluster.tickAll(times: 5)
+        #expect(cluster.node(leader).membership.learners == [4])
+        #expect(cluster.texts(4) == ["a"])
+        #expect(cluster.node(leader).progress[4]?.isLearner == true)
+        try cluster.nodes[leader]!.proposeConfigurationChange(ConfigurationChange(.addVoter, 4))
+        cluster.settle()
+        #expect(cluster.node(leader).membership.voters == [1, 2, 3, 4])
+        let removed = cluster.nodes.keys.sorted().first { $0 != leader && $0 != 4 }!
+        try cluster.nodes[leader]!.proposeConfigurationChange(ConfigurationChange(.remove, removed))
+        cluster.settle()
+        #expect(!cluster.node(leader).membership.members.contains(removed))
+        cluster.isolate(removed)
+        try cluster.propose("b", via: leader)
+        cluster.tickAll(times: 3)
+        #expect(cluster.texts(4) == ["a", "b"])
+    }
+
+    @Test func changesGoOneAtATime() throws {
+        var cluster = TestCluster(size: 3)
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        cluster.addEmptyNode(4, membership: Membership(voters: [1, 2, 3]))
+        try cluster.nodes[leader]!.proposeConfigurationChange(ConfigurationChange(.addLearner, 4))
+        #expect(throws: RaftError.changeInProgress) {
+            try cluster.nodes[leader]!.proposeConfigurationChange(ConfigurationChange(.addLearner, 5))
+        }
+        cluster.settle()
+        try cluster.nodes[leader]!.proposeConfigurationChange(ConfigurationChange(.addVoter, 4))
+        cluster.settle()
+        #expect(throws: RaftError.self) {
+            try cluster.nodes[leader]!.proposeConfigurationChange(ConfigurationChange(.addLearner, 4))
+        }
+    }
+
+    @Test func aRemovedLeaderStepsDownAndTheRestElect() throws {
+        var cluster = TestCluster(size: 3)
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        try cluster.nodes[leader]!.proposeConfigurationChange(ConfigurationChange(.remove, leader))
+        cluster.settle()
+        #expect(cluster.node(leader).role == .follower)
+        cluster.isolate(leader)
+        var next: NodeID?
+        for _ in 0..<100 {
+            cluster.tickAll()
+            if let other = cluster.nodes.values.first(where: { $0.role == .leader }) { next = other.id; break }
+        }
+        let newLeader = try #require(next)
+        #expect(newLeader != leader)
+        #expect(cluster.node(newLeader).membership.voters.count == 2)
+    }
+}
+
+@Suite struct TransferAndReadTests {
+    @Test func leadershipTransfers() throws {
+        var cluster = TestCluster(size: 3)
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        try cluster.propose("a")
+        let target = cluster.nodes.keys.sorted().first { $0 != leader }!
+        try cluster.nodes[leader]!.transferLeadership(to: target)
+        cluster.settle()
+        #expect(cluster.node(target).role == .leader)
+        #expect(cluster.node(leader).role == .follower)
+        try cluster.propose("b", via: target)
+        for id in cluster.nodes.keys { #expect(cluster.texts(id) == ["a", "b"]) }
+    }
+
+    @Test func aTransferToALaggingNodeCatchesItUpFirst() throws {
+        var cluster = TestCluster(size: 3)
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        let target = cluster.nodes.keys.sorted().first { $0 != leader }!
+        cluster.filter = { $0.to != target }
+        try cluster.propose("a")
+        try cluster.propose("b")
+        cluster.heal()
+        try cluster.nodes[leader]!.transferLeadership(to: target)
+        #expect(throws: RaftError.transferInProgress) { try cluster.nodes[leader]!.propose([1]) }
+        cluster.settle()
+        #expect(cluster.node(target).role == .leader)
+        #expect(cluster.texts(target) == ["a", "b"])
+    }
+
+    @Test func readIndexOnTheLeaderAndThroughAFollower() throws {
+        var cluster = TestCluster(size: 3)
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        try cluster.propose("a")
+        try cluster.nodes[leader]!.readIndex(context: [1])
+        cluster.settle()
+        #expect(cluster.readStates[leader] == [ReadState(index: cluster.node(leader).committed, context: [1])])
+        let follower = cluster.nodes.keys.sorted().first { $0 != leader }!
+        try cluster.nodes[follower]!.readIndex(context: [2])
+        cluster.settle()
+        #expect(cluster.readStates[follower] == [ReadState(index: cluster.node(leader).committed, context: [2])])
+    }
+
+    @Test func anIsolatedLeaderCannotConfirmAReadIndex() throws {
+        var cluster = TestCluster(size: 3)
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        cluster.isolate(leader)
+        try cluster.nodes[leader]!.readIndex(context: [9])
+        cluster.settle()
+        cluster.tick(leader, times: 3)
+        cluster.settle()
+        #expect(cluster.readStates[leader, default: []].isEmpty)
+    }
+
+    @Test func leaseReadsAnswerWithoutARound() throws {
+        var cluster = TestCluster(size: 3) { $0.leaseReads = true }
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        try cluster.propose("a")
+        cluster.filter = { _ in false }
+        try cluster.nodes[leader]!.readIndex(context: [3])
+        cluster.settle()
+        #expect(cluster.readStates[leader]?.first?.index == cluster.node(leader).committed)
+    }
+}
