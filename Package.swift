@@ -23,6 +23,7 @@ let hotCodeSettings: [SwiftSetting] = [
 var products: [Product] = [
     .executable(name: "vectron-tool", targets: ["vectron-tool"]),
     .executable(name: "vectron-bench", targets: ["vectron-bench"]),
+    .executable(name: "vectron-sim", targets: ["vectron-sim"]),
     .library(name: "VectronRecordLog", targets: ["RecordLog"]),
     // For the micro-benchmark package in Benchmarks/.
     .library(name: "VectronPrimitives", targets: ["Checksum", "Compression", "Wire"]),
@@ -51,12 +52,18 @@ var targets: [Target] = [
     .target(name: "LSM", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "RecordLog", "StorageFormat"], swiftSettings: hotCodeSettings),
     // Layer 4 — replication.
     .target(name: "Raft", dependencies: ["Basics"], swiftSettings: hotCodeSettings),
+    // Tools.
+    .target(name: "RaftSim", dependencies: ["Basics", "Wire", "Raft"], swiftSettings: hotCodeSettings),
     .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM", "VectorIndex"]),
     .target(name: "BenchSupport", dependencies: ["Basics", "FileIO", "RecordLog", "LSM", "VectorIndex"], swiftSettings: hotCodeSettings),
     .executableTarget(
         name: "vectron-tool",
         dependencies: ["Inspection", "FileIO", "LSM", .product(name: "ArgumentParser", package: "swift-argument-parser")],
         path: "cmd/vectron-tool"),
+    .executableTarget(
+        name: "vectron-sim",
+        dependencies: ["RaftSim", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+        path: "cmd/vectron-sim", swiftSettings: hotCodeSettings),
     .executableTarget(
         name: "vectron-bench",
         dependencies: ["BenchSupport", "VectorIndex", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -70,6 +77,7 @@ var targets: [Target] = [
     .testTarget(name: "StorageFormatTests", dependencies: ["StorageFormat", "FileIO", "FileIOSim", "Basics", "Wire"]),
     .testTarget(name: "LSMTests", dependencies: ["TestSupport", "LSM", "StorageFormat", "RecordLog", "FileIO", "FileIOSim", "Basics", "Wire"]),
     .testTarget(name: "RaftTests", dependencies: ["Raft", "Basics"]),
+    .testTarget(name: "RaftSimTests", dependencies: ["RaftSim", "Raft", "Basics"]),
     .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "CVectorSupport", "Basics", "Checksum", "FileIO", "FileIOSim"]),
     .testTarget(name: "InspectionTests", dependencies: ["Inspection", "LSM", "RecordLog", "StorageFormat", "VectorIndex", "FileIO", "FileIOSim", "Basics"]),
 ]

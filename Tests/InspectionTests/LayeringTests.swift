@@ -20,6 +20,7 @@ import Testing
         "VectorIndex": ["Basics", "Wire", "Checksum", "FileIO", "CVectorSupport"],
         "CVectorSupport": [],
         "Raft": ["Basics"],
+        "RaftSim": ["Basics", "Wire", "Raft"],
         "LSM": ["Basics", "Wire", "Checksum", "FileIO", "RecordLog", "StorageFormat"],
         "StorageFormat": ["Wire", "Checksum", "Compression", "FileIO"],
     ]

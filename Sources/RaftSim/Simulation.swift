@@ -1,0 +1,591 @@
+// A deterministic cluster simulator: N Raft nodes, their clients and a faulty network in one
+// thread, driven step by step from one seed. Checkers run all along (election safety, log
+// matching, leader completeness, state-machine safety) and over the client history at the end
+// (linearizability, which also catches lost acknowledged writes: the final reads see them).
+//
+// Time is in steps. A node ticks every `tickSteps` steps (per node, ± skew when clock skew is
+// on); messages take 1…`maxDelay` steps; clients give up on a request after `clientTimeout`
+// steps and retry it elsewhere (the state machine's sessions make a retry take effect once).
+// Faults stop for the last part of a run (the quiet phase): the network heals, crashed nodes
+// restart, and the cluster must elect a leader and commit a write within `livenessTicks`
+// ticks — otherwise that is a violation too.
+
+import Basics
+import Raft
+import Wire
+
+public struct Faults: OptionSet, Sendable, CustomStringConvertible {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// Drops, duplicates and delays (hence reorders) messages.
+    public static let network = Faults(rawValue: 1)
+    /// Symmetric and one-way partitions.
+    public static let partitions = Faults(rawValue: 2)
+    /// Nodes crash (losing all volatile state) and restart from their disks.
+    public static let crashes = Faults(rawValue: 4)
+    /// Nodes' clocks tick at different rates.
+    public static let clockSkew = Faults(rawValue: 8)
+    public static let all: Faults = [.network, .partitions, .crashes, .clockSkew]
+
+    public static func parse(_ text: String) -> Faults? {
+        var faults: Faults = []
+        for word in text.split(separator: ",") {
+            switch word {
+            case "all": faults.formUnion(.all)
+            case "none": break
+            case "network": faults.insert(.network)
+            case "partitions": faults.insert(.partitions)
+            case "crashes": faults.insert(.crashes)
+            case "clock-skew": faults.insert(.clockSkew)
+            default: return nil
+            }
+        }
+        return faults
+    }
+
+    public var description: String {
+        let names = [(Faults.network, "network"), (.partitions, "partitions"), (.crashes, "crashes"), (.clockSkew, "clock-skew")]
+        let on = names.filter { contains($0.0) }.map(\.1)
+        return on.isEmpty ? "none" : on.joined(separator: ",")
+    }
+}
+
+public struct SimulationOptions: Sendable {
+    public var seed: UInt64
+    public var steps: Int
+    public var nodes: Int
+    public var faults: Faults
+    public var clients = 4
+    public var keys = 4
+    public var tickSteps = 10
+    public var maxDelay = 8
+    public var clientTimeout = 300
+    public var maxAttempts = 6
+    /// A node snapshots its state machine and compacts its log every this many applied entries.
+    public var compactEvery = 40
+    /// Ticks the cluster gets, once faults stop, to elect a leader and commit a write.
+    public var livenessTicks = 200
+
+    public init(seed: UInt64, steps: Int, nodes: Int, faults: Faults) {
+        self.seed = seed
+        self.steps = steps
+        self.nodes = nodes
+        self.faults = faults
+    }
+}
+
+/// One client operation as the client saw it.
+public struct ClientOperation: Sendable, Equatable, CustomStringConvertible {
+    public var client: Int
+    public var operation: KVOperation
+    public var invokedAt: Int
+    /// nil: no answer ever came (the operation may or may not have taken effect).
+    public var returnedAt: Int?
+    public var result: KVResult?
+
+    public var description: String {
+        let end = returnedAt.map(String.init) ?? "∞"
+        return "[\(invokedAt), \(end)] client \(client) \(operation) → \(result.map { "\($0)" } ?? "unknown")"
+    }
+}
+
+public struct SimulationResult: Sendable {
+    public var options: SimulationOptions
+    public var violations: [String] = []
+    public var history: [ClientOperation] = []
+    public var messagesDelivered = 0
+    public var crashes = 0
+    public var elections = 0
+    public var maxTerm: UInt64 = 0
+    public var committed: UInt64 = 0
+    /// Ticks from the end of the faults to a committed write.
+    public var recoveryTicks: Int?
+
+    public var ok: Bool { violations.isEmpty }
+
+    public var summary: String {
+        let completed = history.filter { $0.returnedAt != nil }.count
+        return "seed \(options.seed) nodes \(options.nodes) steps \(options.steps) faults \(options.faults): "
+            + (ok ? "ok" : "VIOLATION (\(violations.count))")
+            + " | ops \(history.count) completed \(completed) | committed \(committed) max-term \(maxTerm)"
+            + " elections \(elections) crashes \(crashes) delivered \(messagesDelivered)"
+            + " | recovered in \(recoveryTicks.map(String.init) ?? "—") ticks"
+    }
+}
+
+/// What a node keeps on its disk (synced at every `Ready` that asks for it).
+struct SimDisk: Sendable {
+    var hardState = HardState()
+    var snapshot: Snapshot?
+    var entries: [Entry] = []
+    var membership: Membership
+
+    var persisted: PersistedState {
+        PersistedState(hardState: hardState, snapshot: snapshot, entries: entries, membership: membership,
+                       applied: snapshot?.metadata.index ?? 0)
+    }
+}
+
+struct SimNode {
+    var raft: RaftNode
+    var disk: SimDisk
+    var machine = KVStateMachine()
+    var isUp = true
+    var restartAt = 0
+    var tickSteps: Int
+    var tickPhase: Int
+    /// Proposals this node made for clients: log index → (term, client, sequence).
+    var proposals: [UInt64: (term: UInt64, client: Int, sequence: UInt64)] = [:]
+    /// Read-index requests: context → (client, sequence, key).
+    var reads: [[UInt8]: (client: Int, sequence: UInt64, key: String)] = [:]
+    /// Confirmed reads waiting for the state machine to apply their index.
+    var readyReads: [(index: UInt64, client: Int, sequence: UInt64, key: String)] = []
+}
+
+struct SimClient {
+    var id: Int
+    var sequence: UInt64 = 0
+    var pending: (operation: KVOperation, historyIndex: Int, sentAt: Int, attempts: Int, target: NodeID)?
+    var leaderGuess: NodeID = 1
+}
+
+public final class Simulation {
+    let options: SimulationOptions
+    var random: SeededRandom
+    var now = 0
+    var nodes: [NodeID: SimNode] = [:]
+    var ids: [NodeID]
+    var clients: [SimClient]
+    var inFlight: [(at: Int, message: Message)] = []
+    /// Directed links that drop everything (from, to).
+    var blocked: Set<[NodeID]> = []
+    var result: SimulationResult
+    var faultsActive = true
+    /// Checkers' memory: the entry applied at each index (term and data), and each term's leader.
+    var appliedAt: [UInt64: (term: UInt64, data: [UInt8])] = [:]
+    var leaderOf: [UInt64: NodeID] = [:]
+
+    public init(options: SimulationOptions) {
+        self.options = options
+        random = SeededRandom(seed: options.seed)
+        ids = (1...UInt64(options.nodes)).map { $0 }
+        clients = (0..<options.clients).map { SimClient(id: $0) }
+        result = SimulationResult(options: options)
+        let membership = Membership(voters: Set(ids))
+        for id in ids {
+            let skew = options.faults.contains(.clockSkew) ? Int(random.next() % 5) - 2 : 0
+            var configuration = RaftConfiguration(id: id, seed: options.seed &* 7919 &+ id)
+            configuration.maxInflight = 8
+            configuration.maxMessageBytes = 4096
+            let disk = SimDisk(membership: membership)
+            nodes[id] = SimNode(raft: try! RaftNode(configuration: configuration, state: disk.persisted), disk: disk,
+                                tickSteps: options.tickSteps + skew, tickPhase: Int(random.next() % UInt64(options.tickSteps)))
+        }
+    }
+
+    public func run() -> SimulationResult {
+        let quietFrom = options.steps - options.steps / 4
+        while now < options.steps {
+            if now == quietFrom { beginQuietPhase() }
+            if faultsActive { injectFaults() }
+            restartDueNodes()
+            tickNodes()
+            deliverMessages()
+            driveClients()
+            processReadies()
+            if now % 50 == 0 { checkLogMatching() }
+            now += 1
+            if !result.violations.isEmpty { break }
+        }
+        if result.violations.isEmpty { finish() }
+        result.maxTerm = nodes.values.map(\.raft.term).max() ?? 0
+        result.committed = nodes.values.map(\.raft.committed).max() ?? 0
+        return result
+    }
+
+    func violation(_ text: String) {
+        result.violations.append("step \(now): \(text)")
+    }
+
+    // MARK: Faults
+
+    func injectFaults() {
+        let faults = options.faults
+        if faults.contains(.crashes) && random.next() % 400 == 0 {
+            let up = ids.filter { nodes[$0]!.isUp }
+            // Crash anyone, even a majority: the quiet phase restarts them all.
+            if let victim = up.randomElement(using: &random) {
+                nodes[victim]!.isUp = false
+                nodes[victim]!.restartAt = now + 50 + Int(random.next() % 400)
+                inFlight.removeAll { $0.message.to == victim }
+                result.crashes += 1
+            }
+        }
+        if faults.contains(.partitions) && random.next() % 500 == 0 {
+            blocked = []
+            switch random.next() % 3 {
+            case 0:
+                // Symmetric: a random minority side.
+                let side = Set(ids.shuffled(using: &random).prefix(Int(random.next() % UInt64(ids.count / 2 + 1)) + 1))
+                for a in ids { for b in ids where side.contains(a) != side.contains(b) { blocked.insert([a, b]) } }
+            case 1:
+                // One-way: one node can send but not receive (or the reverse).
+                let node = ids.randomElement(using: &random)!
+                let inbound = random.next() % 2 == 0
+                for other in ids where other != node { blocked.insert(inbound ? [other, node] : [node, other]) }
+            default:
+                break  // healed
+            }
+        }
+    }
+
+    /// Faults stop; a probe write starts the liveness clock.
+    func beginQuietPhase() {
+        faultsActive = false
+        blocked = []
+        for id in ids where !nodes[id]!.isUp { nodes[id]!.restartAt = now }
+        quietStart = now
+        let probe = clients.count
+        clients.append(SimClient(id: probe))
+        startOperation(client: probe, .put(key: "liveness", value: "probe"))
+        probeOperation = result.history.count - 1
+    }
+
+    var quietStart: Int?
+    var probeOperation: Int?
+    var clientsStopped = false
+
+    func restartDueNodes() {
+        for id in ids where !nodes[id]!.isUp && nodes[id]!.restartAt <= now {
+            var node = nodes[id]!
+            let configuration = node.raft.configuration
+            do throws(RaftError) {
+                node.raft = try RaftNode(configuration: configuration, state: node.disk.persisted)
+            } catch {
+                violation("node \(id) cannot restart from its disk: \(error)")
+                return
+            }
+            // The state machine restarts from the snapshot; the log replays the rest.
+            if let snapshot = node.disk.snapshot {
+                do throws(DecodeError) { node.machine = try KVStateMachine(decoding: snapshot.data) } catch {
+                    violation("node \(id)'s snapshot does not decode: \(error)")
+                    return
+                }
+            } else {
+                node.machine = KVStateMachine()
+            }
+            node.proposals = [:]
+            node.reads = [:]
+            node.readyReads = []
+            node.isUp = true
+            nodes[id] = node
+        }
+    }
+
+    // MARK: Time and network
+
+    func tickNodes() {
+        for id in ids where nodes[id]!.isUp && (now + nodes[id]!.tickPhase) % nodes[id]!.tickSteps == 0 {
+            nodes[id]!.raft.tick()
+        }
+    }
+
+    func send(_ message: Message) {
+        if faultsActive && options.faults.contains(.network) {
+            if random.next() % 20 == 0 { return }  // 5 % lost
+            if random.next() % 50 == 0 { inFlight.append((now + 1 + Int(random.next() % UInt64(options.maxDelay * 4)), message)) }
+        }
+        let delay = options.faults.contains(.network) && faultsActive ? 1 + Int(random.next() % UInt64(options.maxDelay)) : 1
+        inFlight.append((now + delay, message))
+    }
+
+    func deliverMessages() {
+        var due: [Message] = []
+        inFlight.removeAll { item in
+            if item.at <= now { due.append(item.message); return true }
+            return false
+        }
+        for message in due {
+            guard nodes[message.to]?.isUp == true, !blocked.contains([message.from, message.to]) else { continue }
+            nodes[message.to]!.raft.step(message)
+            result.messagesDelivered += 1
+        }
+    }
+
+    // MARK: Clients
+
+    func driveClients() {
+        for index in clients.indices {
+            if var pending = clients[index].pending {
+                if now - pending.sentAt >= options.clientTimeout {
+                    pending.attempts += 1
+                    if pending.attempts >= options.maxAttempts && index < options.clients {
+                        // Give up: the outcome stays unknown.
+                        clients[index].pending = nil
+                        continue
+                    }
+                    pending.target = ids.randomElement(using: &random)!
+                    pending.sentAt = now
+                    clients[index].pending = pending
+                    submit(client: index)
+                }
+                continue
+            }
+            guard !clientsStopped, index < options.clients, random.next() % 8 == 0 else { continue }
+            let key = "k\(random.next() % UInt64(options.keys))"
+            let value = "c\(index)v\(clients[index].sequence + 1)"
+            let operation: KVOperation
+            switch random.next() % 5 {
+            case 0, 1: operation = .get(key: key)
+            case 2, 3: operation = .put(key: key, value: value)
+            default:
+                let expected: String? = random.next() % 4 == 0 ? nil : "c\(random.next() % UInt64(options.clients))v\(random.next() % 8 + 1)"
+                operation = .cas(key: key, expected: expected, new: value)
+            }
+            startOperation(client: index, operation)
+        }
+    }
+
+    func startOperation(client index: Int, _ operation: KVOperation) {
+        clients[index].sequence += 1
+        result.history.append(ClientOperation(client: index, operation: operation, invokedAt: now, returnedAt: nil, result: nil))
+        clients[index].pending = (operation, result.history.count - 1, now, 0, clients[index].leaderGuess)
+        submit(client: index)
+    }
+
+    /// Delivers the client's pending request to its target node (lost if the node is down or the
+    /// network loses it).
+    func submit(client index: Int) {
+        guard let pending = clients[index].pending else { return }
+        if faultsActive && options.faults.contains(.network) && random.next() % 20 == 0 { return }
+        let id = pending.target
+        guard nodes[id]!.isUp else { return }
+        let sequence = clients[index].sequence
+        if case let .get(key) = pending.operation {
+            var context = [UInt8]()
+            withUnsafeBytes(of: UInt64(index).littleEndian) { context.append(contentsOf: $0) }
+            withUnsafeBytes(of: sequence.littleEndian) { context.append(contentsOf: $0) }
+            withUnsafeBytes(of: UInt64(pending.attempts).littleEndian) { context.append(contentsOf: $0) }
+            do throws(RaftError) {
+                try nodes[id]!.raft.readIndex(context: context)
+                nodes[id]!.reads[context] = (index, sequence, key)
+            } catch {
+                redirect(client: index, error)
+            }
+            return
+        }
+        let command = KVCommand(client: UInt64(index), sequence: sequence, operation: pending.operation)
+        do throws(RaftError) {
+            let at = try nodes[id]!.raft.propose(command.encoded)
+            nodes[id]!.proposals[at] = (nodes[id]!.raft.term, index, sequence)
+        } catch {
+            redirect(client: index, error)
+        }
+    }
+
+    /// A refusal: try the hinted leader (or another node) at once.
+    func redirect(client index: Int, _ error: RaftError) {
+        guard var pending = clients[index].pending else { return }
+        if case let .notLeader(leader) = error, leader != 0 {
+            pending.target = leader
+        } else {
+            pending.target = ids.randomElement(using: &random)!
+        }
+        clients[index].leaderGuess = pending.target
+        clients[index].pending = pending
+    }
+
+    func respond(client index: Int, sequence: UInt64, _ answer: KVResult, from node: NodeID) {
+        guard let pending = clients[index].pending, clients[index].sequence == sequence else { return }
+        if faultsActive && options.faults.contains(.network) && random.next() % 20 == 0 { return }  // response lost
+        result.history[pending.historyIndex].returnedAt = now
+        result.history[pending.historyIndex].result = answer
+        clients[index].pending = nil
+        clients[index].leaderGuess = node
+    }
+
+    // MARK: Nodes
+
+    func processReadies() {
+        for id in ids where nodes[id]!.isUp && nodes[id]!.raft.hasReady {
+            process(id)
+        }
+    }
+
+    func process(_ id: NodeID) {
+        var node = nodes[id]!
+        let ready = node.raft.ready()
+        if let soft = ready.softState, soft.role == .leader {
+            result.elections += 1
+            checkLeaderCompleteness(node.raft)
+        }
+        if node.raft.role == .leader {
+            if let other = leaderOf[node.raft.term], other != id {
+                violation("election safety: nodes \(other) and \(id) both lead term \(node.raft.term)")
+            }
+            leaderOf[node.raft.term] = id
+        }
+        // Persist (synchronously durable in this model).
+        if let hard = ready.hardState { node.disk.hardState = hard }
+        if let snapshot = ready.snapshot {
+            node.disk.snapshot = snapshot
+            node.disk.entries = []
+            node.disk.membership = snapshot.metadata.membership
+        }
+        if let first = ready.entries.first {
+            let base = (node.disk.snapshot?.metadata.index ?? 0) + 1
+            node.disk.entries.removeLast(node.disk.entries.count - Int(first.index - base))
+            node.disk.entries.append(contentsOf: ready.entries)
+        }
+        for message in ready.messages { send(message) }
+        if let snapshot = ready.snapshot {
+            do throws(DecodeError) { node.machine = try KVStateMachine(decoding: snapshot.data) } catch {
+                violation("node \(id) received a snapshot that does not decode: \(error)")
+            }
+        }
+        var answers: [(client: Int, sequence: UInt64, result: KVResult)] = []
+        for entry in ready.committedEntries {
+            checkApplied(entry, by: id)
+            if entry.kind == .configurationChange, let change = try? ConfigurationChange(decoding: entry.data) {
+                node.disk.membership = node.raft.applyConfigurationChange(change)
+                node.machine.applied = entry.index
+                continue
+            }
+            guard !entry.data.isEmpty else {
+                node.machine.applied = entry.index
+                continue
+            }
+            let command: KVCommand
+            do throws(DecodeError) { command = try KVCommand(decoding: entry.data) } catch {
+                violation("node \(id) applied an entry that does not decode at \(entry.index): \(error)")
+                continue
+            }
+            let outcome = node.machine.apply(command, index: entry.index)
+            if let proposal = node.proposals.removeValue(forKey: entry.index), proposal.term == entry.term,
+               UInt64(proposal.client) == command.client, proposal.sequence == command.sequence, let outcome {
+                answers.append((proposal.client, proposal.sequence, outcome))
+            }
+        }
+        for read in ready.readStates {
+            guard let request = node.reads.removeValue(forKey: read.context) else { continue }
+            node.readyReads.append((read.index, request.client, request.sequence, request.key))
+        }
+        node.raft.advance(ready)
+        // Serve confirmed reads the state machine has caught up with.
+        let applied = node.raft.applied
+        var waiting: [(index: UInt64, client: Int, sequence: UInt64, key: String)] = []
+        for read in node.readyReads {
+            if read.index <= applied {
+                answers.append((read.client, read.sequence, .value(node.machine.values[read.key])))
+            } else {
+                waiting.append(read)
+            }
+        }
+        node.readyReads = waiting
+        // Compact now and then.
+        if applied >= node.raft.firstIndex - 1 + UInt64(options.compactEvery), node.raft.term(at: applied) != nil {
+            let snapshot = Snapshot(metadata: SnapshotMetadata(index: applied, term: node.raft.term(at: applied)!,
+                                                               membership: node.raft.membership),
+                                    data: node.machine.encoded)
+            do throws(RaftError) {
+                try node.raft.compact(snapshot: snapshot)
+                node.disk.snapshot = snapshot
+                node.disk.entries.removeFirst(min(node.disk.entries.count, Int(applied - (node.disk.entries.first?.index ?? applied + 1) + 1)))
+            } catch {
+                violation("node \(id) cannot compact at \(applied): \(error)")
+            }
+        }
+        nodes[id] = node
+        for answer in answers { respond(client: answer.client, sequence: answer.sequence, answer.result, from: id) }
+    }
+
+    // MARK: Checkers
+
+    func checkApplied(_ entry: Entry, by id: NodeID) {
+        if let seen = appliedAt[entry.index] {
+            if seen.term != entry.term || seen.data != entry.data {
+                violation("state-machine safety: node \(id) applied \(entry.term)/\(entry.index), another node applied \(seen.term)/\(entry.index) there")
+            }
+        } else {
+            appliedAt[entry.index] = (entry.term, entry.data)
+        }
+    }
+
+    /// A new leader's log holds every entry applied anywhere (those are committed).
+    func checkLeaderCompleteness(_ raft: RaftNode) {
+        for (index, seen) in appliedAt where index >= raft.firstIndex {
+            guard let term = raft.term(at: index) else {
+                violation("leader completeness: leader \(raft.id) of term \(raft.term) lacks committed index \(index)")
+                return
+            }
+            if term != seen.term {
+                violation("leader completeness: leader \(raft.id) has term \(term) at \(index), committed was term \(seen.term)")
+                return
+            }
+        }
+    }
+
+    /// Two logs that hold an entry with the same index and term are identical up to it.
+    func checkLogMatching() {
+        let up = ids.filter { nodes[$0]!.isUp }
+        for (position, a) in up.enumerated() {
+            for b in up[(position + 1)...] {
+                let x = nodes[a]!.raft, y = nodes[b]!.raft
+                let low = max(x.firstIndex, y.firstIndex), high = min(x.lastIndex, y.lastIndex)
+                guard low <= high else { continue }
+                var index = high
+                while index >= low && x.term(at: index) != y.term(at: index) { index -= 1 }
+                guard index >= low else { continue }
+                for at in low...index where x.entry(at: at) != y.entry(at: at) {
+                    violation("log matching: nodes \(a) and \(b) agree on \(x.term(at: index)!)/\(index) but differ at \(at)")
+                    return
+                }
+            }
+        }
+    }
+
+    // MARK: The end
+
+    /// Liveness (the probe write of the quiet phase commits within the budget), then every key
+    /// is read back, so that a lost acknowledged write shows in the history.
+    func finish() {
+        guard let quietStart, let probeOperation else { return }
+        clientsStopped = true
+        let budgetSteps = options.livenessTicks * (options.tickSteps + 2)
+        while now < quietStart + budgetSteps && result.history[probeOperation].returnedAt == nil { step() }
+        guard let done = result.history[probeOperation].returnedAt else {
+            violation("liveness: no write committed within \(options.livenessTicks) ticks after faults stopped at step \(quietStart)")
+            return
+        }
+        result.recoveryTicks = (done - quietStart) / options.tickSteps
+        var budget = budgetSteps
+        while budget > 0 && clients.contains(where: { $0.pending != nil }) {
+            step()
+            budget -= 1
+        }
+        let reader = clients.count - 1
+        for key in 0..<options.keys {
+            startOperation(client: reader, .get(key: "k\(key)"))
+            let operation = result.history.count - 1
+            var left = budgetSteps
+            while left > 0 && result.history[operation].returnedAt == nil {
+                step()
+                left -= 1
+            }
+            if result.history[operation].returnedAt == nil {
+                violation("liveness: the final read of k\(key) got no answer")
+                return
+            }
+        }
+    }
+
+    func step() {
+        restartDueNodes()
+        tickNodes()
+        deliverMessages()
+        driveClients()
+        processReadies()
+        now += 1
+    }
+}
