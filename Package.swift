@@ -76,7 +76,7 @@ var targets: [Target] = [
     .testTarget(name: "RecordLogTests", dependencies: ["RecordLog", "FileIO", "FileIOSim", "Basics", "Wire", "Checksum", "Inspection"]),
     .testTarget(name: "StorageFormatTests", dependencies: ["StorageFormat", "FileIO", "FileIOSim", "Basics", "Wire"]),
     .testTarget(name: "LSMTests", dependencies: ["TestSupport", "LSM", "StorageFormat", "RecordLog", "FileIO", "FileIOSim", "Basics", "Wire"]),
-    .testTarget(name: "RaftTests", dependencies: ["Raft", "Basics"]),
+    .testTarget(name: "RaftTests", dependencies: ["Raft", "Basics"], exclude: ["testdata"]),
     .testTarget(name: "RaftSimTests", dependencies: ["RaftSim", "Raft", "Basics"]),
     .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "CVectorSupport", "Basics", "Checksum", "FileIO", "FileIOSim"]),
     .testTarget(name: "InspectionTests", dependencies: ["Inspection", "LSM", "RecordLog", "StorageFormat", "VectorIndex", "FileIO", "FileIOSim", "Basics"]),

@@ -428,7 +428,10 @@ public struct RaftNode: Sendable {
             return
         }
         let wasPaused = state.isPaused
-        guard state.maybeUpdate(m.index) else {
+        // An answer to a probe that only confirms the known match still settles where the logs
+        // agree: without this, a follower whose snapshot just landed would wait for a heartbeat.
+        let updated = state.maybeUpdate(m.index)
+        guard updated || (state.match == m.index && state.state == .probe) else {
             progress[m.from] = state
             return
         }

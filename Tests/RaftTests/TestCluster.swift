@@ -72,7 +72,8 @@ struct TestCluster {
         fatalError("the cluster did not settle")
     }
 
-    mutating func process(_ id: NodeID) {
+    @discardableResult
+    mutating func process(_ id: NodeID) -> Ready {
         var node = nodes[id]!
         let ready = node.ready()
         var disk = disks[id]!
@@ -103,6 +104,7 @@ struct TestCluster {
         node.advance(ready)
         disks[id] = disk
         nodes[id] = node
+        return ready
     }
 
     mutating func tick(_ id: NodeID, times: Int = 1) {
