@@ -143,10 +143,22 @@ struct SimNode {
     var readyReads: [(index: UInt64, client: Int, sequence: UInt64, key: String)] = []
 }
 
+struct PendingRequest {
+    var operation: KVOperation
+    var historyIndex: Int
+    /// When to send again: a timeout, or soon after a refusal that named the leader.
+    var retryAt: Int
+    /// Timeouts so far (the client gives up after `maxAttempts`).
+    var attempts = 0
+    var redirects = 0
+    var redirected = false
+    var target: NodeID
+}
+
 struct SimClient {
     var id: Int
     var sequence: UInt64 = 0
-    var pending: (operation: KVOperation, historyIndex: Int, sentAt: Int, attempts: Int, target: NodeID)?
+    var pending: PendingRequest?
     var leaderGuess: NodeID = 1
 }
 
@@ -318,15 +330,18 @@ public final class Simulation {
     func driveClients() {
         for index in clients.indices {
             if var pending = clients[index].pending {
-                if now - pending.sentAt >= options.clientTimeout {
-                    pending.attempts += 1
-                    if pending.attempts >= options.maxAttempts && index < options.clients {
-                        // Give up: the outcome stays unknown.
-                        clients[index].pending = nil
-                        continue
+                if now >= pending.retryAt {
+                    if pending.redirected && pending.redirects < 20 {
+                        pending.redirected = false
+                    } else {
+                        pending.attempts += 1
+                        if pending.attempts >= options.maxAttempts && index < options.clients {
+                            // Give up: the outcome stays unknown.
+                            clients[index].pending = nil
+                            continue
+                        }
+                        pending.target = ids.randomElement(using: &random)!
                     }
-                    pending.target = ids.randomElement(using: &random)!
-                    pending.sentAt = now
                     clients[index].pending = pending
                     submit(client: index)
                 }
@@ -350,7 +365,8 @@ public final class Simulation {
     func startOperation(client index: Int, _ operation: KVOperation) {
         clients[index].sequence += 1
         result.history.append(ClientOperation(client: index, operation: operation, invokedAt: now, returnedAt: nil, result: nil))
-        clients[index].pending = (operation, result.history.count - 1, now, 0, clients[index].leaderGuess)
+        clients[index].pending = PendingRequest(operation: operation, historyIndex: result.history.count - 1, retryAt: now,
+                                                target: clients[index].leaderGuess)
         submit(client: index)
     }
 
@@ -358,6 +374,8 @@ public final class Simulation {
     /// network loses it).
     func submit(client index: Int) {
         guard let pending = clients[index].pending else { return }
+        clients[index].pending!.retryAt = now + options.clientTimeout
+
         if faultsActive && options.faults.contains(.network) && random.next() % 20 == 0 { return }
         let id = pending.target
         guard nodes[id]!.isUp else { return }
@@ -392,6 +410,10 @@ public final class Simulation {
         } else {
             pending.target = ids.randomElement(using: &random)!
         }
+        // Retry soon; a request refused before reaching the log did not take effect.
+        pending.redirected = true
+        pending.redirects += 1
+        pending.retryAt = now + 3
         clients[index].leaderGuess = pending.target
         clients[index].pending = pending
     }
@@ -555,7 +577,8 @@ public final class Simulation {
         let budgetSteps = options.livenessTicks * (options.tickSteps + 2)
         while now < quietStart + budgetSteps && result.history[probeOperation].returnedAt == nil { step() }
         guard let done = result.history[probeOperation].returnedAt else {
-            violation("liveness: no write committed within \(options.livenessTicks) ticks after faults stopped at step \(quietStart)")
+            violation("liveness: no write committed within \(options.livenessTicks) ticks after faults stopped at step \(quietStart); "
+                      + clusterState())
             return
         }
         result.recoveryTicks = (done - quietStart) / options.tickSteps
@@ -578,6 +601,18 @@ public final class Simulation {
                 return
             }
         }
+    }
+
+    /// One line per node, for violation reports.
+    func clusterState() -> String {
+        ids.map { id in
+            let node = nodes[id]!, raft = node.raft
+            var text = "node \(id) \(node.isUp ? "\(raft.role)" : "down") term \(raft.term) leader \(raft.leader) commit \(raft.committed) applied \(raft.applied) last \(raft.lastIndex)/\(raft.lastTerm)"
+            if raft.role == .leader {
+                text += " progress " + raft.progress.keys.sorted().map { "\($0):\(raft.progress[$0]!.state)/\(raft.progress[$0]!.match)/\(raft.progress[$0]!.next)" }.joined(separator: " ")
+            }
+            return text
+        }.joined(separator: "; ")
     }
 
     func step() {
