@@ -6,7 +6,7 @@
 //   1 file I/O     FileIO (protocol + POSIX) · FileIOSim (crashable in-memory + fault injection)
 //   2 formats/log  RecordLog (the unified record log) · StorageFormat (storage segments, manifest edits)
 //   3 engines      LSM (the storage engine) · VectorIndex (HNSW, CVectorSupport)
-//   4 replication  Raft (the consensus core)
+//   4 replication  Raft (the consensus core) · RaftStorage (Raft state over the record log)
 //   tools          Inspection (dump / verify / repair) · BenchSupport
 // `Tests/InspectionTests/LayeringTests.swift` checks every import against these rules.
 import PackageDescription
@@ -52,6 +52,7 @@ var targets: [Target] = [
     .target(name: "LSM", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "RecordLog", "StorageFormat"], swiftSettings: hotCodeSettings),
     // Layer 4 — replication.
     .target(name: "Raft", dependencies: ["Basics"], swiftSettings: hotCodeSettings),
+    .target(name: "RaftStorage", dependencies: ["Basics", "Wire", "Raft", "RecordLog"], swiftSettings: hotCodeSettings),
     // Tools.
     .target(name: "RaftSim", dependencies: ["Basics", "Wire", "Raft"], swiftSettings: hotCodeSettings),
     .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM", "VectorIndex"]),
@@ -77,6 +78,7 @@ var targets: [Target] = [
     .testTarget(name: "StorageFormatTests", dependencies: ["StorageFormat", "FileIO", "FileIOSim", "Basics", "Wire"]),
     .testTarget(name: "LSMTests", dependencies: ["TestSupport", "LSM", "StorageFormat", "RecordLog", "FileIO", "FileIOSim", "Basics", "Wire"]),
     .testTarget(name: "RaftTests", dependencies: ["Raft", "Basics"], exclude: ["testdata"]),
+    .testTarget(name: "RaftStorageTests", dependencies: ["RaftStorage", "Raft", "RecordLog", "FileIO", "FileIOSim", "Basics"]),
     .testTarget(name: "RaftSimTests", dependencies: ["RaftSim", "Raft", "Basics"]),
     .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "CVectorSupport", "Basics", "Checksum", "FileIO", "FileIOSim"]),
     .testTarget(name: "InspectionTests", dependencies: ["Inspection", "LSM", "RecordLog", "StorageFormat", "VectorIndex", "FileIO", "FileIOSim", "Basics"]),

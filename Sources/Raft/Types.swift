@@ -269,6 +269,8 @@ public struct Ready: Sendable, Equatable {
     public var readStates: [ReadState] = []
     public var mustSync = false
 
+    public init() {}
+
     public var isEmpty: Bool {
         softState == nil && hardState == nil && entries.isEmpty && snapshot == nil && committedEntries.isEmpty
             && messages.isEmpty && readStates.isEmpty

@@ -20,6 +20,7 @@ import Testing
         "VectorIndex": ["Basics", "Wire", "Checksum", "FileIO", "CVectorSupport"],
         "CVectorSupport": [],
         "Raft": ["Basics"],
+        "RaftStorage": ["Basics", "Wire", "Raft", "RecordLog"],
         "RaftSim": ["Basics", "Wire", "Raft"],
         "LSM": ["Basics", "Wire", "Checksum", "FileIO", "RecordLog", "StorageFormat"],
         "StorageFormat": ["Wire", "Checksum", "Compression", "FileIO"],
