@@ -189,6 +189,16 @@ public enum LogBenchmark {
         return (latencies.count, elapsed, latencies)
     }
 
+    /// Removes `directory` and everything under it (benchmark scratch space only).
+    static func removeTreeRecursively(_ directory: String) {
+        let fs = POSIXFileSystem()
+        for name in (try? fs.list(directory)) ?? [] {
+            let path = joinPath(directory, name)
+            if fs.isDirectory(path) { removeTreeRecursively(path) } else { try? fs.remove(path) }
+        }
+        try? fs.remove(directory)
+    }
+
     static func removeTree(_ directory: String) throws {
         let fs = POSIXFileSystem()
         for name in (try? fs.list(directory)) ?? [] { try? fs.remove(joinPath(directory, name)) }

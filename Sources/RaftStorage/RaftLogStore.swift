@@ -47,10 +47,45 @@ public struct RecoveredGroup: Sendable, Equatable {
     public var entries: [Entry] = []
 }
 
+/// The LSNs of a group's stored entries, which are contiguous: `lsns[i]` is entry `first + i`'s.
+struct EntryLSNs: Sendable {
+    var first: UInt64 = 0
+    var lsns: [UInt64] = []
+
+    var isEmpty: Bool { lsns.isEmpty }
+
+    /// Records entry `index` at `lsn`, dropping any stored at `index` or later.
+    mutating func set(_ index: UInt64, _ lsn: UInt64) {
+        if lsns.isEmpty || index < first {
+            first = index
+            lsns = [lsn]
+            return
+        }
+        let position = Int(index - first)
+        if position < lsns.count { lsns.removeLast(lsns.count - position) }
+        if position > lsns.count {  // a gap cannot be tracked: start over from here
+            first = index
+            lsns = [lsn]
+            return
+        }
+        lsns.append(lsn)
+    }
+
+    /// Drops entries at or below `index`.
+    mutating func drop(through index: UInt64) {
+        guard !lsns.isEmpty, index >= first else { return }
+        let count = min(lsns.count, Int(index - first + 1))
+        lsns.removeFirst(count)
+        first = index + 1
+    }
+
+    var lowest: UInt64? { lsns.min() }
+}
+
 public final class RaftLogStore: @unchecked Sendable {
     public let log: RecordLog
-    /// Per group: the LSN of each stored entry (by index) and the last hard state written.
-    private var lsns: [UInt64: [UInt64: UInt64]] = [:]
+    /// Per group: the LSN of each stored entry and the last hard state written.
+    private var lsns: [UInt64: EntryLSNs] = [:]
     private var hardStates: [UInt64: HardState] = [:]
     private let lock = ConditionLock()
 
@@ -93,13 +128,10 @@ public final class RaftLogStore: @unchecked Sendable {
         do throws(LogError) { assigned = try log.append(records, sync: sync) } catch { throw .log(error) }
         lock.withLock {
             for write in writes {
-                if write.ready.snapshot != nil { lsns[write.group] = [:] }
-                if let first = write.ready.entries.first {
-                    lsns[write.group, default: [:]] = lsns[write.group, default: [:]].filter { $0.key < first.index }
-                }
+                if write.ready.snapshot != nil { lsns[write.group] = EntryLSNs() }
                 if let hard = write.ready.hardState { hardStates[write.group] = hard }
             }
-            for item in placed { lsns[item.group, default: [:]][item.index] = assigned[item.position] }
+            for item in placed { lsns[item.group, default: EntryLSNs()].set(item.index, assigned[item.position]) }
         }
     }
 
@@ -115,10 +147,8 @@ public final class RaftLogStore: @unchecked Sendable {
         let assigned: [UInt64]
         do throws(LogError) { assigned = try log.append(records, sync: true) } catch { throw .log(error) }
         let cut: UInt64 = lock.withLock {
-            var map = lsns[group, default: [:]]
-            map = map.filter { $0.key > snapshot.metadata.index }
-            lsns[group] = map
-            return min(map.values.min() ?? assigned[0], assigned[0])
+            lsns[group, default: EntryLSNs()].drop(through: snapshot.metadata.index)
+            return min(lsns[group]!.lowest ?? assigned[0], assigned[0])
         }
         do throws(LogError) { try log.truncatePrefix(stream: group, below: cut, sync: false) } catch { throw .log(error) }
     }
@@ -130,7 +160,7 @@ public final class RaftLogStore: @unchecked Sendable {
         let records: [StoredRecord]
         do throws(LogError) { records = try log.read(stream: group) } catch { throw .log(error) }
         var state = RecoveredGroup()
-        var map: [UInt64: UInt64] = [:]
+        var map = EntryLSNs()
         for record in records {
             func rule(_ text: String) -> DecodeError { DecodeError(field: "raft record", offset: 0, reason: .invalid(text)) }
             do throws(DecodeError) {
@@ -143,24 +173,23 @@ public final class RaftLogStore: @unchecked Sendable {
                     if let last = state.entries.last, entry.index <= last.index {
                         guard entry.index >= first else { throw rule("entry \(entry.index) is below the snapshot") }
                         state.entries.removeLast(Int(last.index - entry.index + 1))
-                        map = map.filter { $0.key < entry.index }
                     }
                     let expected = (state.entries.last?.index ?? first - 1) + 1
                     guard entry.index == expected else { throw rule("entry \(entry.index) where \(expected) was expected") }
                     state.entries.append(entry)
-                    map[entry.index] = record.lsn
+                    map.set(entry.index, record.lsn)
                 case .hardState:
                     state.hardState = try Self.decodeHardState(record.payload)
                 case .snapshot:
                     state.snapshot = try Self.decodeSnapshot(record.payload)
                     state.entries = []
-                    map = [:]
+                    map = EntryLSNs()
                 case .compaction:
                     let snapshot = try Self.decodeSnapshot(record.payload)
                     let index = snapshot.metadata.index
                     state.snapshot = snapshot
                     state.entries.removeAll { $0.index <= index }
-                    map = map.filter { $0.key > index }
+                    map.drop(through: index)
                     if let first = state.entries.first, first.index != index + 1 {
                         throw rule("entries after compaction at \(index) start at \(first.index)")
                     }

@@ -10,7 +10,7 @@ struct VectronBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vectron-bench",
         abstract: "Benchmarks, side by side with a reference measured in the same run.",
-        subcommands: [Log.self, KV.self, ANN.self])
+        subcommands: [Log.self, KV.self, ANN.self, RaftCommand.self])
 }
 
 struct Log: AsyncParsableCommand {
@@ -108,5 +108,28 @@ struct ANN: ParsableCommand {
         configuration.save = save
         configuration.load = load
         try ANNBenchmark.run(configuration) { print($0) }
+    }
+}
+
+struct RaftCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "raft",
+        abstract: "Committed Raft proposals/s: three nodes in one process with real record logs and an in-memory transport, beside the raw fdatasync rate.")
+    @Option(help: "Nodes (each group is replicated on all of them).") var nodes = 3
+    @Option(help: "Raft groups (leaders spread over the nodes).") var groups = 3
+    @Option(help: "Concurrent proposer threads, each waiting for its proposal to be applied.") var proposers = 64
+    @Option(help: "Payload bytes per proposal.") var bytes = 1024
+    @Option(help: "Seconds for the cluster (the raw fdatasync loop runs as long, half before and half after).") var seconds = 10.0
+    @Option(help: "Scratch directory on the disk to measure (removed afterwards).") var dir = "./.vectron-bench-raft"
+
+    func run() throws {
+        var configuration = RaftBenchmarkConfiguration()
+        configuration.nodes = nodes
+        configuration.groups = groups
+        configuration.proposers = proposers
+        configuration.bytes = bytes
+        configuration.seconds = seconds
+        configuration.directory = dir
+        for result in try RaftBenchmark.run(configuration) { print(result.jsonLine) }
     }
 }
