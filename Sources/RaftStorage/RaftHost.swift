@@ -113,6 +113,11 @@ public final class RaftHost: @unchecked Sendable {
 
     private var hasReady: Bool { groups.values.contains { $0.hasReady } }
 
+    /// Whether a cycle would do anything (queued inputs or a group with a `Ready`).
+    public var hasWork: Bool {
+        inboxLock.withLock { !inbox.isEmpty || !pendingGroups.isEmpty } || hasReady
+    }
+
     // MARK: The cycle (driver thread)
 
     public func runCycle() throws(RaftStorageError) {
