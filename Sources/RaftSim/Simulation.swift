@@ -1,5 +1,8 @@
 // A deterministic cluster simulator: N Raft nodes, their clients and a faulty network in one
-// thread, driven step by step from one seed. Checkers run all along (election safety, log
+// thread, driven step by step from one seed. Each node keeps its Raft state in a real unified
+// record log (`RaftLogStore`) on its own in-memory file system; a crash replaces that file
+// system with a crash clone (synced bytes kept, unsynced writes dropped or torn at random) and
+// the node restarts by recovering from it. Checkers run all along (election safety, log
 // matching, leader completeness, state-machine safety) and over the client history at the end
 // (linearizability, which also catches lost acknowledged writes: the final reads see them).
 //
@@ -11,7 +14,11 @@
 // ticks — otherwise that is a violation too.
 
 import Basics
+import FileIO
+import FileIOSim
 import Raft
+import RaftStorage
+import RecordLog
 import Wire
 
 public struct Faults: OptionSet, Sendable, CustomStringConvertible {
@@ -114,16 +121,46 @@ public struct SimulationResult: Sendable {
     }
 }
 
-/// What a node keeps on its disk (synced at every `Ready` that asks for it).
-struct SimDisk: Sendable {
-    var hardState = HardState()
-    var snapshot: Snapshot?
-    var entries: [Entry] = []
-    var membership: Membership
+/// A node's disk: an in-memory file system holding its record log.
+final class SimDisk {
+    var fileSystem = MemoryFileSystem()
+    var store: RaftLogStore
+    static let group: UInt64 = 1
+    static let directory = "/node/log"
 
-    var persisted: PersistedState {
-        PersistedState(hardState: hardState, snapshot: snapshot, entries: entries, membership: membership,
-                       applied: snapshot?.metadata.index ?? 0)
+    static var logOptions: RecordLogOptions {
+        var options = RecordLogOptions()
+        // Small segments, so that rotation, sealing and prefix truncation happen often.
+        options.segmentBytesMax = 16 << 10
+        options.recordPayloadBytesMax = 8 << 10
+        options.batchBytesMax = 16 << 10
+        options.queueBytesMax = 64 << 10
+        options.logID = 1
+        options.creationTimeOverride = 1
+        return options
+    }
+
+    init() throws(LogError) {
+        store = RaftLogStore(log: try RecordLog.open(directory: Self.directory, fileSystem: fileSystem, options: Self.logOptions).0)
+    }
+
+    /// The machine loses power: only what the file system made durable survives (torn or not).
+    func crash(seed: UInt64) {
+        store.log.close()
+        fileSystem = fileSystem.crashClone(seed: seed)
+    }
+
+    /// Reopens the log and recovers the group's state.
+    func recover(initial membership: Membership) throws(RaftStorageError) -> PersistedState {
+        do throws(LogError) {
+            store = RaftLogStore(log: try RecordLog.open(directory: Self.directory, fileSystem: fileSystem, options: Self.logOptions).0)
+        } catch {
+            throw .log(error)
+        }
+        let recovered = try store.recover(group: Self.group)
+        return PersistedState(hardState: recovered.hardState, snapshot: recovered.snapshot, entries: recovered.entries,
+                              membership: recovered.snapshot?.metadata.membership ?? membership,
+                              applied: recovered.snapshot?.metadata.index ?? 0)
     }
 }
 
@@ -190,8 +227,8 @@ public final class Simulation {
             var configuration = RaftConfiguration(id: id, seed: options.seed &* 7919 &+ id)
             configuration.maxInflight = 8
             configuration.maxMessageBytes = 4096
-            let disk = SimDisk(membership: membership)
-            nodes[id] = SimNode(raft: try! RaftNode(configuration: configuration, state: disk.persisted), disk: disk,
+            let disk = try! SimDisk()
+            nodes[id] = SimNode(raft: try! RaftNode(configuration: configuration, state: PersistedState(membership: membership)), disk: disk,
                                 tickSteps: options.tickSteps + skew, tickPhase: Int(random.next() % UInt64(options.tickSteps)))
         }
     }
@@ -229,6 +266,7 @@ public final class Simulation {
             // Crash anyone, even a majority: the quiet phase restarts them all.
             if let victim = up.randomElement(using: &random) {
                 nodes[victim]!.isUp = false
+                nodes[victim]!.disk.crash(seed: random.next())
                 nodes[victim]!.restartAt = now + 50 + Int(random.next() % 400)
                 inFlight.removeAll { $0.message.to == victim }
                 result.crashes += 1
@@ -272,14 +310,21 @@ public final class Simulation {
         for id in ids where !nodes[id]!.isUp && nodes[id]!.restartAt <= now {
             var node = nodes[id]!
             let configuration = node.raft.configuration
+            let state: PersistedState
+            do throws(RaftStorageError) {
+                state = try node.disk.recover(initial: Membership(voters: Set(ids)))
+            } catch {
+                violation("node \(id) cannot recover its log: \(error)")
+                return
+            }
             do throws(RaftError) {
-                node.raft = try RaftNode(configuration: configuration, state: node.disk.persisted)
+                node.raft = try RaftNode(configuration: configuration, state: state)
             } catch {
                 violation("node \(id) cannot restart from its disk: \(error)")
                 return
             }
             // The state machine restarts from the snapshot; the log replays the rest.
-            if let snapshot = node.disk.snapshot {
+            if let snapshot = state.snapshot {
                 do throws(DecodeError) { node.machine = try KVStateMachine(decoding: snapshot.data) } catch {
                     violation("node \(id)'s snapshot does not decode: \(error)")
                     return
@@ -448,17 +493,15 @@ public final class Simulation {
             }
             leaderOf[node.raft.term] = id
         }
-        // Persist (synchronously durable in this model).
-        if let hard = ready.hardState { node.disk.hardState = hard }
-        if let snapshot = ready.snapshot {
-            node.disk.snapshot = snapshot
-            node.disk.entries = []
-            node.disk.membership = snapshot.metadata.membership
-        }
-        if let first = ready.entries.first {
-            let base = (node.disk.snapshot?.metadata.index ?? 0) + 1
-            node.disk.entries.removeLast(node.disk.entries.count - Int(first.index - base))
-            node.disk.entries.append(contentsOf: ready.entries)
+        // Persist: one append to the node's record log, synced if the Ready says so.
+        if !ready.entries.isEmpty || ready.hardState != nil || ready.snapshot != nil {
+            do throws(RaftStorageError) {
+                try node.disk.store.persist([RaftLogStore.Write(group: SimDisk.group, ready: ready)])
+            } catch {
+                violation("node \(id) cannot persist: \(error)")
+                nodes[id] = node
+                return
+            }
         }
         for message in ready.messages { send(message) }
         if let snapshot = ready.snapshot {
@@ -470,7 +513,7 @@ public final class Simulation {
         for entry in ready.committedEntries {
             checkApplied(entry, by: id)
             if entry.kind == .configurationChange, let change = try? ConfigurationChange(decoding: entry.data) {
-                node.disk.membership = node.raft.applyConfigurationChange(change)
+                node.raft.applyConfigurationChange(change)
                 node.machine.applied = entry.index
                 continue
             }
@@ -512,8 +555,11 @@ public final class Simulation {
                                     data: node.machine.encoded)
             do throws(RaftError) {
                 try node.raft.compact(snapshot: snapshot)
-                node.disk.snapshot = snapshot
-                node.disk.entries.removeFirst(min(node.disk.entries.count, Int(applied - (node.disk.entries.first?.index ?? applied + 1) + 1)))
+            } catch {
+                violation("node \(id) cannot compact at \(applied): \(error)")
+            }
+            do throws(RaftStorageError) {
+                try node.disk.store.compact(group: SimDisk.group, snapshot: snapshot)
             } catch {
                 violation("node \(id) cannot compact at \(applied): \(error)")
             }

@@ -21,7 +21,7 @@ import Testing
         "CVectorSupport": [],
         "Raft": ["Basics"],
         "RaftStorage": ["Basics", "Wire", "Raft", "RecordLog"],
-        "RaftSim": ["Basics", "Wire", "Raft"],
+        "RaftSim": ["Basics", "Wire", "FileIO", "FileIOSim", "RecordLog", "Raft", "RaftStorage"],
         "LSM": ["Basics", "Wire", "Checksum", "FileIO", "RecordLog", "StorageFormat"],
         "StorageFormat": ["Wire", "Checksum", "Compression", "FileIO"],
     ]
