@@ -52,7 +52,7 @@ var targets: [Target] = [
     .target(name: "LSM", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "RecordLog", "StorageFormat"], swiftSettings: hotCodeSettings),
     // Layer 4 — replication.
     .target(name: "Raft", dependencies: ["Basics"], swiftSettings: hotCodeSettings),
-    .target(name: "RaftStorage", dependencies: ["Basics", "Wire", "Raft", "RecordLog"], swiftSettings: hotCodeSettings),
+    .target(name: "RaftStorage", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "Raft", "RecordLog"], swiftSettings: hotCodeSettings),
     // Tools.
     .target(name: "RaftSim", dependencies: ["Basics", "Wire", "FileIO", "FileIOSim", "RecordLog", "Raft", "RaftStorage"], swiftSettings: hotCodeSettings),
     .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM", "VectorIndex"]),

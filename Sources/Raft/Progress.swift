@@ -100,6 +100,16 @@ public struct Progress: Sendable, Equatable {
         inflights.reset()
     }
 
+    /// The follower lost its log beyond `index`: the one case where `match` goes down.
+    mutating func forgetMatch(above index: UInt64) {
+        match = min(match, index)
+        state = .probe
+        next = match + 1
+        probeSent = false
+        pendingSnapshot = 0
+        inflights.reset()
+    }
+
     /// An acknowledgement through `index`. Returns whether `match` moved.
     mutating func maybeUpdate(_ index: UInt64) -> Bool {
         var updated = false

@@ -57,14 +57,20 @@ public struct PersistedState: Sendable, Equatable {
     public var membership: Membership
     /// How far the state machine has durably applied (at least the snapshot's index).
     public var applied: UInt64
+    /// The node lost log entries it may have acknowledged (a damaged log was set aside): it
+    /// must not vote or campaign until a leader has brought it up to that leader's commit
+    /// index — only then does its log hold every committed entry again, so that comparing
+    /// logs in a vote is sound. Its term and vote must still be the durable ones.
+    public var lostLog: Bool
 
     public init(hardState: HardState = HardState(), snapshot: Snapshot? = nil, entries: [Entry] = [],
-                membership: Membership, applied: UInt64 = 0) {
+                membership: Membership, applied: UInt64 = 0, lostLog: Bool = false) {
         self.hardState = hardState
         self.snapshot = snapshot
         self.entries = entries
         self.membership = membership
         self.applied = applied
+        self.lostLog = lostLog
     }
 }
 
@@ -99,6 +105,13 @@ public struct RaftNode: Sendable {
     /// Read-index requests that arrived before this leader committed an entry of its term.
     var readsAwaitingCommit: [(context: [UInt8], from: NodeID)] = []
     var pendingConfigurationIndex: UInt64 = 0
+    /// After a lost log: no votes and no campaigns until this log matches a leader's through
+    /// the last index that leader had when its first accepted append was sent
+    /// (`catchUpTarget`, 0 until then). That leader's log held every entry committed so far —
+    /// including any committed with this node's acknowledgement of an entry it then lost — so
+    /// from then on this log holds every committed entry and its votes are sound again.
+    public private(set) var recovering = false
+    var catchUpTarget: UInt64 = 0
     var previousSoft: SoftState
     var previousHard: HardState
 
@@ -136,6 +149,7 @@ public struct RaftNode: Sendable {
         random = SeededRandom(seed: configuration.seed)
         previousHard = HardState(term: term, vote: vote, commit: log.committed)
         previousSoft = SoftState(leader: 0, role: .follower)
+        recovering = state.lostLog
         becomeFollower(term: term, leader: 0)
     }
 
@@ -151,7 +165,7 @@ public struct RaftNode: Sendable {
     public func term(at index: UInt64) -> UInt64? { log.term(at: index) }
     public var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
 
-    var isPromotable: Bool { membership.voters.contains(id) && log.pendingSnapshot == nil }
+    var isPromotable: Bool { membership.voters.contains(id) && log.pendingSnapshot == nil && !recovering }
 
     // MARK: Time
 
@@ -379,7 +393,7 @@ public struct RaftNode: Sendable {
     private mutating func handleVoteRequest(_ m: Message) {
         let responseKind: MessageKind = m.kind == .preVote ? .preVoteResponse : .voteResponse
         let canVote = vote == m.from || (vote == 0 && leader == 0) || (m.kind == .preVote && m.term > term)
-        if canVote && log.isUpToDate(index: m.index, term: m.logTerm) {
+        if canVote && !recovering && log.isUpToDate(index: m.index, term: m.logTerm) {
             // A pre-vote is granted at the term the candidate would take.
             messages.append(Message(kind: responseKind, from: id, to: m.from, term: m.term))
             if m.kind == .vote {
@@ -399,6 +413,7 @@ public struct RaftNode: Sendable {
             guard var state = progress[m.from] else { return }
             state.recentActive = true
             state.probeSent = false
+            if m.lastIndex == 1 && m.index < state.match { state.forgetMatch(above: m.index) }
             // A full window with nothing acknowledged may mean lost appends: let one more through.
             if state.state == .replicate && state.inflights.isFull { state.inflights.freeFirst() }
             progress[m.from] = state
@@ -418,6 +433,13 @@ public struct RaftNode: Sendable {
         if m.reject {
             var hint = m.rejectHint
             if m.logTerm > 0 { hint = log.conflictHint(index: m.rejectHint, term: m.logTerm).index }
+            if m.lastIndex == 1 && hint < state.match {
+                // The follower lost entries it had acknowledged: forget them and probe again.
+                state.forgetMatch(above: hint)
+                progress[m.from] = state
+                sendAppend(to: m.from)
+                return
+            }
             if state.maybeDecrease(rejected: m.index, hint: hint) {
                 if state.state == .replicate { state.becomeProbe() }
                 progress[m.from] = state
@@ -513,16 +535,23 @@ public struct RaftNode: Sendable {
         }
         if let last = log.maybeAppend(index: m.index, logTerm: m.logTerm, commit: m.commit, entries: m.entries) {
             messages.append(Message(kind: .appendResponse, from: id, to: m.from, term: term, index: last))
+            if recovering {
+                if catchUpTarget == 0 { catchUpTarget = max(m.lastIndex, 1) }
+                if last >= catchUpTarget { recovering = false }
+            }
         } else {
             let hint = log.conflictHint(index: m.index, term: m.logTerm)
             messages.append(Message(kind: .appendResponse, from: id, to: m.from, term: term, logTerm: hint.term,
-                                    index: m.index, reject: true, rejectHint: hint.index))
+                                    index: m.index, reject: true, rejectHint: hint.index, lastIndex: recovering ? 1 : 0))
         }
     }
 
     private mutating func handleHeartbeat(_ m: Message) {
         log.commitTo(min(m.commit, log.lastIndex))
-        messages.append(Message(kind: .heartbeatResponse, from: id, to: m.from, term: term, context: m.context))
+        // A node that lost its log says so (with its last index): the leader may believe it
+        // holds entries it no longer has, and would otherwise never send them again.
+        messages.append(Message(kind: .heartbeatResponse, from: id, to: m.from, term: term, index: recovering ? log.lastIndex : 0,
+                                lastIndex: recovering ? 1 : 0, context: m.context))
     }
 
     private mutating func handleSnapshot(_ m: Message) {
@@ -541,6 +570,7 @@ public struct RaftNode: Sendable {
         log.restore(snapshot)
         latestSnapshot = snapshot
         membership = metadata.membership
+        if recovering && catchUpTarget != 0 && metadata.index >= catchUpTarget { recovering = false }
         messages.append(Message(kind: .appendResponse, from: id, to: m.from, term: term, index: log.lastIndex))
     }
 
@@ -735,7 +765,7 @@ public struct RaftNode: Sendable {
         }
         if entries.isEmpty && !sendIfEmpty { return false }
         messages.append(Message(kind: .append, from: id, to: peer, term: term, logTerm: previousTerm, index: previous,
-                                entries: entries, commit: log.committed))
+                                entries: entries, commit: log.committed, lastIndex: log.lastIndex))
         if let last = entries.last, state.state == .replicate {
             state.next = last.index + 1
             state.inflights.add(last.index)

@@ -176,6 +176,11 @@ public struct Message: Sendable, Equatable, CustomStringConvertible {
     public var commit: UInt64 = 0
     public var reject = false
     public var rejectHint: UInt64 = 0
+    /// append: the leader's last index when it sent this (a recovering follower's catch-up
+    /// target); rejected append responses and heartbeat responses: 1 if the follower lost its
+    /// log (a heartbeat response then carries the follower's last index in `index`), so the
+    /// leader must forget what it believed the follower held.
+    public var lastIndex: UInt64 = 0
     public var snapshot: Snapshot?
     /// Read-index requests and the heartbeats that confirm them; `[1]` on a vote marks an
     /// election a leadership transfer asked for.
@@ -183,7 +188,7 @@ public struct Message: Sendable, Equatable, CustomStringConvertible {
 
     public init(kind: MessageKind, from: NodeID, to: NodeID, term: UInt64, logTerm: UInt64 = 0, index: UInt64 = 0,
                 entries: [Entry] = [], commit: UInt64 = 0, reject: Bool = false, rejectHint: UInt64 = 0,
-                snapshot: Snapshot? = nil, context: [UInt8] = []) {
+                lastIndex: UInt64 = 0, snapshot: Snapshot? = nil, context: [UInt8] = []) {
         self.kind = kind
         self.from = from
         self.to = to
@@ -194,6 +199,7 @@ public struct Message: Sendable, Equatable, CustomStringConvertible {
         self.commit = commit
         self.reject = reject
         self.rejectHint = rejectHint
+        self.lastIndex = lastIndex
         self.snapshot = snapshot
         self.context = context
     }
@@ -211,6 +217,7 @@ public struct Message: Sendable, Equatable, CustomStringConvertible {
             if !entries.isEmpty { text += " [" + entries.map(\.description).joined(separator: ", ") + "]" }
         case .appendResponse:
             text += reject ? " rejected \(index) hint \(logTerm)/\(rejectHint)" : " index \(index)"
+            if reject && lastIndex == 1 { text += " lost log" }
         case .heartbeat:
             text += " commit \(commit)"
         case .heartbeatResponse, .timeoutNow:

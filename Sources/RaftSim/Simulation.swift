@@ -33,7 +33,10 @@ public struct Faults: OptionSet, Sendable, CustomStringConvertible {
     public static let crashes = Faults(rawValue: 4)
     /// Nodes' clocks tick at different rates.
     public static let clockSkew = Faults(rawValue: 8)
-    public static let all: Faults = [.network, .partitions, .crashes, .clockSkew]
+    /// A crash may also flip a byte in an older segment of the node's record log: the node must
+    /// detect it, set the log aside and recover from its peers without applying bad data.
+    public static let bitFlips = Faults(rawValue: 16)
+    public static let all: Faults = [.network, .partitions, .crashes, .clockSkew, .bitFlips]
 
     public static func parse(_ text: String) -> Faults? {
         var faults: Faults = []
@@ -45,6 +48,7 @@ public struct Faults: OptionSet, Sendable, CustomStringConvertible {
             case "partitions": faults.insert(.partitions)
             case "crashes": faults.insert(.crashes)
             case "clock-skew": faults.insert(.clockSkew)
+            case "bit-flips": faults.insert(.bitFlips)
             default: return nil
             }
         }
@@ -52,7 +56,8 @@ public struct Faults: OptionSet, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        let names = [(Faults.network, "network"), (.partitions, "partitions"), (.crashes, "crashes"), (.clockSkew, "clock-skew")]
+        let names = [(Faults.network, "network"), (.partitions, "partitions"), (.crashes, "crashes"), (.clockSkew, "clock-skew"),
+                     (.bitFlips, "bit-flips")]
         let on = names.filter { contains($0.0) }.map(\.1)
         return on.isEmpty ? "none" : on.joined(separator: ",")
     }
@@ -103,6 +108,8 @@ public struct SimulationResult: Sendable {
     public var history: [ClientOperation] = []
     public var messagesDelivered = 0
     public var crashes = 0
+    /// Restarts that found a damaged log, set it aside and recovered from peers.
+    public var lostLogs = 0
     public var elections = 0
     public var maxTerm: UInt64 = 0
     public var committed: UInt64 = 0
@@ -116,17 +123,20 @@ public struct SimulationResult: Sendable {
         return "seed \(options.seed) nodes \(options.nodes) steps \(options.steps) faults \(options.faults): "
             + (ok ? "ok" : "VIOLATION (\(violations.count))")
             + " | ops \(history.count) completed \(completed) | committed \(committed) max-term \(maxTerm)"
-            + " elections \(elections) crashes \(crashes) delivered \(messagesDelivered)"
+            + " elections \(elections) crashes \(crashes) lost-logs \(lostLogs) delivered \(messagesDelivered)"
             + " | recovered in \(recoveryTicks.map(String.init) ?? "—") ticks"
     }
 }
 
-/// A node's disk: an in-memory file system holding its record log.
+/// A node's disk: an in-memory file system holding its record log and its hard-state file.
 final class SimDisk {
     var fileSystem = MemoryFileSystem()
     var store: RaftLogStore
+    /// What the hard-state file last said.
+    var written = DurableVote()
     static let group: UInt64 = 1
     static let directory = "/node/log"
+    static let hardStatePath = "/node/hardstate"
 
     static var logOptions: RecordLogOptions {
         var options = RecordLogOptions()
@@ -144,23 +154,83 @@ final class SimDisk {
         store = RaftLogStore(log: try RecordLog.open(directory: Self.directory, fileSystem: fileSystem, options: Self.logOptions).0)
     }
 
-    /// The machine loses power: only what the file system made durable survives (torn or not).
-    func crash(seed: UInt64) {
-        store.log.close()
-        fileSystem = fileSystem.crashClone(seed: seed)
+    /// Writes what a `Ready` asks to persist: the hard-state file first when the term or vote
+    /// changed, then one append to the log.
+    func persist(_ ready: Ready, recovering: Bool) throws(RaftStorageError) {
+        var wanted = written
+        if let hard = ready.hardState {
+            wanted.term = hard.term
+            wanted.vote = hard.vote
+        }
+        wanted.recovering = recovering
+        if wanted != written {
+            do throws(FileIOError) { try HardStateFile.write(Self.hardStatePath, wanted, fileSystem: fileSystem) } catch {
+                throw .log(.io(error))
+            }
+            written = wanted
+        }
+        try store.persist([RaftLogStore.Write(group: Self.group, ready: ready)])
     }
 
-    /// Reopens the log and recovers the group's state.
-    func recover(initial membership: Membership) throws(RaftStorageError) -> PersistedState {
+    /// The machine loses power: only what the file system made durable survives (torn or not).
+    /// With `flip`, a byte of an older log segment also rots.
+    func crash(seed: UInt64, flip: Bool) {
+        store.log.close()
+        fileSystem = fileSystem.crashClone(seed: seed)
+        guard flip else { return }
+        var random = SeededRandom(seed: seed ^ 0xF11B)
+        let segments = ((try? fileSystem.list(Self.directory)) ?? []).filter { $0.hasSuffix(".vlog") }.sorted()
+        guard segments.count >= 2 else { return }
+        let victim = Self.directory + "/" + segments[Int(random.next() % UInt64(segments.count - 1))]
+        guard var bytes = fileSystem.contents(of: victim), !bytes.isEmpty else { return }
+        bytes[Int(random.next() % UInt64(bytes.count))] ^= UInt8(1 << (random.next() % 8))
+        fileSystem.setContents(of: victim, bytes)
+    }
+
+    /// Reopens the log and recovers the group's state. A damaged log (a checksum or a rule
+    /// fails) is set aside: the node restarts empty, with its term and vote from the hard-state
+    /// file, marked as having lost its log. Returns whether that happened.
+    func recover(initial membership: Membership) throws(RaftStorageError) -> (PersistedState, lostLog: Bool) {
+        let file = try HardStateFile.read(Self.hardStatePath, fileSystem: fileSystem)
+        written = file ?? DurableVote()
+        do throws(RaftStorageError) {
+            do throws(LogError) {
+                store = RaftLogStore(log: try RecordLog.open(directory: Self.directory, fileSystem: fileSystem, options: Self.logOptions).0)
+            } catch {
+                throw .log(error)
+            }
+            let recovered = try store.recover(group: Self.group)
+            var hard = recovered.hardState
+            if let file, file.term > hard.term || (file.term == hard.term && hard.vote == 0) {
+                hard.term = file.term
+                hard.vote = file.vote
+            }
+            // Still catching up from an earlier lost log: stay out of votes until done.
+            return (PersistedState(hardState: hard, snapshot: recovered.snapshot, entries: recovered.entries,
+                                   membership: recovered.snapshot?.metadata.membership ?? membership,
+                                   applied: recovered.snapshot?.metadata.index ?? 0, lostLog: written.recovering), false)
+        } catch {
+            switch error {
+            case .log(.corruption), .corrupt: break
+            default: throw error
+            }
+        }
+        // Set the damaged log aside and start an empty one.
+        store.log.close()
+        for name in (try? fileSystem.list(Self.directory)) ?? [] {
+            do throws(FileIOError) { try fileSystem.remove(Self.directory + "/" + name) } catch { throw .log(.io(error)) }
+        }
         do throws(LogError) {
             store = RaftLogStore(log: try RecordLog.open(directory: Self.directory, fileSystem: fileSystem, options: Self.logOptions).0)
         } catch {
             throw .log(error)
         }
-        let recovered = try store.recover(group: Self.group)
-        return PersistedState(hardState: recovered.hardState, snapshot: recovered.snapshot, entries: recovered.entries,
-                              membership: recovered.snapshot?.metadata.membership ?? membership,
-                              applied: recovered.snapshot?.metadata.index ?? 0)
+        written.recovering = true
+        do throws(FileIOError) { try HardStateFile.write(Self.hardStatePath, written, fileSystem: fileSystem) } catch {
+            throw .log(.io(error))
+        }
+        let hard = HardState(term: written.term, vote: written.vote, commit: 0)
+        return (PersistedState(hardState: hard, membership: membership, lostLog: true), true)
     }
 }
 
@@ -169,6 +239,9 @@ struct SimNode {
     var disk: SimDisk
     var machine = KVStateMachine()
     var isUp = true
+    /// The node's log may be damaged (a byte flipped while it was down) or it restarted with a
+    /// lost log and has not caught up yet.
+    var lostLogPending = false
     var restartAt = 0
     var tickSteps: Int
     var tickPhase: Int
@@ -266,7 +339,13 @@ public final class Simulation {
             // Crash anyone, even a majority: the quiet phase restarts them all.
             if let victim = up.randomElement(using: &random) {
                 nodes[victim]!.isUp = false
-                nodes[victim]!.disk.crash(seed: random.next())
+                // A rotten byte loses data on this node: allowed only while every other node's
+                // log is whole (Raft tolerates a minority of failures, and a node that lost its
+                // log counts as failed until it has caught up).
+                let othersWhole = ids.allSatisfy { $0 == victim || (!nodes[$0]!.lostLogPending && !nodes[$0]!.raft.recovering) }
+                let flip = faults.contains(.bitFlips) && othersWhole && random.next() % 3 == 0
+                nodes[victim]!.disk.crash(seed: random.next(), flip: flip)
+                if flip { nodes[victim]!.lostLogPending = true }  // until its restart tells
                 nodes[victim]!.restartAt = now + 50 + Int(random.next() % 400)
                 inFlight.removeAll { $0.message.to == victim }
                 result.crashes += 1
@@ -312,7 +391,10 @@ public final class Simulation {
             let configuration = node.raft.configuration
             let state: PersistedState
             do throws(RaftStorageError) {
-                state = try node.disk.recover(initial: Membership(voters: Set(ids)))
+                let (recovered, lostLog) = try node.disk.recover(initial: Membership(voters: Set(ids)))
+                state = recovered
+                if lostLog { result.lostLogs += 1 }
+                node.lostLogPending = recovered.lostLog
             } catch {
                 violation("node \(id) cannot recover its log: \(error)")
                 return
@@ -496,7 +578,7 @@ public final class Simulation {
         // Persist: one append to the node's record log, synced if the Ready says so.
         if !ready.entries.isEmpty || ready.hardState != nil || ready.snapshot != nil {
             do throws(RaftStorageError) {
-                try node.disk.store.persist([RaftLogStore.Write(group: SimDisk.group, ready: ready)])
+                try node.disk.persist(ready, recovering: node.raft.recovering)
             } catch {
                 violation("node \(id) cannot persist: \(error)")
                 nodes[id] = node
@@ -537,6 +619,13 @@ public final class Simulation {
             node.readyReads.append((read.index, request.client, request.sequence, request.key))
         }
         node.raft.advance(ready)
+        if node.lostLogPending && !node.raft.recovering {
+            // Caught up: record it durably before anything else (the next persist would too).
+            do throws(RaftStorageError) { try node.disk.persist(Ready(), recovering: false) } catch {
+                violation("node \(id) cannot record its recovery: \(error)")
+            }
+            node.lostLogPending = false
+        }
         // Serve confirmed reads the state machine has caught up with.
         let applied = node.raft.applied
         var waiting: [(index: UInt64, client: Int, sequence: UInt64, key: String)] = []

@@ -20,7 +20,7 @@ import Testing
         "VectorIndex": ["Basics", "Wire", "Checksum", "FileIO", "CVectorSupport"],
         "CVectorSupport": [],
         "Raft": ["Basics"],
-        "RaftStorage": ["Basics", "Wire", "Raft", "RecordLog"],
+        "RaftStorage": ["Basics", "Wire", "Checksum", "FileIO", "Raft", "RecordLog"],
         "RaftSim": ["Basics", "Wire", "FileIO", "FileIOSim", "RecordLog", "Raft", "RaftStorage"],
         "LSM": ["Basics", "Wire", "Checksum", "FileIO", "RecordLog", "StorageFormat"],
         "StorageFormat": ["Wire", "Checksum", "Compression", "FileIO"],

@@ -355,3 +355,42 @@ import Testing
         #expect(cluster.readStates[leader]?.first?.index == cluster.node(leader).committed)
     }
 }
+
+@Suite struct LostLogTests {
+    /// A node whose damaged log was set aside comes back empty with its term and vote: it
+    /// acknowledges appends but neither votes nor campaigns until a leader has brought its log
+    /// up to that leader's last index, and the leader forgets what it believed the node held.
+    @Test func aNodeThatLostItsLogStaysOutOfElectionsUntilCaughtUp() throws {
+        var cluster = TestCluster(size: 3)
+        let elected = cluster.electLeader()
+        let leader = try #require(elected)
+        for value in 0..<5 { try cluster.propose("v\(value)") }
+        let lost = cluster.nodes.keys.sorted().first { $0 != leader }!
+        let before = cluster.node(leader).progress[lost]!.match
+        #expect(before == cluster.node(leader).lastIndex)
+        // Restart `lost` with an empty log, keeping term and vote.
+        let hard = cluster.node(lost).hardState
+        let configuration = cluster.node(lost).configuration
+        cluster.nodes[lost] = try RaftNode(configuration: configuration,
+                                           state: PersistedState(hardState: HardState(term: hard.term, vote: hard.vote, commit: 0),
+                                                                 membership: cluster.node(lost).membership, lostLog: true))
+        cluster.applied[lost] = []
+        #expect(cluster.node(lost).recovering)
+        // It refuses a vote while recovering, even to an up-to-date candidate.
+        var probe = cluster.node(lost)
+        probe.step(Message(kind: .vote, from: leader, to: lost, term: hard.term + 5, logTerm: cluster.node(leader).lastTerm,
+                           index: cluster.node(leader).lastIndex))
+        #expect(probe.ready().messages.first { $0.kind == .voteResponse }?.reject == true)
+        // And it never campaigns.
+        var alone = cluster.node(lost)
+        for _ in 0..<100 { alone.tick() }
+        #expect(alone.role == .follower)
+        // The leader's next append is rejected with the lost-log mark; the leader resets its
+        // view and re-replicates everything.
+        cluster.tickAll(times: 3)
+        #expect(!cluster.node(lost).recovering)
+        #expect(cluster.node(lost).lastIndex == cluster.node(leader).lastIndex)
+        #expect(cluster.texts(lost) == cluster.texts(leader))
+        #expect(cluster.node(leader).progress[lost]!.match == cluster.node(leader).lastIndex)
+    }
+}
