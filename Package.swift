@@ -37,6 +37,7 @@ var targets: [Target] = [
     .target(name: "Wire", swiftSettings: hotCodeSettings),
     .target(name: "Checksum", dependencies: ["CXXHash"], swiftSettings: hotCodeSettings),
     .target(name: "Compression", dependencies: ["CLZ4"], swiftSettings: hotCodeSettings),
+    .target(name: "Linearizability"),
     // Layer 1 — file I/O.
     .target(name: "FileIO", dependencies: ["Basics"]),
     .target(name: "FileIOSim", dependencies: ["Basics", "FileIO"]),
@@ -81,6 +82,7 @@ var targets: [Target] = [
     .testTarget(name: "RaftStorageTests", dependencies: ["RaftStorage", "Raft", "RecordLog", "FileIO", "FileIOSim", "Basics"]),
     .testTarget(name: "RaftSimTests", dependencies: ["RaftSim", "Raft", "Basics"]),
     .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "CVectorSupport", "Basics", "Checksum", "FileIO", "FileIOSim"]),
+    .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "Basics"]),
     .testTarget(name: "InspectionTests", dependencies: ["Inspection", "LSM", "RecordLog", "StorageFormat", "VectorIndex", "FileIO", "FileIOSim", "Basics"]),
 ]
 
