@@ -55,7 +55,7 @@ var targets: [Target] = [
     .target(name: "Raft", dependencies: ["Basics"], swiftSettings: hotCodeSettings),
     .target(name: "RaftStorage", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "Raft", "RecordLog"], swiftSettings: hotCodeSettings),
     // Tools.
-    .target(name: "RaftSim", dependencies: ["Basics", "Wire", "FileIO", "FileIOSim", "RecordLog", "Raft", "RaftStorage"], swiftSettings: hotCodeSettings),
+    .target(name: "RaftSim", dependencies: ["Basics", "Wire", "FileIO", "FileIOSim", "RecordLog", "Linearizability", "Raft", "RaftStorage"], swiftSettings: hotCodeSettings),
     .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM", "VectorIndex"]),
     .target(name: "BenchSupport", dependencies: ["Basics", "FileIO", "RecordLog", "LSM", "VectorIndex", "Raft", "RaftStorage"], swiftSettings: hotCodeSettings),
     .executableTarget(

@@ -16,6 +16,7 @@
 import Basics
 import FileIO
 import FileIOSim
+import Linearizability
 import Raft
 import RaftStorage
 import RecordLog
@@ -321,6 +322,7 @@ public final class Simulation {
             if !result.violations.isEmpty { break }
         }
         if result.violations.isEmpty { finish() }
+        if result.violations.isEmpty { checkLinearizability() }
         result.maxTerm = nodes.values.map(\.raft.term).max() ?? 0
         result.committed = nodes.values.map(\.raft.committed).max() ?? 0
         return result
@@ -703,6 +705,39 @@ public final class Simulation {
     }
 
     // MARK: The end
+
+    /// The client history against a single register per key (Wing & Gong search with
+    /// timed-out operations as unknown outcomes). A lost acknowledged write shows here too: the
+    /// final reads of every key would contradict it.
+    func checkLinearizability() {
+        let operations = result.history.map { operation -> HistoryOperation<KVModel.Input, KVModel.Output> in
+            let input: KVModel.Input
+            switch operation.operation {
+            case let .put(key, value): input = .put(key: key, value: value)
+            case let .get(key): input = .get(key: key)
+            case let .cas(key, expected, new): input = .cas(key: key, expected: expected, new: new)
+            }
+            guard let returned = operation.returnedAt, let answer = operation.result else {
+                return .unknown(clientID: operation.client, input, invoked: operation.invokedAt)
+            }
+            let output: KVModel.Output
+            switch answer {
+            case .ok: output = .ok
+            case let .value(value): output = .value(value)
+            case let .swapped(done): output = .casResult(done)
+            }
+            return .completed(clientID: operation.client, input, output, invoked: operation.invokedAt, returned: returned)
+        }
+        let checker = LinearizabilityChecker(model: KVModel(), partitionStepsMax: 20_000_000)
+        switch checker.check(operations) {
+        case .linearizable:
+            break
+        case let .notLinearizable(failure):
+            violation("linearizability: \(failure)")
+        case let .unknown(keys):
+            violation("linearizability: the search ran out of steps on keys \(keys)")
+        }
+    }
 
     /// Liveness (the probe write of the quiet phase commits within the budget), then every key
     /// is read back, so that a lost acknowledged write shows in the history.

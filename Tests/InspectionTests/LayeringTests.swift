@@ -22,7 +22,7 @@ import Testing
         "CVectorSupport": [],
         "Raft": ["Basics"],
         "RaftStorage": ["Basics", "Wire", "Checksum", "FileIO", "Raft", "RecordLog"],
-        "RaftSim": ["Basics", "Wire", "FileIO", "FileIOSim", "RecordLog", "Raft", "RaftStorage"],
+        "RaftSim": ["Basics", "Wire", "FileIO", "FileIOSim", "Linearizability", "RecordLog", "Raft", "RaftStorage"],
         "LSM": ["Basics", "Wire", "Checksum", "FileIO", "RecordLog", "StorageFormat"],
         "StorageFormat": ["Wire", "Checksum", "Compression", "FileIO"],
     ]

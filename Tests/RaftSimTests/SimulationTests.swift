@@ -31,6 +31,20 @@ import Testing
         #expect(result.ok, "regression (\(regression.caught)): \(result.summary)\n\(result.violations.joined(separator: "\n"))")
     }
 
+    /// The end-of-run linearizability check is wired to the real history: a read that returns
+    /// a value nobody wrote makes it fail.
+    @Test func aTamperedReadFailsTheLinearizabilityCheck() throws {
+        let simulation = Simulation(options: SimulationOptions(seed: 7, steps: 3_000, nodes: 3, faults: .all))
+        let clean = simulation.run()
+        #expect(clean.ok, "\(clean.violations)")
+        let read = try #require(simulation.result.history.firstIndex {
+            if case .get = $0.operation, $0.returnedAt != nil { true } else { false }
+        })
+        simulation.result.history[read].result = .value("never written")
+        simulation.checkLinearizability()
+        #expect(simulation.result.violations.contains { $0.contains("linearizability") })
+    }
+
     @Test func aRunIsAFunctionOfItsSeed() {
         let options = SimulationOptions(seed: 42, steps: 3_000, nodes: 3, faults: .all)
         let first = Simulation(options: options).run(), second = Simulation(options: options).run()
