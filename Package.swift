@@ -2,12 +2,12 @@
 // Vectron — a distributed vector database.
 //
 // Modules are layered and import only downwards:
-//   0 primitives   Basics · Wire · Checksum (CXXHash) · Compression (CLZ4)
+//   0 primitives   Basics · Wire · Checksum (CXXHash) · Compression (CLZ4) · Linearizability
 //   1 file I/O     FileIO (protocol + POSIX) · FileIOSim (crashable in-memory + fault injection)
 //   2 formats/log  RecordLog (the unified record log) · StorageFormat (storage segments, manifest edits)
 //   3 engines      LSM (the storage engine) · VectorIndex (HNSW, CVectorSupport)
 //   4 replication  Raft (the consensus core) · RaftStorage (Raft state over the record log)
-//   tools          Inspection (dump / verify / repair) · BenchSupport
+//   tools          Inspection (dump / verify / repair) · BenchSupport · RaftSim (the simulator)
 // `Tests/InspectionTests/LayeringTests.swift` checks every import against these rules.
 import PackageDescription
 import class Foundation.ProcessInfo
