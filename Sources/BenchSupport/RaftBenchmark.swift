@@ -32,6 +32,9 @@ public struct RaftBenchmarkResult: Sendable {
     public var seconds: Double
     public var latency: LatencySummary
     public var syncs: Int?
+    /// Mean time of one fdatasync (and of the write before it) in the nodes' logs.
+    public var meanSyncMicroseconds: Double?
+    public var meanWriteMicroseconds: Double?
 
     public var perSecond: Double { Double(operations) / seconds }
 
@@ -40,6 +43,8 @@ public struct RaftBenchmarkResult: Sendable {
             + "\"p50_us\": \(formatNumber(latency.p50Microseconds)), \"p99_us\": \(formatNumber(latency.p99Microseconds)), "
             + "\"operations\": \(operations), \"seconds\": \(formatNumber(seconds, digits: 2))"
         if let syncs { line += ", \"fdatasyncs\": \(syncs)" }
+        if let meanSyncMicroseconds { line += ", \"mean_fdatasync_us\": \(formatNumber(meanSyncMicroseconds))" }
+        if let meanWriteMicroseconds { line += ", \"mean_write_us\": \(formatNumber(meanWriteMicroseconds))" }
         return line + "}"
     }
 }
@@ -132,6 +137,7 @@ public enum RaftBenchmark {
         let latencies = LockedArray(count: configuration.proposers)
         let counts = LockedArray(count: configuration.proposers)
         let syncsBefore = hosts.map(\.syncs).reduce(0, +)
+        let statsBefore = logs.map(\.stats)
         let start = MonotonicClock.nanoseconds()
         let deadline = start + UInt64(configuration.seconds * 1e9)
         runConcurrently(threads: configuration.proposers) { proposer in
@@ -153,8 +159,17 @@ public enum RaftBenchmark {
         let elapsed = Double(MonotonicClock.nanoseconds() - start) / 1e9
         let all = latencies.all()
         let syncs = hosts.map(\.syncs).reduce(0, +) - syncsBefore
-        return RaftBenchmarkResult(system: "vectron", proposers: configuration.proposers, operations: all.count, seconds: elapsed,
-                                   latency: LatencySummary(nanoseconds: all), syncs: syncs)
+        let statsAfter = logs.map(\.stats)
+        let logSyncs = zip(statsAfter, statsBefore).map { Double($0.syncs - $1.syncs) }.reduce(0, +)
+        let syncTime = zip(statsAfter, statsBefore).map { Double($0.syncNanoseconds - $1.syncNanoseconds) }.reduce(0, +)
+        let writeTime = zip(statsAfter, statsBefore).map { Double($0.writeNanoseconds - $1.writeNanoseconds) }.reduce(0, +)
+        var result = RaftBenchmarkResult(system: "vectron", proposers: configuration.proposers, operations: all.count, seconds: elapsed,
+                                         latency: LatencySummary(nanoseconds: all), syncs: syncs)
+        if logSyncs > 0 {
+            result.meanSyncMicroseconds = syncTime / logSyncs / 1000
+            result.meanWriteMicroseconds = writeTime / logSyncs / 1000
+        }
+        return result
     }
 
     /// Proposes and blocks until applied; nil if the proposal was refused or lost.
