@@ -64,10 +64,16 @@ extension HNSWIndex {
 
     /// Prefetches every cache line of `node`'s code record.
     @inline(__always)
-    func prefetchVector(_ node: UInt32) {
-        let data = UnsafeRawPointer(code(node))
+    func prefetchVector(_ node: UInt32) { prefetchLines(UnsafeRawPointer(code(node)), bytes: codeBytes) }
+
+    /// Prefetches every cache line of `node`'s float vector.
+    @inline(__always)
+    func prefetchFloats(_ node: UInt32) { prefetchLines(UnsafeRawPointer(vector(node)), bytes: vectorBytes) }
+
+    @inline(__always)
+    func prefetchLines(_ data: UnsafeRawPointer, bytes: Int) {
         var offset = 0
-        while offset < codeBytes {
+        while offset < bytes {
             vectron_prefetch(data + offset)
             offset += 64
         }
@@ -174,17 +180,6 @@ extension HNSWIndex {
         }
         exact.sort { $0.distance < $1.distance || ($0.distance == $1.distance && $0.id < $1.id) }
         return exact.prefix(k).map(hit)
-    }
-
-    /// Prefetches every cache line of `node`'s float vector.
-    @inline(__always)
-    func prefetchFloats(_ node: UInt32) {
-        let data = UnsafeRawPointer(vector(node))
-        var offset = 0
-        while offset < vectorBytes {
-            vectron_prefetch(data + offset)
-            offset += 64
-        }
     }
 
     func hit(_ neighbor: Neighbor) -> SearchHit {

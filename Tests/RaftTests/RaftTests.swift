@@ -47,11 +47,7 @@ import Testing
         let first = try #require(firstElected)
         try cluster.propose("before")
         cluster.isolate(first)
-        var second: NodeID?
-        for _ in 0..<100 {
-            cluster.tickAll()
-            if let leader = cluster.nodes.values.first(where: { $0.role == .leader && $0.id != first }) { second = leader.id; break }
-        }
+        let second = cluster.electAnother(than: first)
         let newLeader = try #require(second)
         // Check-quorum: within an election timeout the isolated leader steps down on its own.
         cluster.tickAll(times: 10)
@@ -100,10 +96,7 @@ import Testing
         let leader = try #require(leaderElected)
         let behind = cluster.nodes.keys.sorted().first { $0 != leader }!
         // `behind` misses two entries.
-        cluster.filter = { $0.to != behind }
-        try cluster.propose("a")
-        try cluster.propose("b")
-        cluster.heal()
+        try cluster.propose(["a", "b"], missedBy: behind)
         let up = cluster.nodes.keys.first { $0 != leader && $0 != behind }!
         // A vote request from `behind` with its short log is refused by `up`.
         var node = cluster.node(up)
@@ -126,11 +119,7 @@ import Testing
         try cluster.nodes[old]!.propose(Array("lost 2".utf8))
         cluster.settle()
         #expect(cluster.node(old).lastIndex > cluster.node(old).committed)
-        var newLeader: NodeID?
-        for _ in 0..<100 {
-            cluster.tickAll()
-            if let other = cluster.nodes.values.first(where: { $0.role == .leader && $0.id != old }) { newLeader = other.id; break }
-        }
+        let newLeader = cluster.electAnother(than: old)
         let current = try #require(newLeader)
         try cluster.propose("kept", via: current)
         cluster.heal()
@@ -276,11 +265,7 @@ import Testing
         cluster.settle()
         #expect(cluster.node(leader).role == .follower)
         cluster.isolate(leader)
-        var next: NodeID?
-        for _ in 0..<100 {
-            cluster.tickAll()
-            if let other = cluster.nodes.values.first(where: { $0.role == .leader }) { next = other.id; break }
-        }
+        let next = cluster.electAnother(than: nil)
         let newLeader = try #require(next)
         #expect(newLeader != leader)
         #expect(cluster.node(newLeader).membership.voters.count == 2)
@@ -307,10 +292,7 @@ import Testing
         let leaderElected = cluster.electLeader()
         let leader = try #require(leaderElected)
         let target = cluster.nodes.keys.sorted().first { $0 != leader }!
-        cluster.filter = { $0.to != target }
-        try cluster.propose("a")
-        try cluster.propose("b")
-        cluster.heal()
+        try cluster.propose(["a", "b"], missedBy: target)
         try cluster.nodes[leader]!.transferLeadership(to: target)
         #expect(throws: RaftError.transferInProgress) { try cluster.nodes[leader]!.propose([1]) }
         cluster.settle()

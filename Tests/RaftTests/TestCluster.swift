@@ -127,6 +127,22 @@ struct TestCluster {
         return leader
     }
 
+    /// Ticks everyone until a node other than `old` leads (bounded); its id.
+    mutating func electAnother(than old: NodeID?, maxTicks: Int = 100) -> NodeID? {
+        for _ in 0..<maxTicks {
+            tickAll()
+            if let other = nodes.values.first(where: { $0.role == .leader && $0.id != old }) { return other.id }
+        }
+        return nil
+    }
+
+    /// Proposes `texts` through the leader while `node` receives nothing, then heals.
+    mutating func propose(_ texts: [String], missedBy node: NodeID) throws(RaftError) {
+        filter = { $0.to != node }
+        for text in texts { try propose(text) }
+        heal()
+    }
+
     mutating func propose(_ text: String, via id: NodeID? = nil) throws(RaftError) {
         let target = id ?? leader!
         try nodes[target]!.propose(Array(text.utf8))
