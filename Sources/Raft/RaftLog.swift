@@ -10,6 +10,11 @@ struct RaftLog: Sendable {
     private(set) var entries: [Entry] = []
     /// Entries through `stable` are durable on this node.
     private(set) var stable: UInt64 = 0
+    /// Entries through `handed` have been handed out to be written (durable or not yet): a
+    /// host that writes in the background gets each entry once.
+    private(set) var handed: UInt64 = 0
+    /// The pending snapshot has been handed out to be written.
+    private(set) var snapshotHanded = false
     /// A snapshot received from the leader that the host has not yet persisted and installed.
     private(set) var pendingSnapshot: Snapshot?
     var committed: UInt64 = 0
@@ -25,6 +30,7 @@ struct RaftLog: Sendable {
         snapshotTerm = snapshot.term
         self.entries = entries
         stable = snapshot.index + UInt64(entries.count)
+        handed = stable
         committed = max(commit, snapshot.index)
         self.applied = max(applied, snapshot.index)
         applying = self.applied
@@ -104,6 +110,7 @@ struct RaftLog: Sendable {
     private mutating func truncate(after index: UInt64) {
         entries.removeLast(Int(lastIndex - index))
         stable = min(stable, index)
+        handed = min(handed, index)
     }
 
     /// The index of the last entry at or before `index` whose term is at most `term`: where a
@@ -126,9 +133,20 @@ struct RaftLog: Sendable {
         if index > stable && matchTerm(index, term) { stable = index }
     }
 
-    var unstableEntries: [Entry] {
-        guard stable < lastIndex else { return [] }
-        return Array(entries[Int(stable - snapshotIndex)...])
+    /// Entries not yet handed out to be written.
+    var unhandedEntries: [Entry] {
+        let from = max(stable, handed)
+        guard from < lastIndex else { return [] }
+        return Array(entries[Int(from - snapshotIndex)...])
+    }
+
+    var hasUnhanded: Bool { max(stable, handed) < lastIndex || (pendingSnapshot != nil && !snapshotHanded) }
+
+    /// Records that entries through `index` (and the pending snapshot, if `snapshot`) were
+    /// handed out to be written.
+    mutating func handOut(through index: UInt64, snapshot: Bool) {
+        handed = max(handed, index)
+        if snapshot { snapshotHanded = true }
     }
 
     /// Committed, durable entries not yet handed out for applying.
@@ -153,14 +171,17 @@ struct RaftLog: Sendable {
         snapshotTerm = snapshot.metadata.term
         entries = []
         stable = snapshotIndex
+        handed = snapshotIndex
         committed = snapshotIndex
         pendingSnapshot = snapshot
+        snapshotHanded = false
     }
 
     /// The host persisted and installed the pending snapshot.
     mutating func snapshotInstalled(index: UInt64) {
         guard let pending = pendingSnapshot, pending.metadata.index == index else { return }
         pendingSnapshot = nil
+        snapshotHanded = false
         applied = max(applied, index)
         applying = max(applying, index)
     }
@@ -174,5 +195,6 @@ struct RaftLog: Sendable {
         snapshotIndex = index
         snapshotTerm = term
         stable = max(stable, index)
+        handed = max(handed, index)
     }
 }

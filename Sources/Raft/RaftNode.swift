@@ -781,20 +781,22 @@ public struct RaftNode: Sendable {
     /// Whether `ready()` has anything.
     public var hasReady: Bool {
         SoftState(leader: leader, role: role) != previousSoft || hardState != previousHard || !messages.isEmpty
-            || !readStates.isEmpty || log.stable < log.lastIndex || log.pendingSnapshot != nil
-            || !log.nextCommitted(maxBytes: 1).isEmpty
+            || !readStates.isEmpty || log.hasUnhanded || !log.nextCommitted(maxBytes: 1).isEmpty
     }
 
-    /// Everything to persist, send and apply (see `Ready`). Call `advance` with it before the
-    /// next `ready()`.
+    /// Everything to persist, send and apply (see `Ready`). Each `Ready` is answered with
+    /// `advance` once all of it is done — or, by a host that writes in the background, with
+    /// `applied` once its committed entries are applied and `persisted` once its write is
+    /// durable (in order). Every entry and snapshot is handed out once.
     public mutating func ready() -> Ready {
         var ready = Ready()
         let soft = SoftState(leader: leader, role: role)
         if soft != previousSoft { ready.softState = soft }
         let hard = hardState
         if hard != previousHard { ready.hardState = hard }
-        ready.entries = log.unstableEntries
-        ready.snapshot = log.pendingSnapshot
+        ready.entries = log.unhandedEntries
+        ready.snapshot = log.snapshotHanded ? nil : log.pendingSnapshot
+        log.handOut(through: ready.entries.last?.index ?? 0, snapshot: ready.snapshot != nil)
         ready.committedEntries = log.nextCommitted(maxBytes: configuration.maxApplyBytes)
         if let last = ready.committedEntries.last { log.applying = last.index }
         ready.messages = messages
@@ -809,9 +811,19 @@ public struct RaftNode: Sendable {
 
     /// The host has done everything `ready` asked.
     public mutating func advance(_ ready: Ready) {
+        persisted(ready)
+        applied(ready)
+    }
+
+    /// `ready`'s committed entries are applied.
+    public mutating func applied(_ ready: Ready) {
+        if let last = ready.committedEntries.last { log.applied = max(log.applied, last.index) }
+    }
+
+    /// `ready`'s hard state, entries and snapshot are durable (and the snapshot installed).
+    public mutating func persisted(_ ready: Ready) {
         if let snapshot = ready.snapshot { log.snapshotInstalled(index: snapshot.metadata.index) }
         if let last = ready.entries.last { log.stableTo(index: last.index, term: last.term) }
-        if let last = ready.committedEntries.last { log.applied = max(log.applied, last.index) }
         if role == .leader, var state = progress[id] {
             if state.maybeUpdate(log.stable) {
                 progress[id] = state
