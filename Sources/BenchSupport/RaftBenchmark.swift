@@ -83,7 +83,9 @@ public enum RaftBenchmark {
         for id in nodeIDs {
             let (log, _) = try RecordLog.open(directory: joinPath(configuration.directory, "node-\(id)"), fileSystem: fileSystem)
             logs.append(log)
-            hosts.append(RaftHost(node: id, store: RaftLogStore(log: log)))
+            let host = RaftHost(node: id, store: RaftLogStore(log: log))
+            host.writesInBackground = true
+            hosts.append(host)
         }
         let everyone = hosts
         for host in hosts {

@@ -6,6 +6,12 @@
 // batched into the next one: that is the group commit. Ticks that pile up during a slow sync
 // coalesce into one.
 //
+// With `writesInBackground` (what `runLoop` is for), the driver does not wait for the write: it
+// hands each cycle's writes and the messages that depend on them to a writer thread and goes
+// on stepping inputs. The writer merges every job queued while it was syncing into one append
+// and one fdatasync, then sends those jobs' messages in order and tells the driver what is now
+// durable (`RaftNode.persisted`). A cycle that installs a snapshot waits for the writer.
+//
 // Not yet: quiescing idle groups. A leader that stops heartbeating is safe only if its
 // followers stop their election timers too and restart them when the leader's node is known
 // dead, which needs node liveness from the RPC layer (issue 6).
@@ -33,7 +39,25 @@ public final class RaftHost: @unchecked Sendable {
         case propose(UInt64, [UInt8], Completion)
         case tick
         case campaign(UInt64)
+        /// The writer made these `Ready`s' writes durable.
+        case persisted([(UInt64, Ready)])
     }
+
+    /// Write in the background (see the type's comment). Set before `runLoop`.
+    public var writesInBackground = false
+
+    private struct WriteJob {
+        var writes: [RaftLogStore.Write]
+        var messages: [(to: NodeID, messages: [(group: UInt64, message: Message)])]
+        var readies: [(UInt64, Ready)]
+    }
+
+    private let writerLock = ConditionLock()
+    private var jobs: [WriteJob] = []
+    private var jobsInFlight = 0
+    private var writerStopped = false
+    private var writerFailure: RaftStorageError?
+    private let writerDone = Event()
 
     private let inboxLock = ConditionLock()
     private var inbox: [Input] = []
@@ -43,6 +67,7 @@ public final class RaftHost: @unchecked Sendable {
     private var groups: [UInt64: RaftNode] = [:]
     private var waiters: [UInt64: [UInt64: (term: UInt64, completion: Completion)]] = [:]
     public private(set) var cycles = 0
+    /// Cycles that synced the log (read after `stop`).
     public private(set) var syncs = 0
 
     public init(node: NodeID, store: RaftLogStore) {
@@ -90,6 +115,16 @@ public final class RaftHost: @unchecked Sendable {
 
     /// Runs cycles on the calling thread until `stop()`, sleeping while there is nothing to do.
     public func runLoop() {
+        if writesInBackground { startDetachedThread { [self] in writerLoop() } }
+        defer {
+            if writesInBackground {
+                writerLock.withLock {
+                    writerStopped = true
+                    writerLock.broadcast()
+                }
+                writerDone.wait()
+            }
+        }
         while true {
             inboxLock.lock()
             while inbox.isEmpty && pendingGroups.isEmpty && !stopped && !hasReady { inboxLock.wait() }
@@ -109,6 +144,54 @@ public final class RaftHost: @unchecked Sendable {
             stopped = true
             inboxLock.broadcast()
         }
+    }
+
+    // MARK: The writer (its own thread)
+
+    private func writerLoop() {
+        defer { writerDone.set() }
+        while true {
+            writerLock.lock()
+            while jobs.isEmpty && !writerStopped { writerLock.wait() }
+            if jobs.isEmpty && writerStopped {
+                writerLock.unlock()
+                return
+            }
+            let batch = jobs
+            jobs = []
+            writerLock.unlock()
+            do throws(RaftStorageError) {
+                try write(batch)
+            } catch {
+                writerLock.withLock { writerFailure = error }
+                enqueue([])  // wake the driver to notice
+                return
+            }
+            writerLock.withLock {
+                jobsInFlight -= batch.count
+                writerLock.broadcast()
+            }
+        }
+    }
+
+    /// Persists jobs in one append, sends their messages in order, reports them durable.
+    private func write(_ batch: [WriteJob]) throws(RaftStorageError) {
+        let writes = batch.flatMap(\.writes)
+        if !writes.isEmpty {
+            try store.persist(writes)
+            if writes.contains(where: { $0.ready.mustSync }) { writerLock.withLock { syncs += 1 } }
+        }
+        if let transport {
+            for job in batch { for (to, messages) in job.messages { transport(to, messages) } }
+        }
+        enqueue([.persisted(batch.flatMap(\.readies))])
+    }
+
+    /// Blocks until the writer has finished every job handed to it.
+    private func drainWriter() {
+        writerLock.lock()
+        while jobsInFlight > 0 && writerFailure == nil { writerLock.wait() }
+        writerLock.unlock()
     }
 
     private var hasReady: Bool { groups.values.contains { $0.hasReady } }
@@ -146,8 +229,11 @@ public final class RaftHost: @unchecked Sendable {
                 for group in groups.keys.sorted() { groups[group]!.tick() }
             case let .campaign(group):
                 groups[group]?.campaign()
+            case let .persisted(readies):
+                for (group, ready) in readies { groups[group]?.persisted(ready) }
             }
         }
+        if let failure = writerLock.withLock({ writerFailure }) { throw failure }
         // Gather, persist once, then send, apply, advance.
         var readies: [(UInt64, Ready)] = []
         for group in groups.keys.sorted() where groups[group]!.hasReady {
@@ -184,14 +270,28 @@ public final class RaftHost: @unchecked Sendable {
             complete(group: group, entries: ready.committedEntries)
         }
         let writes = readies.filter { !$0.1.entries.isEmpty || $0.1.hardState != nil || $0.1.snapshot != nil }
+            .map { RaftLogStore.Write(group: $0.0, ready: $0.1) }
+        for (group, ready) in readies { groups[group]!.applied(ready) }
+        let job = WriteJob(writes: writes, messages: outgoing.keys.sorted().map { ($0, outgoing[$0]!) }, readies: readies)
+        if writesInBackground && !readies.contains(where: { $0.1.snapshot != nil }) {
+            writerLock.withLock {
+                jobs.append(job)
+                jobsInFlight += 1
+                writerLock.signal()
+            }
+            return
+        }
+        // Inline: after anything the writer still holds, so that order is kept.
+        if writesInBackground { drainWriter() }
+        if let failure = writerLock.withLock({ writerFailure }) { throw failure }
         if !writes.isEmpty {
-            try store.persist(writes.map { RaftLogStore.Write(group: $0.0, ready: $0.1) })
-            if writes.contains(where: { $0.1.mustSync }) { syncs += 1 }
+            try store.persist(writes)
+            if writes.contains(where: { $0.ready.mustSync }) { writerLock.withLock { syncs += 1 } }
         }
         if let transport {
-            for destination in outgoing.keys.sorted() { transport(destination, outgoing[destination]!) }
+            for (to, messages) in job.messages { transport(to, messages) }
         }
-        for (group, ready) in readies { groups[group]!.advance(ready) }
+        for (group, ready) in readies { groups[group]!.persisted(ready) }
     }
 
     private func complete(group: UInt64, entries: [Entry]) {

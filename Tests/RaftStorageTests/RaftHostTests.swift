@@ -141,3 +141,70 @@ struct HostCluster {
         }
     }
 }
+
+@Suite struct BackgroundWriteTests {
+    /// Hosts on their own threads with background writers: every proposal completes and every
+    /// node applies the same entries.
+    @Test func proposalsCompleteWithWritesInTheBackground() throws {
+        let fileSystems = (0..<3).map { _ in MemoryFileSystem() }
+        var hosts: [RaftHost] = []
+        for (index, fileSystem) in fileSystems.enumerated() {
+            let log = try RecordLog.open(directory: "/node/log", fileSystem: fileSystem, options: smallLogOptions()).0
+            let host = RaftHost(node: NodeID(index + 1), store: RaftLogStore(log: log))
+            host.writesInBackground = true
+            hosts.append(host)
+        }
+        let everyone = hosts
+        let appliers = hosts.map { _ in LockedApplied() }
+        for (index, host) in hosts.enumerated() {
+            host.transport = { to, messages in everyone[Int(to) - 1].receive(messages) }
+            host.applier = appliers[index]
+            try host.addGroup(1, configuration: RaftConfiguration(id: host.node, seed: UInt64(index)), membership: Membership(voters: [1, 2, 3]))
+        }
+        let finished = hosts.map { host -> Event in
+            let done = Event()
+            startDetachedThread {
+                host.runLoop()
+                done.set()
+            }
+            return done
+        }
+        hosts[0].campaign(group: 1)
+        // Proposals race the election: retry until one is accepted, then send the rest.
+        var accepted = false
+        for _ in 0..<1000 where !accepted {
+            let done = Event()
+            let outcome = Outcomes()
+            hosts[0].propose(group: 1, data: Array("first".utf8)) { outcome.set(0, $0); done.set() }
+            done.wait()
+            if case .success = outcome.results[0] { accepted = true }
+        }
+        #expect(accepted)
+        let outcomes = Outcomes()
+        let events = (0..<200).map { _ in Event() }
+        for value in 0..<200 {
+            hosts[0].propose(group: 1, data: Array("v\(value)".utf8)) { outcomes.set(value, $0); events[value].set() }
+        }
+        for event in events { event.wait() }
+        #expect(outcomes.results.values.allSatisfy { if case .success = $0 { true } else { false } })
+        // Followers apply once the leader's commit reaches them: a heartbeat-free settle.
+        for _ in 0..<1000 where appliers.contains(where: { $0.count < 201 }) {
+            let done = Event()
+            hosts[0].propose(group: 1, data: []) { _ in done.set() }
+            done.wait()
+        }
+        for host in hosts { host.stop() }
+        for done in finished { done.wait() }
+        let reference = appliers[0].texts
+        #expect(reference.count == 201)
+        for applier in appliers { #expect(applier.texts == reference) }
+    }
+}
+
+final class LockedApplied: RaftApplier, @unchecked Sendable {
+    let lock = ConditionLock()
+    var entries: [Entry] = []
+    func apply(group: UInt64, entries new: [Entry]) { lock.withLock { entries += new } }
+    var texts: [String] { lock.withLock { entries.filter { !$0.data.isEmpty }.map { String(decoding: $0.data, as: UTF8.self) } } }
+    var count: Int { texts.count }
+}
