@@ -21,6 +21,8 @@ public struct RaftBenchmarkConfiguration: Sendable {
     public var directory = "./.vectron-bench-raft"
     /// Milliseconds per Raft tick.
     public var tickMilliseconds = 10
+    /// Hosts write in the background (the default) or inline in their cycles.
+    public var writesInBackground = true
 
     public init() {}
 }
@@ -84,7 +86,7 @@ public enum RaftBenchmark {
             let (log, _) = try RecordLog.open(directory: joinPath(configuration.directory, "node-\(id)"), fileSystem: fileSystem)
             logs.append(log)
             let host = RaftHost(node: id, store: RaftLogStore(log: log))
-            host.writesInBackground = true
+            host.writesInBackground = configuration.writesInBackground
             hosts.append(host)
         }
         let everyone = hosts

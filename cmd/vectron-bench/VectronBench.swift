@@ -121,6 +121,7 @@ struct RaftCommand: ParsableCommand {
     @Option(help: "Payload bytes per proposal.") var bytes = 1024
     @Option(help: "Seconds for the cluster (the raw fdatasync loop runs as long, half before and half after).") var seconds = 10.0
     @Option(help: "Scratch directory on the disk to measure (removed afterwards).") var dir = "./.vectron-bench-raft"
+    @Flag(help: "Write inline in each host cycle instead of on a background writer.") var inlineWrites = false
 
     func run() throws {
         var configuration = RaftBenchmarkConfiguration()
@@ -130,6 +131,7 @@ struct RaftCommand: ParsableCommand {
         configuration.bytes = bytes
         configuration.seconds = seconds
         configuration.directory = dir
+        configuration.writesInBackground = !inlineWrites
         for result in try RaftBenchmark.run(configuration) { print(result.jsonLine) }
     }
 }
