@@ -79,7 +79,7 @@ var targets: [Target] = [
     .testTarget(name: "StorageFormatTests", dependencies: ["StorageFormat", "FileIO", "FileIOSim", "Basics", "Wire"]),
     .testTarget(name: "LSMTests", dependencies: ["TestSupport", "LSM", "StorageFormat", "RecordLog", "FileIO", "FileIOSim", "Basics", "Wire"]),
     .testTarget(name: "RaftTests", dependencies: ["Raft", "Basics"], exclude: ["testdata"]),
-    .testTarget(name: "RaftStorageTests", dependencies: ["RaftStorage", "Raft", "RecordLog", "FileIO", "FileIOSim", "Basics"]),
+    .testTarget(name: "RaftStorageTests", dependencies: ["RaftStorage", "Raft", "RecordLog", "FileIO", "FileIOSim", "Basics", "Wire"]),
     .testTarget(name: "RaftSimTests", dependencies: ["RaftSim", "Raft", "Basics"]),
     .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "CVectorSupport", "Basics", "Checksum", "FileIO", "FileIOSim"]),
     .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "Basics"]),
@@ -99,6 +99,7 @@ if ProcessInfo.processInfo.environment["VECTRON_FUZZ"] != nil {
         ("FuzzFooterDecoder", ["StorageFormat", "Checksum"]),
         ("FuzzManifestDecoder", ["StorageFormat", "Checksum"]),
         ("FuzzHNSWCheckpoint", ["VectorIndex", "Checksum", "FileIO", "FileIOSim"]),
+        ("FuzzRaftRecords", ["Raft", "RaftStorage", "RecordLog", "Checksum", "FileIO", "FileIOSim"]),
     ] as [(String, [Target.Dependency])] {
         targets.append(.executableTarget(name: name, dependencies: deps + ["FuzzSupport"], path: "Fuzz/\(name)"))
         products.append(.executable(name: name, targets: [name]))

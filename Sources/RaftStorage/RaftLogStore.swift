@@ -61,22 +61,22 @@ struct EntryLSNs: Sendable {
             lsns = [lsn]
             return
         }
-        let position = Int(index - first)
-        if position < lsns.count { lsns.removeLast(lsns.count - position) }
-        if position > lsns.count {  // a gap cannot be tracked: start over from here
+        guard index - first <= UInt64(lsns.count) else {  // a gap cannot be tracked: start over from here
             first = index
             lsns = [lsn]
             return
         }
+        let position = Int(index - first)
+        if position < lsns.count { lsns.removeLast(lsns.count - position) }
         lsns.append(lsn)
     }
 
     /// Drops entries at or below `index`.
     mutating func drop(through index: UInt64) {
         guard !lsns.isEmpty, index >= first else { return }
-        let count = min(lsns.count, Int(index - first + 1))
+        let count = Int(min(UInt64(lsns.count), index - first + 1))
         lsns.removeFirst(count)
-        first = index + 1
+        first = lsns.isEmpty ? 0 : first + UInt64(count)
     }
 
     var lowest: UInt64? { lsns.min() }
@@ -215,9 +215,9 @@ public final class RaftLogStore: @unchecked Sendable {
     /// Groups that have records in the log.
     public var groups: [UInt64] { log.streams() }
 
-    // MARK: Encoding
+    // MARK: Encoding (Format/raft.md §2–3; public for the fuzzer)
 
-    static func encode(_ entry: Entry) -> [UInt8] {
+    public static func encode(_ entry: Entry) -> [UInt8] {
         var writer = ByteWriter(capacity: 17 + entry.data.count)
         writer.write(entry.term)
         writer.write(entry.index)
@@ -226,16 +226,18 @@ public final class RaftLogStore: @unchecked Sendable {
         return writer.bytes
     }
 
-    static func decodeEntry(_ bytes: [UInt8]) throws(DecodeError) -> Entry {
+    public static func decodeEntry(_ bytes: [UInt8]) throws(DecodeError) -> Entry {
         var reader = ByteReader(bytes)
         let term = try reader.readUInt64("entry term")
         let index = try reader.readUInt64("entry index")
+        // Index 0 is "before the log", and the last index must leave room for a successor.
+        guard index >= 1 && index < UInt64.max else { throw reader.error("entry index", .invalid("index \(index) is out of range")) }
         let rawKind = try reader.readUInt8("entry kind")
         guard let kind = EntryKind(rawValue: rawKind) else { throw reader.error("entry kind", .invalid("unknown kind \(rawKind)")) }
         return Entry(term: term, index: index, kind: kind, data: Array(try reader.readBytes(reader.remaining, "entry data")))
     }
 
-    static func encode(_ hard: HardState) -> [UInt8] {
+    public static func encode(_ hard: HardState) -> [UInt8] {
         var writer = ByteWriter(capacity: 24)
         writer.write(hard.term)
         writer.write(hard.vote)
@@ -243,14 +245,14 @@ public final class RaftLogStore: @unchecked Sendable {
         return writer.bytes
     }
 
-    static func decodeHardState(_ bytes: [UInt8]) throws(DecodeError) -> HardState {
+    public static func decodeHardState(_ bytes: [UInt8]) throws(DecodeError) -> HardState {
         var reader = ByteReader(bytes)
         let hard = HardState(term: try reader.readUInt64("term"), vote: try reader.readUInt64("vote"), commit: try reader.readUInt64("commit"))
         guard reader.isAtEnd else { throw reader.error("hard state", .invalid("trailing bytes")) }
         return hard
     }
 
-    static func encode(_ snapshot: Snapshot) -> [UInt8] {
+    public static func encode(_ snapshot: Snapshot) -> [UInt8] {
         var writer = ByteWriter(capacity: 32 + snapshot.data.count)
         writer.write(snapshot.metadata.index)
         writer.write(snapshot.metadata.term)
@@ -262,9 +264,10 @@ public final class RaftLogStore: @unchecked Sendable {
         return writer.bytes
     }
 
-    static func decodeSnapshot(_ bytes: [UInt8]) throws(DecodeError) -> Snapshot {
+    public static func decodeSnapshot(_ bytes: [UInt8]) throws(DecodeError) -> Snapshot {
         var reader = ByteReader(bytes)
         let index = try reader.readUInt64("snapshot index")
+        guard index < UInt64.max else { throw reader.error("snapshot index", .invalid("index \(index) is out of range")) }
         let term = try reader.readUInt64("snapshot term")
         var sets: [Set<NodeID>] = []
         for field in ["voters", "learners"] {

@@ -7,6 +7,7 @@ import FileIOSim
 import Raft
 import RecordLog
 import Testing
+import Wire
 @testable import RaftStorage
 
 func smallLogOptions() -> RecordLogOptions {
@@ -173,5 +174,32 @@ func ready(hard: HardState? = nil, entries: [Entry] = [], snapshot: Snapshot? = 
         for group: UInt64 in [5, 6, 7] {
             #expect(throws: RaftStorageError.self, "group \(group)") { try store.recover(group: group) }
         }
+    }
+}
+
+@Suite struct RaftRecordEdgeTests {
+    /// Found by FuzzRaftRecords: indexes at the ends of the range overflowed replay's
+    /// arithmetic; they are now refused as invalid records.
+    @Test func indexesAtTheEndsOfTheRangeAreRefused() throws {
+        for index: UInt64 in [0, .max] {
+            let bytes = RaftLogStore.encode(Entry(term: 1, index: index))
+            #expect(throws: DecodeError.self, "index \(index)") { try RaftLogStore.decodeEntry(bytes) }
+        }
+        let snapshot = RaftLogStore.encode(Snapshot(metadata: SnapshotMetadata(index: .max, term: 1)))
+        #expect(throws: DecodeError.self) { try RaftLogStore.decodeSnapshot(snapshot) }
+        #expect(try RaftLogStore.decodeEntry(RaftLogStore.encode(Entry(term: 1, index: .max - 1))).index == .max - 1)
+    }
+
+    /// Found by FuzzRaftRecords: a compaction far past the stored entries trapped when the
+    /// distance did not fit an Int.
+    @Test func aCompactionFarAheadOfTheEntriesReplays() throws {
+        let fileSystem = MemoryFileSystem()
+        let store = try openStore(fileSystem)
+        let far = Snapshot(metadata: SnapshotMetadata(index: UInt64.max - 10, term: 1, membership: Membership(voters: [1])))
+        try store.log.append([LogRecord(stream: 1, kind: RaftRecordKind.entry.rawValue, payload: RaftLogStore.encode(Entry(term: 1, index: 1))),
+                              LogRecord(stream: 1, kind: RaftRecordKind.compaction.rawValue, payload: RaftLogStore.encode(far))])
+        let recovered = try store.recover(group: 1)
+        #expect(recovered.snapshot == far)
+        #expect(recovered.entries.isEmpty)
     }
 }
