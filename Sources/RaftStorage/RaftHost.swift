@@ -17,6 +17,7 @@
 // dead, which needs node liveness from the RPC layer (issue 6).
 
 import Basics
+import FileIO
 import Raft
 import RecordLog
 
@@ -47,6 +48,7 @@ public final class RaftHost: @unchecked Sendable {
     public var writesInBackground = false
 
     private struct WriteJob {
+        var votes: [(path: String, state: DurableVote)]
         var writes: [RaftLogStore.Write]
         var messages: [(to: NodeID, messages: [(group: UInt64, message: Message)])]
         var readies: [(UInt64, Ready)]
@@ -70,26 +72,112 @@ public final class RaftHost: @unchecked Sendable {
     /// Cycles that synced the log (read after `stop`).
     public private(set) var syncs = 0
 
-    public init(node: NodeID, store: RaftLogStore) {
+    /// Where each group's hard-state file lives (`<directory>/<group>.vote`), if anywhere.
+    private let stateDirectory: String?
+    private let fileSystem: (any FileSystem)?
+    /// Per group, what its hard-state file says (driver thread).
+    private var durableVotes: [UInt64: DurableVote] = [:]
+    /// The node's log was damaged and set aside at open: every group starts as having lost
+    /// its log.
+    public let logWasSetAside: Bool
+
+    /// A host over `store`. With `stateDirectory`, each group's term, vote and recovering flag
+    /// are also kept in a hard-state file there (Format/raft.md §6), which is what lets a group
+    /// recover from a damaged log.
+    public init(node: NodeID, store: RaftLogStore, stateDirectory: String? = nil, fileSystem: (any FileSystem)? = nil,
+                logWasSetAside: Bool = false) {
         self.node = node
         self.store = store
+        self.stateDirectory = stateDirectory
+        self.fileSystem = fileSystem
+        self.logWasSetAside = logWasSetAside
     }
 
+    /// Opens the node's Raft storage under `directory`: the record log in `log/` and the
+    /// hard-state files in `raft/`. A log that fails its checks is moved aside to
+    /// `log.damaged-N` (never read again by Vectron, kept for inspection) and replaced by an
+    /// empty one.
+    public static func open(node: NodeID, directory: String, fileSystem: any FileSystem,
+                            options: RecordLogOptions = RecordLogOptions()) throws(RaftStorageError) -> RaftHost {
+        let logDirectory = joinPath(directory, "log"), stateDirectory = joinPath(directory, "raft")
+        var setAside = false
+        do throws(FileIOError) { try fileSystem.createDirectory(stateDirectory) } catch { throw .log(.io(error)) }
+        var opened: RecordLog?
+        do throws(LogError) { opened = try RecordLog.open(directory: logDirectory, fileSystem: fileSystem, options: options).0 } catch {
+            guard case .corruption = error else { throw .log(error) }
+        }
+        if opened == nil {
+            var number = 1
+            while fileSystem.fileExists(joinPath(directory, "log.damaged-\(number)")) { number += 1 }
+            let damaged = joinPath(directory, "log.damaged-\(number)")
+            do throws(FileIOError) {
+                // File by file, so that any file system can do it; the new directory first.
+                try fileSystem.createDirectory(damaged)
+                try fileSystem.syncDirectory(directory)
+                for name in try fileSystem.list(logDirectory) {
+                    try fileSystem.rename(joinPath(logDirectory, name), to: joinPath(damaged, name))
+                }
+                try fileSystem.syncDirectory(damaged)
+                try fileSystem.syncDirectory(logDirectory)
+            } catch {
+                throw .log(.io(error))
+            }
+            setAside = true
+            do throws(LogError) { opened = try RecordLog.open(directory: logDirectory, fileSystem: fileSystem, options: options).0 } catch {
+                throw .log(error)
+            }
+        }
+        let log = opened!
+        return RaftHost(node: node, store: RaftLogStore(log: log), stateDirectory: stateDirectory, fileSystem: fileSystem,
+                        logWasSetAside: setAside)
+    }
+
+    private func votePath(_ group: UInt64) -> String? { stateDirectory.map { joinPath($0, "\(group).vote") } }
+
     /// Adds a group, recovering its state from the log (a new group starts with `membership`).
+    /// If the group's records fail their checks (or the whole log was set aside), the group
+    /// drops them and starts empty as having lost its log — which needs its hard-state file.
     public func addGroup(_ group: UInt64, configuration: RaftConfiguration, membership: Membership) throws(RaftStorageError) {
-        let recovered = try store.recover(group: group)
-        let state = PersistedState(hardState: recovered.hardState, snapshot: recovered.snapshot, entries: recovered.entries,
+        var vote: DurableVote?
+        if let path = votePath(group), let fileSystem { vote = try HardStateFile.read(path, fileSystem: fileSystem) }
+        var state: PersistedState
+        do throws(RaftStorageError) {
+            if logWasSetAside { throw RaftStorageError.corrupt(group: group, lsn: 0, "the log was set aside") }
+            let recovered = try store.recover(group: group)
+            var hard = recovered.hardState
+            if let vote, vote.term > hard.term || (vote.term == hard.term && hard.vote == 0) {
+                hard.term = vote.term
+                hard.vote = vote.vote
+            }
+            state = PersistedState(hardState: hard, snapshot: recovered.snapshot, entries: recovered.entries,
                                    membership: recovered.snapshot?.metadata.membership ?? membership,
-                                   applied: recovered.snapshot?.metadata.index ?? 0)
+                                   applied: recovered.snapshot?.metadata.index ?? 0, lostLog: vote?.recovering ?? false)
+        } catch {
+            switch error {
+            case .log(.corruption), .corrupt: break
+            default: throw error
+            }
+            // Without the hard-state file the node might vote twice in a term: refuse.
+            guard let path = votePath(group), let fileSystem else { throw error }
+            if !logWasSetAside, let bounds = store.log.bounds(of: group) {
+                do throws(LogError) { try store.log.truncatePrefix(stream: group, below: bounds.upperBound + 1) } catch { throw .log(error) }
+            }
+            var lost = vote ?? DurableVote()
+            lost.recovering = true
+            do throws(FileIOError) { try HardStateFile.write(path, lost, fileSystem: fileSystem) } catch { throw .log(.io(error)) }
+            vote = lost
+            state = PersistedState(hardState: HardState(term: lost.term, vote: lost.vote, commit: 0), membership: membership, lostLog: true)
+        }
         do throws(RaftError) {
             let raft = try RaftNode(configuration: configuration, state: state)
-            inboxLock.withLock { pendingGroups.append((group, raft)) }
+            let known = vote ?? DurableVote()
+            inboxLock.withLock { pendingGroups.append((group, raft, known)) }
         } catch {
             throw .corrupt(group: group, lsn: 0, "the recovered state is inconsistent: \(error)")
         }
     }
 
-    private var pendingGroups: [(UInt64, RaftNode)] = []
+    private var pendingGroups: [(UInt64, RaftNode, DurableVote)] = []
 
     // MARK: Inputs (any thread)
 
@@ -176,6 +264,7 @@ public final class RaftHost: @unchecked Sendable {
 
     /// Persists jobs in one append, sends their messages in order, reports them durable.
     private func write(_ batch: [WriteJob]) throws(RaftStorageError) {
+        for job in batch { try writeVotes(job.votes) }
         let writes = batch.flatMap(\.writes)
         if !writes.isEmpty {
             try store.persist(writes)
@@ -185,6 +274,13 @@ public final class RaftHost: @unchecked Sendable {
             for job in batch { for (to, messages) in job.messages { transport(to, messages) } }
         }
         enqueue([.persisted(batch.flatMap(\.readies))])
+    }
+
+    private func writeVotes(_ votes: [(path: String, state: DurableVote)]) throws(RaftStorageError) {
+        guard let fileSystem else { return }
+        for (path, state) in votes {
+            do throws(FileIOError) { try HardStateFile.write(path, state, fileSystem: fileSystem) } catch { throw .log(.io(error)) }
+        }
     }
 
     /// Blocks until the writer has finished every job handed to it.
@@ -204,11 +300,14 @@ public final class RaftHost: @unchecked Sendable {
     // MARK: The cycle (driver thread)
 
     public func runCycle() throws(RaftStorageError) {
-        let (inputs, added) = inboxLock.withLock { () -> ([Input], [(UInt64, RaftNode)]) in
+        let (inputs, added) = inboxLock.withLock { () -> ([Input], [(UInt64, RaftNode, DurableVote)]) in
             defer { inbox = []; pendingGroups = [] }
             return (inbox, pendingGroups)
         }
-        for (group, raft) in added { groups[group] = raft }
+        for (group, raft, vote) in added {
+            groups[group] = raft
+            durableVotes[group] = vote
+        }
         var ticked = false
         for input in inputs {
             switch input {
@@ -272,7 +371,24 @@ public final class RaftHost: @unchecked Sendable {
         let writes = readies.filter { !$0.1.entries.isEmpty || $0.1.hardState != nil || $0.1.snapshot != nil }
             .map { RaftLogStore.Write(group: $0.0, ready: $0.1) }
         for (group, ready) in readies { groups[group]!.applied(ready) }
-        let job = WriteJob(writes: writes, messages: outgoing.keys.sorted().map { ($0, outgoing[$0]!) }, readies: readies)
+        // Hard-state files whose term, vote or recovering flag changed: written before the log.
+        var votes: [(String, DurableVote)] = []
+        if stateDirectory != nil {
+            for (group, ready) in readies {
+                let raft = groups[group]!
+                var wanted = durableVotes[group] ?? DurableVote()
+                if let hard = ready.hardState {
+                    wanted.term = hard.term
+                    wanted.vote = hard.vote
+                }
+                wanted.recovering = raft.recovering
+                if wanted != durableVotes[group] {
+                    votes.append((votePath(group)!, wanted))
+                    durableVotes[group] = wanted
+                }
+            }
+        }
+        let job = WriteJob(votes: votes, writes: writes, messages: outgoing.keys.sorted().map { ($0, outgoing[$0]!) }, readies: readies)
         if writesInBackground && !readies.contains(where: { $0.1.snapshot != nil }) {
             writerLock.withLock {
                 jobs.append(job)
@@ -284,6 +400,7 @@ public final class RaftHost: @unchecked Sendable {
         // Inline: after anything the writer still holds, so that order is kept.
         if writesInBackground { drainWriter() }
         if let failure = writerLock.withLock({ writerFailure }) { throw failure }
+        try writeVotes(job.votes)
         if !writes.isEmpty {
             try store.persist(writes)
             if writes.contains(where: { $0.ready.mustSync }) { writerLock.withLock { syncs += 1 } }
