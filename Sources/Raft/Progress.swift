@@ -56,6 +56,8 @@ public struct Progress: Sendable, Equatable {
     var snapshotTicks = 0
     /// Heard from since the last check-quorum round.
     var recentActive = false
+    /// The follower's current lost-log recovery, echoed in appends (0: none known).
+    var recoveryNonce: UInt64 = 0
     var inflights: Inflights
 
     init(next: UInt64, isLearner: Bool, maxInflight: Int) {

@@ -15,6 +15,9 @@ struct RaftLog: Sendable {
     private(set) var handed: UInt64 = 0
     /// The pending snapshot has been handed out to be written.
     private(set) var snapshotHanded = false
+    /// Counts truncations and restores: a write handed out before one may hold entries that
+    /// are no longer the log's (see `RaftNode.persisted`).
+    private(set) var truncations: UInt64 = 0
     /// A snapshot received from the leader that the host has not yet persisted and installed.
     private(set) var pendingSnapshot: Snapshot?
     var committed: UInt64 = 0
@@ -111,6 +114,7 @@ struct RaftLog: Sendable {
         entries.removeLast(Int(lastIndex - index))
         stable = min(stable, index)
         handed = min(handed, index)
+        truncations += 1
     }
 
     /// The index of the last entry at or before `index` whose term is at most `term`: where a
@@ -175,6 +179,7 @@ struct RaftLog: Sendable {
         committed = snapshotIndex
         pendingSnapshot = snapshot
         snapshotHanded = false
+        truncations += 1
     }
 
     /// The host persisted and installed the pending snapshot.

@@ -112,6 +112,9 @@ public struct RaftNode: Sendable {
     /// from then on this log holds every committed entry and its votes are sound again.
     public private(set) var recovering = false
     var catchUpTarget: UInt64 = 0
+    /// Identifies this recovery (drawn at restart, never 0): a leader echoes it in appends it
+    /// sends after forgetting what this node held, and only those set the catch-up target.
+    var recoveryNonce: UInt64 = 0
     var previousSoft: SoftState
     var previousHard: HardState
 
@@ -150,6 +153,7 @@ public struct RaftNode: Sendable {
         previousHard = HardState(term: term, vote: vote, commit: log.committed)
         previousSoft = SoftState(leader: 0, role: .follower)
         recovering = state.lostLog
+        if recovering { recoveryNonce = random.next() | 1 }
         becomeFollower(term: term, leader: 0)
     }
 
@@ -266,6 +270,8 @@ public struct RaftNode: Sendable {
             if progress[node] == nil {
                 progress[node] = Progress(next: log.lastIndex + 1, isLearner: !membership.voters.contains(node),
                                           maxInflight: configuration.maxInflight)
+                // A new member has not had a check-quorum period to answer in yet.
+                progress[node]!.recentActive = true
             } else {
                 progress[node]!.isLearner = !membership.voters.contains(node)
             }
@@ -413,7 +419,10 @@ public struct RaftNode: Sendable {
             guard var state = progress[m.from] else { return }
             state.recentActive = true
             state.probeSent = false
-            if m.lastIndex == 1 && m.index < state.match { state.forgetMatch(above: m.index) }
+            if m.recoveryNonce != 0 && m.recoveryNonce != state.recoveryNonce {
+                state.forgetMatch(above: min(m.index, state.match))
+                state.recoveryNonce = m.recoveryNonce
+            }
             // A full window with nothing acknowledged may mean lost appends: let one more through.
             if state.state == .replicate && state.inflights.isFull { state.inflights.freeFirst() }
             progress[m.from] = state
@@ -430,12 +439,18 @@ public struct RaftNode: Sendable {
     private mutating func handleAppendResponse(_ m: Message) {
         guard var state = progress[m.from] else { return }
         state.recentActive = true
+        if !m.reject && m.recoveryNonce != 0 && m.recoveryNonce != state.recoveryNonce {
+            // A success from a recovering follower: what it held before is no longer known.
+            state.forgetMatch(above: min(m.index, state.match))
+            state.recoveryNonce = m.recoveryNonce
+        }
         if m.reject {
             var hint = m.rejectHint
             if m.logTerm > 0 { hint = log.conflictHint(index: m.rejectHint, term: m.logTerm).index }
-            if m.lastIndex == 1 && hint < state.match {
+            if m.recoveryNonce != 0 && m.recoveryNonce != state.recoveryNonce {
                 // The follower lost entries it had acknowledged: forget them and probe again.
-                state.forgetMatch(above: hint)
+                state.forgetMatch(above: min(hint, state.match))
+                state.recoveryNonce = m.recoveryNonce
                 progress[m.from] = state
                 sendAppend(to: m.from)
                 return
@@ -534,15 +549,15 @@ public struct RaftNode: Sendable {
             return
         }
         if let last = log.maybeAppend(index: m.index, logTerm: m.logTerm, commit: m.commit, entries: m.entries) {
-            messages.append(Message(kind: .appendResponse, from: id, to: m.from, term: term, index: last))
-            if recovering {
-                if catchUpTarget == 0 { catchUpTarget = max(m.lastIndex, 1) }
-                if last >= catchUpTarget { recovering = false }
-            }
+            messages.append(Message(kind: .appendResponse, from: id, to: m.from, term: term, index: last,
+                                    recoveryNonce: recovering ? recoveryNonce : 0))
+            // Recovery ends in `persisted`, once the log is durable through the target.
+            if recovering && catchUpTarget == 0 && m.recoveryNonce == recoveryNonce { catchUpTarget = max(m.lastIndex, 1) }
         } else {
             let hint = log.conflictHint(index: m.index, term: m.logTerm)
             messages.append(Message(kind: .appendResponse, from: id, to: m.from, term: term, logTerm: hint.term,
-                                    index: m.index, reject: true, rejectHint: hint.index, lastIndex: recovering ? 1 : 0))
+                                    index: m.index, reject: true, rejectHint: hint.index,
+                                    recoveryNonce: recovering ? recoveryNonce : 0))
         }
     }
 
@@ -551,7 +566,7 @@ public struct RaftNode: Sendable {
         // A node that lost its log says so (with its last index): the leader may believe it
         // holds entries it no longer has, and would otherwise never send them again.
         messages.append(Message(kind: .heartbeatResponse, from: id, to: m.from, term: term, index: recovering ? log.lastIndex : 0,
-                                lastIndex: recovering ? 1 : 0, context: m.context))
+                                recoveryNonce: recovering ? recoveryNonce : 0, context: m.context))
     }
 
     private mutating func handleSnapshot(_ m: Message) {
@@ -570,8 +585,9 @@ public struct RaftNode: Sendable {
         log.restore(snapshot)
         latestSnapshot = snapshot
         membership = metadata.membership
-        if recovering && catchUpTarget != 0 && metadata.index >= catchUpTarget { recovering = false }
-        messages.append(Message(kind: .appendResponse, from: id, to: m.from, term: term, index: log.lastIndex))
+        if recovering && catchUpTarget == 0 && m.recoveryNonce == recoveryNonce { catchUpTarget = max(m.lastIndex, metadata.index) }
+        messages.append(Message(kind: .appendResponse, from: id, to: m.from, term: term, index: log.lastIndex,
+                                recoveryNonce: recovering ? recoveryNonce : 0))
     }
 
     // MARK: Reads
@@ -579,12 +595,14 @@ public struct RaftNode: Sendable {
     private var committedInCurrentTerm: Bool { log.term(at: log.committed) == term }
 
     private mutating func handleReadIndex(context: [UInt8], from: NodeID) {
-        if membership.voters == [id] {
-            answerRead(index: log.committed, context: context, to: from)
-        } else if !committedInCurrentTerm {
-            // Until an entry of this term commits, the commit index may lag the true one.
+        if !committedInCurrentTerm {
+            // Until an entry of this term commits, the commit index may lag the true one (even
+            // alone: a restart may have lost the durable commit index of an acknowledged write).
             readsAwaitingCommit.append((context, from))
-        } else if configuration.leaseReads {
+        } else if membership.voters == [id] {
+            answerRead(index: log.committed, context: context, to: from)
+        } else if configuration.leaseReads && transferee == 0 {
+            // (A transfer lets the target win without waiting out followers' leases.)
             answerRead(index: log.committed, context: context, to: from)
         } else {
             pendingReads.append(PendingRead(index: log.committed, context: context, from: from, acks: [id]))
@@ -760,12 +778,13 @@ public struct RaftNode: Sendable {
             guard state.recentActive, let snapshot = latestSnapshot, !snapshot.isEmpty else { return false }
             state.becomeSnapshot(snapshot.metadata.index)
             progress[peer] = state
-            messages.append(Message(kind: .snapshot, from: id, to: peer, term: term, snapshot: snapshot))
+            messages.append(Message(kind: .snapshot, from: id, to: peer, term: term, lastIndex: log.lastIndex,
+                                    recoveryNonce: state.recoveryNonce, snapshot: snapshot))
             return true
         }
         if entries.isEmpty && !sendIfEmpty { return false }
         messages.append(Message(kind: .append, from: id, to: peer, term: term, logTerm: previousTerm, index: previous,
-                                entries: entries, commit: log.committed, lastIndex: log.lastIndex))
+                                entries: entries, commit: log.committed, lastIndex: log.lastIndex, recoveryNonce: state.recoveryNonce))
         if let last = entries.last, state.state == .replicate {
             state.next = last.index + 1
             state.inflights.add(last.index)
@@ -797,6 +816,7 @@ public struct RaftNode: Sendable {
         ready.entries = log.unhandedEntries
         ready.snapshot = log.snapshotHanded ? nil : log.pendingSnapshot
         log.handOut(through: ready.entries.last?.index ?? 0, snapshot: ready.snapshot != nil)
+        ready.truncations = log.truncations
         ready.committedEntries = log.nextCommitted(maxBytes: configuration.maxApplyBytes)
         if let last = ready.committedEntries.last { log.applying = last.index }
         ready.messages = messages
@@ -821,9 +841,17 @@ public struct RaftNode: Sendable {
     }
 
     /// `ready`'s hard state, entries and snapshot are durable (and the snapshot installed).
+    ///
+    /// A write handed out before a truncation may hold entries the log has since replaced (and
+    /// maybe restored): it then marks nothing stable — the entries after the truncation are
+    /// handed out again, and their write, which comes later, makes the watermark move.
     public mutating func persisted(_ ready: Ready) {
         if let snapshot = ready.snapshot { log.snapshotInstalled(index: snapshot.metadata.index) }
-        if let last = ready.entries.last { log.stableTo(index: last.index, term: last.term) }
+        if let last = ready.entries.last, ready.truncations == log.truncations { log.stableTo(index: last.index, term: last.term) }
+        if recovering && catchUpTarget != 0 && log.pendingSnapshot == nil && log.stable >= catchUpTarget {
+            // Durable through the target: only now may the node vote again.
+            recovering = false
+        }
         if role == .leader, var state = progress[id] {
             if state.maybeUpdate(log.stable) {
                 progress[id] = state

@@ -176,11 +176,15 @@ public struct Message: Sendable, Equatable, CustomStringConvertible {
     public var commit: UInt64 = 0
     public var reject = false
     public var rejectHint: UInt64 = 0
-    /// append: the leader's last index when it sent this (a recovering follower's catch-up
-    /// target); rejected append responses and heartbeat responses: 1 if the follower lost its
-    /// log (a heartbeat response then carries the follower's last index in `index`), so the
-    /// leader must forget what it believed the follower held.
+    /// append and snapshot: the leader's last index when it sent this (a recovering
+    /// follower's catch-up target).
     public var lastIndex: UInt64 = 0
+    /// Responses from a follower that lost its log: the nonce of its recovery (never 0), so
+    /// that the leader forgets what it believed the follower held (a heartbeat response then
+    /// carries the follower's last index in `index`). Appends and snapshots echo the nonce the
+    /// leader last learned from that follower: only an append sent after the leader forgot is
+    /// a valid catch-up target.
+    public var recoveryNonce: UInt64 = 0
     public var snapshot: Snapshot?
     /// Read-index requests and the heartbeats that confirm them; `[1]` on a vote marks an
     /// election a leadership transfer asked for.
@@ -188,7 +192,7 @@ public struct Message: Sendable, Equatable, CustomStringConvertible {
 
     public init(kind: MessageKind, from: NodeID, to: NodeID, term: UInt64, logTerm: UInt64 = 0, index: UInt64 = 0,
                 entries: [Entry] = [], commit: UInt64 = 0, reject: Bool = false, rejectHint: UInt64 = 0,
-                lastIndex: UInt64 = 0, snapshot: Snapshot? = nil, context: [UInt8] = []) {
+                lastIndex: UInt64 = 0, recoveryNonce: UInt64 = 0, snapshot: Snapshot? = nil, context: [UInt8] = []) {
         self.kind = kind
         self.from = from
         self.to = to
@@ -200,6 +204,7 @@ public struct Message: Sendable, Equatable, CustomStringConvertible {
         self.reject = reject
         self.rejectHint = rejectHint
         self.lastIndex = lastIndex
+        self.recoveryNonce = recoveryNonce
         self.snapshot = snapshot
         self.context = context
     }
@@ -217,7 +222,7 @@ public struct Message: Sendable, Equatable, CustomStringConvertible {
             if !entries.isEmpty { text += " [" + entries.map(\.description).joined(separator: ", ") + "]" }
         case .appendResponse:
             text += reject ? " rejected \(index) hint \(logTerm)/\(rejectHint)" : " index \(index)"
-            if reject && lastIndex == 1 { text += " lost log" }
+            if recoveryNonce != 0 { text += " lost log" }
         case .heartbeat:
             text += " commit \(commit)"
         case .heartbeatResponse, .timeoutNow:
@@ -275,6 +280,8 @@ public struct Ready: Sendable, Equatable {
     public var messages: [Message] = []
     public var readStates: [ReadState] = []
     public var mustSync = false
+    /// The log's truncation count when this was handed out (see `RaftNode.persisted`).
+    var truncations: UInt64 = 0
 
     public init() {}
 

@@ -376,3 +376,54 @@ import Testing
         #expect(cluster.node(leader).progress[lost]!.match == cluster.node(leader).lastIndex)
     }
 }
+
+@Suite struct RecoveryTargetTests {
+    /// Found in review: an append sent before the leader learned of the lost log (here, one
+    /// delayed in the network) must not end the recovery, whatever its last index says; only
+    /// an append echoing this recovery's nonce sets the target, and recovery ends once the log
+    /// is durable through it.
+    @Test func onlyAnAppendEchoingTheRecoveryNonceEndsIt() throws {
+        var node = try RaftNode(configuration: RaftConfiguration(id: 2, seed: 3),
+                                state: PersistedState(hardState: HardState(term: 1, vote: 1, commit: 0),
+                                                      membership: Membership(voters: [1, 2, 3]), lostLog: true))
+        #expect(node.recovering && node.recoveryNonce != 0)
+        // A stale append from before the crash: accepted, but no target.
+        node.step(Message(kind: .append, from: 1, to: 2, term: 1, logTerm: 0, index: 0, entries: [Entry(term: 1, index: 1)],
+                          commit: 0, lastIndex: 1))
+        var ready = node.ready()
+        #expect(ready.messages.first?.recoveryNonce == node.recoveryNonce)
+        node.advance(ready)
+        #expect(node.recovering)
+        // The leader, having forgotten, echoes the nonce: the target is its last index (3).
+        node.step(Message(kind: .append, from: 1, to: 2, term: 1, logTerm: 1, index: 1, entries: [Entry(term: 1, index: 2)],
+                          commit: 1, lastIndex: 3, recoveryNonce: node.recoveryNonce))
+        ready = node.ready()
+        node.advance(ready)
+        #expect(node.recovering, "durable through 2 of 3")
+        node.step(Message(kind: .append, from: 1, to: 2, term: 1, logTerm: 1, index: 2, entries: [Entry(term: 1, index: 3)],
+                          commit: 2, lastIndex: 3, recoveryNonce: node.recoveryNonce))
+        ready = node.ready()
+        #expect(node.recovering, "in memory through 3, not yet durable")
+        node.advance(ready)
+        #expect(!node.recovering)
+    }
+
+    /// Found in review: a single voter restarted with a lost commit index must not answer a
+    /// read before an entry of its term commits.
+    @Test func aSingleVoterWaitsForItsTermBeforeAnsweringReads() throws {
+        var node = try RaftNode(configuration: RaftConfiguration(id: 1, seed: 1),
+                                state: PersistedState(hardState: HardState(term: 1, vote: 1, commit: 1),
+                                                      entries: [Entry(term: 1, index: 1), Entry(term: 1, index: 2)],
+                                                      membership: Membership(voters: [1]), applied: 1))
+        node.campaign()
+        try node.readIndex(context: [7])
+        // The read is answered only with the new term's no-op committed (index 3).
+        var states: [ReadState] = []
+        for _ in 0..<3 {
+            let ready = node.ready()
+            states += ready.readStates
+            node.advance(ready)
+        }
+        #expect(states == [ReadState(index: 3, context: [7])])
+    }
+}
