@@ -200,16 +200,7 @@ final class SimDisk {
             } catch {
                 throw .log(error)
             }
-            let recovered = try store.recover(group: Self.group)
-            var hard = recovered.hardState
-            if let file, file.term > hard.term || (file.term == hard.term && hard.vote == 0) {
-                hard.term = file.term
-                hard.vote = file.vote
-            }
-            // Still catching up from an earlier lost log: stay out of votes until done.
-            return (PersistedState(hardState: hard, snapshot: recovered.snapshot, entries: recovered.entries,
-                                   membership: recovered.snapshot?.metadata.membership ?? membership,
-                                   applied: recovered.snapshot?.metadata.index ?? 0, lostLog: written.recovering), false)
+            return (try store.recover(group: Self.group).restartState(vote: file, membership: membership), false)
         } catch {
             switch error {
             case .log(.corruption), .corrupt: break
@@ -230,8 +221,7 @@ final class SimDisk {
         do throws(FileIOError) { try HardStateFile.write(Self.hardStatePath, written, fileSystem: fileSystem) } catch {
             throw .log(.io(error))
         }
-        let hard = HardState(term: written.term, vote: written.vote, commit: 0)
-        return (PersistedState(hardState: hard, membership: membership, lostLog: true), true)
+        return (.lostLog(vote: written, membership: membership), true)
     }
 }
 

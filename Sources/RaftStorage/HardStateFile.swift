@@ -75,3 +75,27 @@ public enum HardStateFile {
         do throws(DecodeError) { return try decode(data) } catch { throw .corrupt(group: 0, lsn: 0, "hard state file \(path): \(error)") }
     }
 }
+
+extension RecoveredGroup {
+    /// The state a group restarts from, given what its log held and what its hard-state file
+    /// says: term and vote are the newer of the two (the file is written before the log, so a
+    /// crash between them leaves the file ahead), and a recovery the file records goes on.
+    public func restartState(vote: DurableVote?, membership: Membership) -> PersistedState {
+        var hard = hardState
+        if let vote, vote.term > hard.term || (vote.term == hard.term && hard.vote == 0) {
+            hard.term = vote.term
+            hard.vote = vote.vote
+        }
+        return PersistedState(hardState: hard, snapshot: snapshot, entries: entries,
+                              membership: snapshot?.metadata.membership ?? membership,
+                              applied: snapshot?.metadata.index ?? 0, lostLog: vote?.recovering ?? false)
+    }
+}
+
+extension PersistedState {
+    /// The state of a group whose log was set aside: empty, with the term and vote of its
+    /// hard-state file (which the caller has marked recovering), and not voting until caught up.
+    public static func lostLog(vote: DurableVote, membership: Membership) -> PersistedState {
+        PersistedState(hardState: HardState(term: vote.term, vote: vote.vote, commit: 0), membership: membership, lostLog: true)
+    }
+}

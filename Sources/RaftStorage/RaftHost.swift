@@ -143,15 +143,7 @@ public final class RaftHost: @unchecked Sendable {
         var state: PersistedState
         do throws(RaftStorageError) {
             if logWasSetAside { throw RaftStorageError.corrupt(group: group, lsn: 0, "the log was set aside") }
-            let recovered = try store.recover(group: group)
-            var hard = recovered.hardState
-            if let vote, vote.term > hard.term || (vote.term == hard.term && hard.vote == 0) {
-                hard.term = vote.term
-                hard.vote = vote.vote
-            }
-            state = PersistedState(hardState: hard, snapshot: recovered.snapshot, entries: recovered.entries,
-                                   membership: recovered.snapshot?.metadata.membership ?? membership,
-                                   applied: recovered.snapshot?.metadata.index ?? 0, lostLog: vote?.recovering ?? false)
+            state = try store.recover(group: group).restartState(vote: vote, membership: membership)
         } catch {
             switch error {
             case .log(.corruption), .corrupt: break
@@ -166,7 +158,7 @@ public final class RaftHost: @unchecked Sendable {
             lost.recovering = true
             do throws(FileIOError) { try HardStateFile.write(path, lost, fileSystem: fileSystem) } catch { throw .log(.io(error)) }
             vote = lost
-            state = PersistedState(hardState: HardState(term: lost.term, vote: lost.vote, commit: 0), membership: membership, lostLog: true)
+            state = .lostLog(vote: lost, membership: membership)
         }
         do throws(RaftError) {
             let raft = try RaftNode(configuration: configuration, state: state)
