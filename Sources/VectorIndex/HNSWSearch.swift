@@ -179,7 +179,22 @@ extension HNSWIndex {
             exact[index].distance = metric.distance(query, vector(node), dimension: dimension)
         }
         exact.sort { $0.distance < $1.distance || ($0.distance == $1.distance && $0.id < $1.id) }
-        return exact.prefix(k).map(hit)
+        return finalHits(exact, k: k)
+    }
+
+    /// The first `k` of `sorted` as hits, each user id once. Walks read flags without locks, so
+    /// a walk racing an upsert of one id can accept the old node before the upsert publishes and
+    /// the new one after it; nodes retired since are dropped, and of any id still seen twice the
+    /// closer node is kept — a search sees the old vector or the new one, never both.
+    func finalHits(_ sorted: [Neighbor], k: Int) -> [SearchHit] {
+        var seen = Set<UInt64>()
+        var hits: [SearchHit] = []
+        hits.reserveCapacity(min(k, sorted.count))
+        for neighbor in sorted where hits.count < k && flags[Int(neighbor.id)] == 0 {
+            let found = hit(neighbor)
+            if seen.insert(found.id).inserted { hits.append(found) }
+        }
+        return hits
     }
 
     func hit(_ neighbor: Neighbor) -> SearchHit {
@@ -241,6 +256,6 @@ extension HNSWIndex {
                 }
             }
         }
-        return heap.drainSortedAscending().map(hit)
+        return finalHits(heap.drainSortedAscending(), k: k)
     }
 }

@@ -104,8 +104,11 @@ func recall(_ index: HNSWIndex, queries: [[Float]], k: Int, ef: Int? = nil, filt
         var random = SeededRandom(seed: seed + 2)
         var ids = Array(0..<count).map(UInt64.init)
         ids.shuffle(using: &random)
-        let deleted = Set(ids.prefix(count * 3 / 10))
-        for id in deleted { try index.delete(id: id) }
+        // Deleted in the shuffled order (a Set's order changes from process to process, which
+        // made this test's figures vary between runs).
+        let deletedOrder = Array(ids.prefix(count * 3 / 10))
+        let deleted = Set(deletedOrder)
+        for id in deletedOrder { try index.delete(id: id) }
         for (offset, vector) in extra.enumerated() { try index.insert(id: UInt64(count + offset), vector: vector) }
         #expect(index.count == count)
         // Slots were freed by consolidation and reused: no more slots than points plus the
