@@ -16,6 +16,13 @@
 // append returns only once its records are durable. The queue is bounded in bytes; appenders
 // beyond it block.
 //
+// # Pipelined syncs
+// A caller that wants more than one fdatasync in flight (the Raft host: its next batch should
+// not wait for the current sync) appends with `sync: false` — a write only — and calls
+// `syncWritten` on other threads. Each `syncWritten` syncs what had been written when it
+// started, outside leadership, while the leader goes on writing and other syncs run; the
+// durable prefix they establish (`durableMark`) feeds the synced offset later records carry.
+//
 // # Segments
 // Records go to the active segment until it would pass `segmentBytesMax`; then it is sealed
 // (a seal record, synced) and a new segment starts with a checkpoint of every stream's
@@ -144,8 +151,14 @@ public final class RecordLog: @unchecked Sendable {
     var writeBuffer: [UInt8] = []
     static let writeBufferKeptMax = 1 << 20
     /// Sealed segments holding unsynced bytes (rotated by unsynced batches), oldest first. The
-    /// next sync makes them durable before the active segment.
+    /// next sync makes them durable before the active segment. Under `lock`: `syncWritten`
+    /// reads and trims it too.
     var unsyncedSealed: [UInt64] = []
+    /// The end of the last write (under `lock`), which `syncWritten` makes durable.
+    var writtenMark: (segment: UInt64, size: Int, handle: any FileHandle)?
+    /// The durable prefix of the log that syncs outside leadership established (under `lock`);
+    /// the leader folds it into `active.syncedSize`.
+    var durableMark: (segment: UInt64, size: Int) = (0, 0)
     var nextLSN: UInt64
     var truncation: TruncationState
     /// Counters of the current batch, merged into `statistics` when it is published.
@@ -232,6 +245,7 @@ public final class RecordLog: @unchecked Sendable {
         self.active = active
         self.nextLSN = nextLSN
         self.truncation = truncation
+        durableMark = (active.number, active.syncedSize)
     }
 
     deinit { directoryLock.unlock() }
@@ -288,6 +302,44 @@ public final class RecordLog: @unchecked Sendable {
     /// Makes every record appended so far durable (a no-op when they already are).
     public func sync() throws(LogError) {
         _ = try submit([], bytes: 0, sync: true)
+    }
+
+    /// Makes every record whose append (synced or not) returned before this call durable,
+    /// without queueing behind the writer: it fdatasyncs the files written so far while
+    /// appends and other `syncWritten` calls go on. Several may run at once, so that a caller
+    /// that appends unsynced and syncs on other threads keeps more than one fdatasync in flight
+    /// (the disk overlaps them; each one waits for no other). A failed sync stops the log like
+    /// any other write error.
+    public func syncWritten() throws(LogError) {
+        let (mark, sealed, numbers) = try lock.withLock { () throws(LogError) -> ((segment: UInt64, size: Int, handle: any FileHandle)?, [any FileHandle], [UInt64]) in
+            if isClosed || isClosing { throw .closed }
+            if let failure { throw failure }
+            guard let mark = writtenMark else { return (nil, [], []) }
+            if unsyncedSealed.isEmpty && (mark.segment, mark.size) <= (durableMark.segment, durableMark.size) { return (nil, [], []) }
+            return (mark, unsyncedSealed.compactMap { segments[$0]?.handle ?? removing[$0] }, unsyncedSealed)
+        }
+        guard let mark else { return }
+        let started = MonotonicClock.nanoseconds()
+        do throws(FileIOError) {
+            // Sealed segments first (Format/log.md §7.4), like the leader's sync.
+            for handle in sealed { try handle.dataSync() }
+            try mark.handle.dataSync()
+        } catch {
+            lock.withLock { if failure == nil { failure = .failed(error) } }
+            throw .io(error)
+        }
+        let elapsed = MonotonicClock.nanoseconds() - started
+        lock.withLock {
+            raiseDurableMark(to: (mark.segment, mark.size))
+            unsyncedSealed.removeAll { numbers.contains($0) }
+            statistics.syncs += 1
+            statistics.syncNanoseconds += elapsed
+        }
+    }
+
+    /// Raises `durableMark` (under `lock`).
+    func raiseDurableMark(to mark: (segment: UInt64, size: Int)) {
+        if (mark.segment, mark.size) > (durableMark.segment, durableMark.size) { durableMark = mark }
     }
 
     /// Durably drops every record of `stream` with an LSN below `lsn`.
@@ -652,6 +704,7 @@ public final class RecordLog: @unchecked Sendable {
         buffer.reserveCapacity(items.reduce(0) { $0 + $1.encodedBytes })
         var placements: [Placement] = []
         placements.reserveCapacity(items.count)
+        refreshSyncedSize()
         for item in items {
             let size = item.encodedBytes
             // Room is kept for the seal that closes the segment.
@@ -689,6 +742,12 @@ public final class RecordLog: @unchecked Sendable {
         return placements
     }
 
+    /// Takes in what `syncWritten` made durable of the active segment (leader only).
+    func refreshSyncedSize() {
+        let durable = lock.withLock { durableMark }
+        if durable.segment == active.number && durable.size > active.syncedSize { active.syncedSize = durable.size }
+    }
+
     func encode(stream: UInt64, lsn: UInt64, synced: UInt32, kind: RecordKind, flags: RecordFlags,
                 payloadLength: UInt32, stored: [UInt8], into buffer: inout [UInt8]) {
         stored.withUnsafeBytes { raw in
@@ -719,10 +778,9 @@ public final class RecordLog: @unchecked Sendable {
             if sync {
                 // Older segments sealed by unsynced batches first: a synced record proves every
                 // segment before it durable (Format/log.md §7.4).
-                for number in unsyncedSealed {
-                    if let handle = lock.withLock({ segments[number]?.handle ?? removing[number] }) { try handle.dataSync() }
-                }
-                unsyncedSealed.removeAll()
+                let (numbers, sealed) = lock.withLock { (unsyncedSealed, unsyncedSealed.compactMap { segments[$0]?.handle ?? removing[$0] }) }
+                for handle in sealed { try handle.dataSync() }
+                if !numbers.isEmpty { lock.withLock { unsyncedSealed.removeAll { numbers.contains($0) } } }
                 try active.handle.dataSync()
             }
         } catch {
@@ -730,12 +788,17 @@ public final class RecordLog: @unchecked Sendable {
         }
         active.size += buffer.count
         guard sync else {
+            lock.withLock { writtenMark = (active.number, active.size, active.handle) }
             writerStatistics.bytesWritten += UInt64(buffer.count)
             buffer.removeAll(keepingCapacity: true)
             return
         }
         let synced = MonotonicClock.nanoseconds()
         active.syncedSize = active.size
+        lock.withLock {
+            writtenMark = (active.number, active.size, active.handle)
+            raiseDurableMark(to: (active.number, active.size))
+        }
         writerStatistics.syncs += 1
         writerStatistics.bytesWritten += UInt64(buffer.count)
         writerStatistics.writeNanoseconds += written - started
@@ -752,15 +815,21 @@ public final class RecordLog: @unchecked Sendable {
         nextLSN += 1
         encode(stream: 0, lsn: lsn, synced: UInt32(active.syncedSize), kind: .seal, flags: [], payloadLength: 0, stored: [], into: &buffer)
         try flush(&buffer, sync: sync)
-        if active.syncedSize < active.size { unsyncedSealed.append(active.number) }
+        refreshSyncedSize()
+        let sealedUnsynced = lock.withLock { () -> Bool in
+            if active.syncedSize < active.size { unsyncedSealed.append(active.number) }
+            return !unsyncedSealed.isEmpty
+        }
         let number = active.number + 1
         let (handle, size) = try Self.createSegment(
             number: number, logID: logID, firstLSN: nextLSN, truncation: truncation,
             directory: directory, fileSystem: fileSystem, createdUnixNanos: options.creationTimeOverride,
-            flags: unsyncedSealed.isEmpty ? [] : .predecessorUnsynced)
+            flags: sealedUnsynced ? .predecessorUnsynced : [])
         nextLSN += 1  // the checkpoint
         active = ActiveSegment(number: number, handle: handle, size: size, syncedSize: size, contentStart: size)
         lock.withLock {
+            writtenMark = (number, size, handle)
+            raiseDurableMark(to: (number, size))
             segments[number] = SegmentState(handle: handle)
             statistics.segmentsCreated += 1
             // The sealed segment may hold nothing live (only markers, or all truncated): now
@@ -1109,6 +1178,7 @@ public final class RecordLog: @unchecked Sendable {
         lock.broadcast()
         while writerActive || !pending.isEmpty || !overflow.isEmpty || !removing.isEmpty { lock.wait() }
         isClosed = true
+        if durableMark.segment == active.number && durableMark.size > active.syncedSize { active.syncedSize = durableMark.size }
         // Unsynced appends become durable on a clean close (no leader runs any more).
         if failure == nil && (active.syncedSize < active.size || !unsyncedSealed.isEmpty) {
             // Sealed segments first (Format/log.md §7.4).

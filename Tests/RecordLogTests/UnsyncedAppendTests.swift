@@ -16,7 +16,7 @@ import Wire
     /// survivors are a prefix holding every synced record and that a second open finds the same
     /// state. Returns whether recovery tore a segment older than the newest (§7.4).
     func crashRound(seed: UInt64, appends: ClosedRange<Int>, payloadBytesMax: Int, syncOneIn: Int,
-                    explicitSyncOneIn: Int?, crash: CrashOptions) throws -> Bool {
+                    explicitSyncOneIn: Int?, crash: CrashOptions, syncWritten: Bool = false) throws -> Bool {
         var random = SeededRandom(seed: seed)
         let fileSystem = MemoryFileSystem()
         var options = RecordLogOptions()
@@ -32,7 +32,7 @@ import Wire
             appended.append(payload)
             if sync { durableCount = appended.count }
             if let explicitSyncOneIn, Int.random(in: 0..<explicitSyncOneIn, using: &random) == 0 {
-                try log.sync()
+                if syncWritten { try log.syncWritten() } else { try log.sync() }
                 durableCount = appended.count
             }
         }
@@ -54,6 +54,58 @@ import Wire
         for round in 0..<300 {
             _ = try crashRound(seed: UInt64(round) &* 0x9E37_79B9 &+ 17, appends: 1...60, payloadBytesMax: 300,
                                syncOneIn: 4, explicitSyncOneIn: 20, crash: CrashOptions())
+        }
+    }
+
+    /// `syncWritten` (outside leadership) makes every earlier unsynced append durable, across
+    /// rotations that sealed segments unsynced.
+    @Test func syncWrittenMakesEarlierAppendsDurable() throws {
+        for round in 0..<300 {
+            _ = try crashRound(seed: UInt64(round) &* 0x51_7CC1 &+ 3, appends: 1...120, payloadBytesMax: 400,
+                               syncOneIn: 1_000, explicitSyncOneIn: 8, crash: CrashOptions(keepWriteProbability: 0.5), syncWritten: true)
+        }
+    }
+
+    /// Unsynced appends on one thread while two threads call `syncWritten` over and over (the
+    /// Raft host's pipelined syncs): after a crash, every append that returned before a
+    /// finished `syncWritten` began survives, and the survivors are a prefix.
+    @Test func concurrentSyncWrittenKeepsEveryCoveredAppend() throws {
+        for round in 0..<40 {
+            let seed = UInt64(round) &* 0x9E37_79B9 &+ 101
+            let fileSystem = MemoryFileSystem()
+            var options = RecordLogOptions()
+            options.segmentBytesMax = 4096
+            options.recordPayloadBytesMax = 1024
+            let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fileSystem, options: options)
+            let progress = SyncProgress()
+            let syncers = (0..<2).map { _ in Event() }
+            for done in syncers {
+                startDetachedThread {
+                    while !progress.finished {
+                        let covered = progress.appended
+                        if (try? log.syncWritten()) != nil { progress.covered(covered) }
+                    }
+                    done.set()
+                }
+            }
+            var random = SeededRandom(seed: seed)
+            var appended: [[UInt8]] = []
+            for _ in 0..<200 {
+                let payload = (0..<Int.random(in: 0..<300, using: &random)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+                try log.append(LogRecord(stream: 7, kind: 1, payload: payload), sync: false)
+                appended.append(payload)
+                progress.didAppend()
+            }
+            progress.finish()
+            for done in syncers { done.wait() }
+            let durable = progress.durable
+            let crashed = fileSystem.crashClone(seed: seed, options: CrashOptions(keepWriteProbability: 0.5))
+            log.close()
+            let (recovered, _) = try RecordLog.open(directory: "/log", fileSystem: crashed, options: options)
+            let payloads = try recovered.read(stream: 7).map(\.payload)
+            recovered.close()
+            #expect(payloads.count >= durable, "seed \(seed): \(payloads.count) records survived, \(durable) were covered by a sync")
+            #expect(payloads == Array(appended.prefix(payloads.count)), "seed \(seed): survivors are not a prefix of the appends")
         }
     }
 
@@ -194,4 +246,18 @@ import Wire
         #expect(try reopened.append(LogRecord(stream: 3, kind: 1, payload: [2])) > next)
         reopened.close()
     }
+}
+
+/// Appends made and appends covered by a finished `syncWritten`, shared with the sync threads.
+final class SyncProgress: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var appendedCount = 0
+    private var durableCount = 0
+    private var done = false
+    var appended: Int { lock.withLock { appendedCount } }
+    var durable: Int { lock.withLock { durableCount } }
+    var finished: Bool { lock.withLock { done } }
+    func didAppend() { lock.withLock { appendedCount += 1 } }
+    func covered(_ count: Int) { lock.withLock { durableCount = max(durableCount, count) } }
+    func finish() { lock.withLock { done = true } }
 }
