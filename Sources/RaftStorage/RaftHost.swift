@@ -6,11 +6,13 @@
 // batched into the next one: that is the group commit. Ticks that pile up during a slow sync
 // coalesce into one.
 //
-// With `writesInBackground` (what `runLoop` is for), the driver does not wait for the write: it
-// hands each cycle's writes and the messages that depend on them to a writer thread and goes
-// on stepping inputs. The writer merges every job queued while it was syncing into one append
-// and one fdatasync, then sends those jobs' messages in order and tells the driver what is now
-// durable (`RaftNode.persisted`). A cycle that installs a snapshot waits for the writer.
+// With `writesInBackground` (what `runLoop` is for), the driver does not wait for the sync: it
+// writes each cycle's records without syncing (one append), queues the messages that depend on
+// them, and goes on stepping inputs. Sync threads (`syncsInFlightMax` of them) each take
+// everything written so far, fdatasync it (`RaftLogStore.syncWritten`) — so a new batch never
+// waits for the sync in flight, it starts its own beside it — then send the covered jobs'
+// messages in order and tell the driver what is now durable (`RaftNode.persisted`). A cycle
+// that installs a snapshot first waits for every job to be delivered and writes inline.
 //
 // Not yet: quiescing idle groups. A leader that stops heartbeating is safe only if its
 // followers stop their election timers too and restart them when the leader's node is known
@@ -47,19 +49,30 @@ public final class RaftHost: @unchecked Sendable {
     /// Write in the background (see the type's comment). Set before `runLoop`.
     public var writesInBackground = false
 
+    /// A cycle's written records, waiting for a sync before its messages go out.
     private struct WriteJob {
-        var votes: [(path: String, state: DurableVote)]
-        var writes: [RaftLogStore.Write]
+        var sequence: Int
+        var needsSync: Bool
         var messages: [(to: NodeID, messages: [(group: UInt64, message: Message)])]
         var readies: [(UInt64, Ready)]
     }
 
+    /// fdatasyncs in flight at once in the background mode.
+    public static let syncsInFlightMax = 2
+
+    // Background state, under `writerLock`.
     private let writerLock = ConditionLock()
+    /// Written, not yet delivered, in sequence order.
     private var jobs: [WriteJob] = []
-    private var jobsInFlight = 0
+    private var lastWritten = 0
+    /// The highest sequence a sync thread has taken.
+    private var syncTaken = 0
+    private var delivered = 0
     private var writerStopped = false
     private var writerFailure: RaftStorageError?
-    private let writerDone = Event()
+    private var syncersRunning = 0
+    /// Keeps deliveries in sequence order.
+    private let deliveryLock = ConditionLock()
 
     private let inboxLock = ConditionLock()
     private var inbox: [Input] = []
@@ -195,14 +208,17 @@ public final class RaftHost: @unchecked Sendable {
 
     /// Runs cycles on the calling thread until `stop()`, sleeping while there is nothing to do.
     public func runLoop() {
-        if writesInBackground { startDetachedThread { [self] in writerLoop() } }
+        if writesInBackground {
+            writerLock.withLock { syncersRunning = Self.syncsInFlightMax }
+            for _ in 0..<Self.syncsInFlightMax { startDetachedThread { [self] in syncLoop() } }
+        }
         defer {
             if writesInBackground {
-                writerLock.withLock {
-                    writerStopped = true
-                    writerLock.broadcast()
-                }
-                writerDone.wait()
+                writerLock.lock()
+                writerStopped = true
+                writerLock.broadcast()
+                while syncersRunning > 0 { writerLock.wait() }
+                writerLock.unlock()
             }
         }
         while true {
@@ -226,46 +242,63 @@ public final class RaftHost: @unchecked Sendable {
         }
     }
 
-    // MARK: The writer (its own thread)
+    // MARK: The sync threads
 
-    private func writerLoop() {
-        defer { writerDone.set() }
-        while true {
-            writerLock.lock()
-            while jobs.isEmpty && !writerStopped { writerLock.wait() }
-            if jobs.isEmpty && writerStopped {
-                writerLock.unlock()
-                return
-            }
-            let batch = jobs
-            jobs = []
-            writerLock.unlock()
-            do throws(RaftStorageError) {
-                try write(batch)
-            } catch {
-                writerLock.withLock { writerFailure = error }
-                enqueue([])  // wake the driver to notice
-                return
-            }
+    private func syncLoop() {
+        defer {
             writerLock.withLock {
-                jobsInFlight -= batch.count
+                syncersRunning -= 1
                 writerLock.broadcast()
             }
         }
+        while true {
+            writerLock.lock()
+            while lastWritten <= syncTaken && !writerStopped && writerFailure == nil { writerLock.wait() }
+            if writerFailure != nil || lastWritten <= syncTaken {
+                writerLock.unlock()
+                return
+            }
+            let target = lastWritten
+            syncTaken = target
+            // Everything not yet delivered up to `target`: a sync here covers it all, so a range
+            // whose own jobs need no sync still waits for an earlier one's.
+            let needsSync = jobs.contains { $0.sequence <= target && $0.needsSync }
+            writerLock.unlock()
+            if needsSync {
+                do throws(RaftStorageError) { try store.syncWritten() } catch {
+                    writerLock.withLock {
+                        if writerFailure == nil { writerFailure = error }
+                        writerLock.broadcast()
+                    }
+                    enqueue([])  // wake the driver to notice
+                    return
+                }
+                writerLock.withLock { syncs += 1 }
+            }
+            deliver(through: target)
+        }
     }
 
-    /// Persists jobs in one append, sends their messages in order, reports them durable.
-    private func write(_ batch: [WriteJob]) throws(RaftStorageError) {
-        for job in batch { try writeVotes(job.votes) }
-        let writes = batch.flatMap(\.writes)
-        if !writes.isEmpty {
-            try store.persist(writes)
-            if writes.contains(where: { $0.ready.mustSync }) { writerLock.withLock { syncs += 1 } }
+    /// Sends the messages of every job up to `target` not yet delivered, in order, and reports
+    /// them durable to the driver.
+    private func deliver(through target: Int) {
+        deliveryLock.lock()
+        defer { deliveryLock.unlock() }
+        let ready = writerLock.withLock { () -> [WriteJob] in
+            let count = jobs.prefix { $0.sequence <= target }.count
+            let taken = Array(jobs.prefix(count))
+            jobs.removeFirst(count)
+            return taken
         }
+        guard let last = ready.last else { return }
         if let transport {
-            for job in batch { for (to, messages) in job.messages { transport(to, messages) } }
+            for job in ready { for (to, messages) in job.messages { transport(to, messages) } }
         }
-        enqueue([.persisted(batch.flatMap(\.readies))])
+        enqueue([.persisted(ready.flatMap(\.readies))])
+        writerLock.withLock {
+            delivered = max(delivered, last.sequence)
+            writerLock.broadcast()
+        }
     }
 
     private func writeVotes(_ votes: [(path: String, state: DurableVote)]) throws(RaftStorageError) {
@@ -275,10 +308,10 @@ public final class RaftHost: @unchecked Sendable {
         }
     }
 
-    /// Blocks until the writer has finished every job handed to it.
+    /// Blocks until every written job has been synced and delivered.
     private func drainWriter() {
         writerLock.lock()
-        while jobsInFlight > 0 && writerFailure == nil { writerLock.wait() }
+        while delivered < lastWritten && writerFailure == nil { writerLock.wait() }
         writerLock.unlock()
     }
 
@@ -380,25 +413,29 @@ public final class RaftHost: @unchecked Sendable {
                 }
             }
         }
-        let job = WriteJob(votes: votes, writes: writes, messages: outgoing.keys.sorted().map { ($0, outgoing[$0]!) }, readies: readies)
+        let messages = outgoing.keys.sorted().map { ($0, outgoing[$0]!) }
         if writesInBackground && !readies.contains(where: { $0.1.snapshot != nil }) {
+            // Written now, synced and delivered by a sync thread.
+            try writeVotes(votes)
+            if !writes.isEmpty { try store.persist(writes, syncing: false) }
             writerLock.withLock {
-                jobs.append(job)
-                jobsInFlight += 1
+                lastWritten += 1
+                jobs.append(WriteJob(sequence: lastWritten, needsSync: writes.contains { $0.ready.mustSync },
+                                     messages: messages, readies: readies))
                 writerLock.signal()
             }
             return
         }
-        // Inline: after anything the writer still holds, so that order is kept.
+        // Inline: after everything the sync threads still hold, so that order is kept.
         if writesInBackground { drainWriter() }
         if let failure = writerLock.withLock({ writerFailure }) { throw failure }
-        try writeVotes(job.votes)
+        try writeVotes(votes)
         if !writes.isEmpty {
             try store.persist(writes)
             if writes.contains(where: { $0.ready.mustSync }) { writerLock.withLock { syncs += 1 } }
         }
         if let transport {
-            for (to, messages) in job.messages { transport(to, messages) }
+            for (to, messages) in messages { transport(to, messages) }
         }
         for (group, ready) in readies { groups[group]!.persisted(ready) }
     }

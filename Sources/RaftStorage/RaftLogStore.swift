@@ -106,6 +106,12 @@ public final class RaftLogStore: @unchecked Sendable {
 
     /// Writes every group's state in one append, synced if any `Ready` asks for it.
     public func persist(_ writes: [Write]) throws(RaftStorageError) {
+        try persist(writes, syncing: true)
+    }
+
+    /// `persist`, but with `syncing: false` the records are only written: they are durable once
+    /// a `syncWritten` that starts after this call returns.
+    public func persist(_ writes: [Write], syncing: Bool) throws(RaftStorageError) {
         var records: [LogRecord] = []
         var sync = false
         var placed: [(group: UInt64, index: UInt64, position: Int)] = []
@@ -125,7 +131,7 @@ public final class RaftLogStore: @unchecked Sendable {
         }
         guard !records.isEmpty else { return }
         let assigned: [UInt64]
-        do throws(LogError) { assigned = try log.append(records, sync: sync) } catch { throw .log(error) }
+        do throws(LogError) { assigned = try log.append(records, sync: sync && syncing) } catch { throw .log(error) }
         lock.withLock {
             for write in writes {
                 if write.ready.snapshot != nil { lsns[write.group] = EntryLSNs() }
@@ -133,6 +139,12 @@ public final class RaftLogStore: @unchecked Sendable {
             }
             for item in placed { lsns[item.group, default: EntryLSNs()].set(item.index, assigned[item.position]) }
         }
+    }
+
+    /// Makes everything `persist` wrote before this call durable (see `RecordLog.syncWritten`;
+    /// several may run at once).
+    public func syncWritten() throws(RaftStorageError) {
+        do throws(LogError) { try log.syncWritten() } catch { throw .log(error) }
     }
 
     /// Records a snapshot of the group's state machine (`RaftNode.compact` took it) and drops
