@@ -99,6 +99,8 @@ public struct RaftNode: Sendable {
     var randomizedElectionTimeout = 0
     var random: SeededRandom
     var messages: [Message] = []
+    /// Followers are owed an append (new entries or a new commit index): sent by `ready()`.
+    var broadcastPending = false
     var readStates: [ReadState] = []
     /// Read-index requests waiting for a quorum of heartbeat acknowledgements, oldest first.
     var pendingReads: [PendingRead] = []
@@ -437,7 +439,9 @@ public struct RaftNode: Sendable {
     }
 
     private mutating func handleAppendResponse(_ m: Message) {
-        guard var state = progress[m.from] else { return }
+        // Taken out (and put back on every path before anything reads it) so that its in-flight
+        // window is mutated in place, not copied.
+        guard var state = progress.removeValue(forKey: m.from) else { return }
         state.recentActive = true
         if !m.reject && m.recoveryNonce != 0 && m.recoveryNonce != state.recoveryNonce {
             // A success from a recovering follower: what it held before is no longer known.
@@ -742,9 +746,23 @@ public struct RaftNode: Sendable {
     /// Moves the commit index to the highest index stored on a quorum of voters, if that entry
     /// is of the current term (earlier terms' entries commit only through it).
     private mutating func maybeCommit() -> Bool {
-        let matches = membership.voters.map { progress[$0]?.match ?? 0 }.sorted(by: >)
-        guard matches.count >= membership.quorum else { return false }
-        let candidate = matches[membership.quorum - 1]
+        let quorum = membership.quorum, voters = membership.voters.count
+        guard quorum >= 1, voters >= quorum else { return false }
+        // The quorum-th highest match, without allocating (this runs on every append response).
+        let candidate = withUnsafeTemporaryAllocation(of: UInt64.self, capacity: voters) { matches -> UInt64 in
+            var count = 0
+            for voter in membership.voters {
+                let match = progress[voter]?.match ?? 0
+                var slot = count
+                while slot > 0 && matches[slot - 1] < match {
+                    matches[slot] = matches[slot - 1]
+                    slot -= 1
+                }
+                matches[slot] = match
+                count += 1
+            }
+            return matches[quorum - 1]
+        }
         guard candidate > log.committed, log.term(at: candidate) == term else { return false }
         log.commitTo(candidate)
         if !readsAwaitingCommit.isEmpty {
@@ -755,8 +773,30 @@ public struct RaftNode: Sendable {
         return true
     }
 
+    /// Sends every follower what it needs: at the next `ready()`, so that the proposals and
+    /// commit advances of one batch of inputs go out as one append per follower (not one per
+    /// proposal or per response).
     private mutating func broadcastAppend() {
-        for member in membership.members.sorted() where member != id { sendAppend(to: member) }
+        broadcastPending = true
+    }
+
+    private mutating func flushBroadcast() {
+        guard broadcastPending else { return }
+        broadcastPending = false
+        guard role == .leader else { return }
+        for member in membership.members.sorted() where member != id {
+            var sent = false
+            while sendAppend(to: member, sendIfEmpty: false) { sent = true }
+            if sent { continue }
+            // Nothing new to send: the commit index still has to reach the follower, in an
+            // append already queued to it (it commits at most what that append matched) or an
+            // empty one.
+            if let queued = messages.lastIndex(where: { $0.kind == .append && $0.to == member }) {
+                messages[queued].commit = max(messages[queued].commit, log.committed)
+            } else {
+                sendAppend(to: member)
+            }
+        }
     }
 
     private mutating func broadcastHeartbeat(context: [UInt8]) {
@@ -771,13 +811,15 @@ public struct RaftNode: Sendable {
     /// Returns whether a message went out.
     @discardableResult
     private mutating func sendAppend(to peer: NodeID, sendIfEmpty: Bool = true) -> Bool {
-        guard var state = progress[peer], !state.isPaused else { return false }
+        // Taken out and put back, so that the in-flight window is mutated in place.
+        guard var state = progress.removeValue(forKey: peer) else { return false }
+        defer { progress[peer] = state }
+        guard !state.isPaused else { return false }
         let previous = state.next - 1
         guard let previousTerm = log.term(at: previous),
               let entries = log.entries(from: state.next, maxBytes: configuration.maxMessageBytes) else {
             guard state.recentActive, let snapshot = latestSnapshot, !snapshot.isEmpty else { return false }
             state.becomeSnapshot(snapshot.metadata.index)
-            progress[peer] = state
             messages.append(Message(kind: .snapshot, from: id, to: peer, term: term, lastIndex: log.lastIndex,
                                     recoveryNonce: state.recoveryNonce, snapshot: snapshot))
             return true
@@ -791,7 +833,6 @@ public struct RaftNode: Sendable {
         } else if state.state == .probe {
             state.probeSent = true
         }
-        progress[peer] = state
         return true
     }
 
@@ -799,7 +840,7 @@ public struct RaftNode: Sendable {
 
     /// Whether `ready()` has anything.
     public var hasReady: Bool {
-        SoftState(leader: leader, role: role) != previousSoft || hardState != previousHard || !messages.isEmpty
+        SoftState(leader: leader, role: role) != previousSoft || hardState != previousHard || !messages.isEmpty || broadcastPending
             || !readStates.isEmpty || log.hasUnhanded || !log.nextCommitted(maxBytes: 1).isEmpty
     }
 
@@ -808,6 +849,7 @@ public struct RaftNode: Sendable {
     /// `applied` once its committed entries are applied and `persisted` once its write is
     /// durable (in order). Every entry and snapshot is handed out once.
     public mutating func ready() -> Ready {
+        flushBroadcast()
         var ready = Ready()
         let soft = SoftState(leader: leader, role: role)
         if soft != previousSoft { ready.softState = soft }
