@@ -23,6 +23,10 @@ public struct RaftBenchmarkConfiguration: Sendable {
     public var tickMilliseconds = 10
     /// Hosts write in the background (the default) or inline in their cycles.
     public var writesInBackground = true
+    /// Each proposer is a thread blocked until its proposal is applied, instead of an
+    /// asynchronous client whose completion proposes its next one (the default, which is how
+    /// the server's event loops wait for a commit).
+    public var proposerThreads = false
 
     public init() {}
 }
@@ -144,21 +148,38 @@ public enum RaftBenchmark {
         let statsBefore = logs.map(\.stats)
         let start = MonotonicClock.nanoseconds()
         let deadline = start + UInt64(configuration.seconds * 1e9)
-        runConcurrently(threads: configuration.proposers) { proposer in
-            let group = UInt64(proposer % configuration.groups) + 1
-            let host = leaderHost(group)
-            var mine: [UInt64] = []
-            var failures: UInt64 = 0
-            while MonotonicClock.nanoseconds() < deadline {
-                let before = MonotonicClock.nanoseconds()
-                if proposeAndWait(host, group: group, data: payload) != nil {
-                    mine.append(MonotonicClock.nanoseconds() - before)
-                } else {
-                    failures += 1
+        if configuration.proposerThreads {
+            runConcurrently(threads: configuration.proposers) { proposer in
+                let group = UInt64(proposer % configuration.groups) + 1
+                let host = leaderHost(group)
+                var mine: [UInt64] = []
+                var failures: UInt64 = 0
+                while MonotonicClock.nanoseconds() < deadline {
+                    let before = MonotonicClock.nanoseconds()
+                    if proposeAndWait(host, group: group, data: payload) != nil {
+                        mine.append(MonotonicClock.nanoseconds() - before)
+                    } else {
+                        failures += 1
+                    }
                 }
+                latencies.set(proposer, mine)
+                counts.set(proposer, [failures])
             }
-            latencies.set(proposer, mine)
-            counts.set(proposer, [failures])
+        } else {
+            // Asynchronous proposers: each keeps one proposal in flight, and its completion (on
+            // the leader's driver thread) records the latency and proposes the next.
+            let finished = CountDown(configuration.proposers)
+            let proposers = (0..<configuration.proposers).map { proposer in
+                AsyncProposer(host: leaderHost(UInt64(proposer % configuration.groups) + 1),
+                              group: UInt64(proposer % configuration.groups) + 1, payload: payload, deadline: deadline,
+                              finished: finished)
+            }
+            for proposer in proposers { proposer.next() }
+            finished.wait()
+            for (index, proposer) in proposers.enumerated() {
+                latencies.set(index, proposer.latencies)
+                counts.set(index, [proposer.failures])
+            }
         }
         let elapsed = Double(MonotonicClock.nanoseconds() - start) / 1e9
         let all = latencies.all()
@@ -186,6 +207,57 @@ public enum RaftBenchmark {
         }
         done.wait()
         return result.value
+    }
+}
+
+/// A client with one proposal in flight at a time. Its completion runs on the leader's driver
+/// thread, which is the only thread touching it after `next()` is first called.
+final class AsyncProposer: @unchecked Sendable {
+    let host: RaftHost
+    let group: UInt64
+    let payload: [UInt8]
+    let deadline: UInt64
+    let finished: CountDown
+    var latencies: [UInt64] = []
+    var failures: UInt64 = 0
+
+    init(host: RaftHost, group: UInt64, payload: [UInt8], deadline: UInt64, finished: CountDown) {
+        self.host = host
+        self.group = group
+        self.payload = payload
+        self.deadline = deadline
+        self.finished = finished
+        latencies.reserveCapacity(1 << 16)
+    }
+
+    func next() {
+        let before = MonotonicClock.nanoseconds()
+        guard before < deadline else {
+            finished.done()
+            return
+        }
+        host.propose(group: group, data: payload) { [self] outcome in
+            if case .success = outcome { latencies.append(MonotonicClock.nanoseconds() - before) } else { failures += 1 }
+            next()
+        }
+    }
+}
+
+/// Blocks `wait()` until `done()` was called `count` times.
+final class CountDown: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var remaining: Int
+    init(_ count: Int) { remaining = count }
+    func done() {
+        lock.withLock {
+            remaining -= 1
+            if remaining == 0 { lock.broadcast() }
+        }
+    }
+    func wait() {
+        lock.lock()
+        while remaining > 0 { lock.wait() }
+        lock.unlock()
     }
 }
 

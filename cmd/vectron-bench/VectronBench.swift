@@ -117,11 +117,12 @@ struct RaftCommand: ParsableCommand {
         abstract: "Committed Raft proposals/s: three nodes in one process with real record logs and an in-memory transport, beside the raw fdatasync rate.")
     @Option(help: "Nodes (each group is replicated on all of them).") var nodes = 3
     @Option(help: "Raft groups (leaders spread over the nodes).") var groups = 3
-    @Option(help: "Concurrent proposer threads, each waiting for its proposal to be applied.") var proposers = 64
+    @Option(help: "Concurrent proposers, each with one proposal in flight until it is applied.") var proposers = 64
     @Option(help: "Payload bytes per proposal.") var bytes = 1024
     @Option(help: "Seconds for the cluster (the raw fdatasync loop runs as long, half before and half after).") var seconds = 10.0
     @Option(help: "Scratch directory on the disk to measure (removed afterwards).") var dir = "./.vectron-bench-raft"
     @Flag(help: "Write inline in each host cycle instead of on a background writer.") var inlineWrites = false
+    @Flag(help: "One blocked thread per proposer instead of asynchronous proposers.") var proposerThreads = false
 
     func run() throws {
         var configuration = RaftBenchmarkConfiguration()
@@ -132,6 +133,7 @@ struct RaftCommand: ParsableCommand {
         configuration.seconds = seconds
         configuration.directory = dir
         configuration.writesInBackground = !inlineWrites
+        configuration.proposerThreads = proposerThreads
         for result in try RaftBenchmark.run(configuration) { print(result.jsonLine) }
     }
 }
