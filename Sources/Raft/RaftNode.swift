@@ -27,6 +27,12 @@ public struct RaftConfiguration: Sendable, Equatable {
     /// Serve read-index requests from the leader's lease (no heartbeat round) — only safe with
     /// bounded clock drift; requires `checkQuorum`.
     public var leaseReads = false
+    /// Idle groups go quiet: once every member holds every entry, the leader sends one
+    /// quiescing heartbeat and then neither it nor its followers tick until a message, a
+    /// request or `reportNodeDown` wakes them. Only for hosts that run node liveness
+    /// (`NodeLiveness`): a quiet follower learns that its leader died from that, not from
+    /// missing heartbeats.
+    public var quiesce = false
     /// Seeds the election-timeout randomisation.
     public var seed: UInt64
 
@@ -119,6 +125,11 @@ public struct RaftNode: Sendable {
     var recoveryNonce: UInt64 = 0
     var previousSoft: SoftState
     var previousHard: HardState
+    /// The group is quiet (see `RaftConfiguration.quiesce`): no ticks count.
+    public private(set) var quiesced = false
+    /// A leader woken from quiescence has no lease until a check-quorum round passes (quiet
+    /// followers do not keep their side of it).
+    var leaseUnconfirmed = false
 
     struct PendingRead: Sendable {
         var index: UInt64
@@ -177,6 +188,7 @@ public struct RaftNode: Sendable {
 
     /// One unit of logical time.
     public mutating func tick() {
+        if quiesced { return }
         if role == .leader {
             tickLeader()
             return
@@ -204,20 +216,66 @@ public struct RaftNode: Sendable {
                     becomeFollower(term: term, leader: 0)
                     return
                 }
+                leaseUnconfirmed = false
                 for peer in progress.keys where peer != id { progress[peer]!.recentActive = false }
             }
             transferee = 0  // a transfer that did not finish within an election timeout is abandoned
         }
         if heartbeatElapsed >= configuration.heartbeatTicks {
             heartbeatElapsed = 0
+            if configuration.quiesce && canQuiesce {
+                quiesced = true
+                for member in membership.members.sorted() where member != id {
+                    var heartbeat = Message(kind: .heartbeat, from: id, to: member, term: term, commit: log.committed)
+                    heartbeat.quiesce = true
+                    messages.append(heartbeat)
+                }
+                return
+            }
             broadcastHeartbeat(context: pendingReads.last?.context ?? [])
         }
+    }
+
+    /// The leader may quiesce: nothing is in flight and every member holds, durably, every
+    /// entry, all of them committed and applied here, and nobody waits for anything.
+    private var canQuiesce: Bool {
+        guard role == .leader, transferee == 0, pendingReads.isEmpty, readsAwaitingCommit.isEmpty, readStates.isEmpty,
+              !broadcastPending, messages.isEmpty, committedInCurrentTerm,
+              log.committed == log.lastIndex, log.applied == log.committed, log.stable == log.lastIndex,
+              pendingConfigurationIndex <= log.applied, log.pendingSnapshot == nil else { return false }
+        for member in membership.members where member != id {
+            guard let state = progress[member], state.state == .replicate, state.match == log.lastIndex,
+                  state.inflights.count == 0 else { return false }
+        }
+        return true
+    }
+
+    /// Wakes a quiet group (any message but a quiescing heartbeat, any request).
+    private mutating func unquiesce() {
+        guard quiesced else { return }
+        quiesced = false
+        electionElapsed = 0
+        if role == .leader {
+            // Heartbeat at the next tick, and count a fresh check-quorum period from here.
+            heartbeatElapsed = configuration.heartbeatTicks
+            leaseUnconfirmed = true
+            for peer in progress.keys where peer != id { progress[peer]!.recentActive = false }
+        }
+    }
+
+    /// Node liveness says `node` is down: a quiet follower whose leader it was wakes up and
+    /// forgets that leader, so that its election timer runs and it grants votes.
+    public mutating func reportNodeDown(_ node: NodeID) {
+        guard quiesced, role != .leader, leader == node else { return }
+        unquiesce()
+        leader = 0
     }
 
     // MARK: Requests
 
     /// Starts an election now (a test or a bootstrap's convenience; ticks do this on their own).
     public mutating func campaign() {
+        unquiesce()
         campaign(configuration.preVote ? .preElection : .election)
     }
 
@@ -225,6 +283,7 @@ public struct RaftNode: Sendable {
     /// leadership is lost first — the caller learns which from what gets applied at that index).
     @discardableResult
     public mutating func propose(_ data: [UInt8]) throws(RaftError) -> UInt64 {
+        unquiesce()
         guard role == .leader else { throw .notLeader(leader: leader) }
         guard transferee == 0 else { throw .transferInProgress }
         let index = appendEntry(kind: .normal, data: data)
@@ -235,6 +294,7 @@ public struct RaftNode: Sendable {
     /// Proposes a membership change (one at a time: the previous one must have been applied).
     @discardableResult
     public mutating func proposeConfigurationChange(_ change: ConfigurationChange) throws(RaftError) -> UInt64 {
+        unquiesce()
         guard role == .leader else { throw .notLeader(leader: leader) }
         guard transferee == 0 else { throw .transferInProgress }
         guard pendingConfigurationIndex <= log.applied else { throw .changeInProgress }
@@ -295,6 +355,7 @@ public struct RaftNode: Sendable {
     /// machine has applied its index. A follower forwards the request to the leader.
     public mutating func readIndex(context: [UInt8]) throws(RaftError) {
         guard !context.isEmpty else { throw .invalidArgument("a read-index context must not be empty") }
+        unquiesce()
         if role == .leader {
             handleReadIndex(context: context, from: id)
             return
@@ -306,6 +367,7 @@ public struct RaftNode: Sendable {
     /// Hands leadership to `target` (a voter): catch it up, then tell it to campaign at once.
     /// Proposals are refused meanwhile; the transfer is abandoned after an election timeout.
     public mutating func transferLeadership(to target: NodeID) throws(RaftError) {
+        unquiesce()
         guard role == .leader else { throw .notLeader(leader: leader) }
         guard target != id, membership.voters.contains(target) else {
             throw .invalidArgument("cannot transfer leadership to \(target): not another voter")
@@ -356,7 +418,8 @@ public struct RaftNode: Sendable {
     /// Processes one message from a peer.
     public mutating func step(_ message: Message) {
         let m = message
-        guard m.to == id, m.from != id, m.from != 0 else { return }
+        guard m.to == id, m.from != id, m.from != 0, m.kind != .ping else { return }
+        if !(m.kind == .heartbeat && m.quiesce) { unquiesce() }
         if m.term > term {
             if m.kind == .preVote || m.kind == .vote {
                 // A follower that hears from a live leader ignores elections (check-quorum's
@@ -567,6 +630,16 @@ public struct RaftNode: Sendable {
 
     private mutating func handleHeartbeat(_ m: Message) {
         log.commitTo(min(m.commit, log.lastIndex))
+        if m.quiesce {
+            // Quiet only if this log holds exactly the leader's (the leader's view says every
+            // entry is here; entries beyond it, left by an older term, would never be fixed).
+            if configuration.quiesce && !recovering && log.lastIndex == m.commit && log.committed == m.commit {
+                quiesced = true
+                electionElapsed = 0
+                return
+            }
+            unquiesce()
+        }
         // A node that lost its log says so (with its last index): the leader may believe it
         // holds entries it no longer has, and would otherwise never send them again.
         messages.append(Message(kind: .heartbeatResponse, from: id, to: m.from, term: term, index: recovering ? log.lastIndex : 0,
@@ -605,7 +678,7 @@ public struct RaftNode: Sendable {
             readsAwaitingCommit.append((context, from))
         } else if membership.voters == [id] {
             answerRead(index: log.committed, context: context, to: from)
-        } else if configuration.leaseReads && transferee == 0 {
+        } else if configuration.leaseReads && transferee == 0 && !leaseUnconfirmed {
             // (A transfer lets the target win without waiting out followers' leases.)
             answerRead(index: log.committed, context: context, to: from)
         } else {
@@ -685,6 +758,8 @@ public struct RaftNode: Sendable {
         leader = 0
         electionElapsed = 0
         heartbeatElapsed = 0
+        quiesced = false
+        leaseUnconfirmed = false
         randomizedElectionTimeout = configuration.electionTicks + Int(random.next() % UInt64(configuration.electionTicks))
         votes = [:]
         transferee = 0

@@ -159,6 +159,9 @@ public enum MessageKind: UInt8, Sendable, Equatable, CaseIterable {
     /// A follower forwards a read-index request to the leader.
     case readIndex = 11
     case readIndexResponse = 12
+    /// Node-level liveness (`NodeLiveness`), not a Raft message: hosts consume it, and
+    /// `RaftNode.step` ignores it.
+    case ping = 13
 }
 
 public struct Message: Sendable, Equatable, CustomStringConvertible {
@@ -189,6 +192,9 @@ public struct Message: Sendable, Equatable, CustomStringConvertible {
     /// Read-index requests and the heartbeats that confirm them; `[1]` on a vote marks an
     /// election a leadership transfer asked for.
     public var context: [UInt8] = []
+    /// heartbeat: the leader is quiescing the group (every follower holds every entry); a
+    /// follower that agrees goes quiet without answering.
+    public var quiesce = false
 
     public init(kind: MessageKind, from: NodeID, to: NodeID, term: UInt64, logTerm: UInt64 = 0, index: UInt64 = 0,
                 entries: [Entry] = [], commit: UInt64 = 0, reject: Bool = false, rejectHint: UInt64 = 0,
@@ -225,7 +231,8 @@ public struct Message: Sendable, Equatable, CustomStringConvertible {
             if recoveryNonce != 0 { text += " lost log" }
         case .heartbeat:
             text += " commit \(commit)"
-        case .heartbeatResponse, .timeoutNow:
+            if quiesce { text += " quiesce" }
+        case .heartbeatResponse, .timeoutNow, .ping:
             break
         case .snapshot:
             if let snapshot { text += " snapshot \(snapshot.metadata)" }

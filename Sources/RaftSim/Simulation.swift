@@ -79,6 +79,12 @@ public struct SimulationOptions: Sendable {
     public var compactEvery = 40
     /// Ticks the cluster gets, once faults stop, to elect a leader and commit a write.
     public var livenessTicks = 200
+    /// Idle groups quiesce, and nodes run `NodeLiveness` (pings when idle; a quiet follower
+    /// whose leader's node goes silent wakes up).
+    public var quiesce = true
+    /// Clients start nothing new during every third window of this many steps (0: never), so
+    /// that the group goes idle and quiesces — and faults strike quiet groups too.
+    public var idleWindowSteps = 600
 
     public init(seed: UInt64, steps: Int, nodes: Int, faults: Faults) {
         self.seed = seed
@@ -116,6 +122,10 @@ public struct SimulationResult: Sendable {
     public var committed: UInt64 = 0
     /// Ticks from the end of the faults to a committed write.
     public var recoveryTicks: Int?
+    /// Node ticks that found the node's group quiet, and quiet followers that node liveness
+    /// woke because their leader's node went silent.
+    public var quietTicks = 0
+    public var livenessWakeups = 0
 
     public var ok: Bool { violations.isEmpty }
 
@@ -125,6 +135,7 @@ public struct SimulationResult: Sendable {
             + (ok ? "ok" : "VIOLATION (\(violations.count))")
             + " | ops \(history.count) completed \(completed) | committed \(committed) max-term \(maxTerm)"
             + " elections \(elections) crashes \(crashes) lost-logs \(lostLogs) delivered \(messagesDelivered)"
+            + " quiet-ticks \(quietTicks) liveness-wakeups \(livenessWakeups)"
             + " | recovered in \(recoveryTicks.map(String.init) ?? "—") ticks"
     }
 }
@@ -234,6 +245,7 @@ struct SimNode {
     /// lost log and has not caught up yet.
     var lostLogPending = false
     var restartAt = 0
+    var liveness = NodeLiveness()
     var tickSteps: Int
     var tickPhase: Int
     /// Proposals this node made for clients: log index → (term, client, sequence).
@@ -291,9 +303,11 @@ public final class Simulation {
             var configuration = RaftConfiguration(id: id, seed: options.seed &* 7919 &+ id)
             configuration.maxInflight = 8
             configuration.maxMessageBytes = 4096
+            configuration.quiesce = options.quiesce
             let disk = try! SimDisk()
             nodes[id] = SimNode(raft: try! RaftNode(configuration: configuration, state: PersistedState(membership: membership)), disk: disk,
                                 tickSteps: options.tickSteps + skew, tickPhase: Int(random.next() % UInt64(options.tickSteps)))
+            for peer in ids where peer != id { nodes[id]!.liveness.track(peer) }
         }
     }
 
@@ -409,6 +423,8 @@ public final class Simulation {
             node.proposals = [:]
             node.reads = [:]
             node.readyReads = []
+            node.liveness = NodeLiveness()
+            for peer in ids where peer != id { node.liveness.track(peer) }
             node.isUp = true
             nodes[id] = node
         }
@@ -418,11 +434,21 @@ public final class Simulation {
 
     func tickNodes() {
         for id in ids where nodes[id]!.isUp && (now + nodes[id]!.tickPhase) % nodes[id]!.tickSteps == 0 {
+            if nodes[id]!.raft.quiesced { result.quietTicks += 1 }
             nodes[id]!.raft.tick()
+            guard options.quiesce else { continue }
+            let (ping, nowDown) = nodes[id]!.liveness.tick()
+            for peer in ping { send(Message(kind: .ping, from: id, to: peer, term: 0)) }
+            for peer in nowDown {
+                let wasQuiet = nodes[id]!.raft.quiesced
+                nodes[id]!.raft.reportNodeDown(peer)
+                if wasQuiet && !nodes[id]!.raft.quiesced { result.livenessWakeups += 1 }
+            }
         }
     }
 
     func send(_ message: Message) {
+        nodes[message.from]?.liveness.sent(to: message.to)
         if faultsActive && options.faults.contains(.network) {
             if random.next() % 20 == 0 { return }  // 5 % lost
             if random.next() % 50 == 0 { inFlight.append((now + 1 + Int(random.next() % UInt64(options.maxDelay * 4)), message)) }
@@ -439,6 +465,8 @@ public final class Simulation {
         }
         for message in due {
             guard nodes[message.to]?.isUp == true, !blocked.contains([message.from, message.to]) else { continue }
+            nodes[message.to]!.liveness.heard(from: message.from)
+            if message.kind == .ping { continue }
             nodes[message.to]!.raft.step(message)
             result.messagesDelivered += 1
         }
@@ -466,7 +494,7 @@ public final class Simulation {
                 }
                 continue
             }
-            guard !clientsStopped, index < options.clients, random.next() % 8 == 0 else { continue }
+            guard !clientsStopped, index < options.clients, !idleWindow, random.next() % 8 == 0 else { continue }
             let key = "k\(random.next() % UInt64(options.keys))"
             let value = "c\(index)v\(clients[index].sequence + 1)"
             let operation: KVOperation
@@ -479,6 +507,11 @@ public final class Simulation {
             }
             startOperation(client: index, operation)
         }
+    }
+
+    /// Clients start nothing new now (see `SimulationOptions.idleWindowSteps`).
+    var idleWindow: Bool {
+        options.idleWindowSteps > 0 && faultsActive && (now / options.idleWindowSteps) % 3 == 2
     }
 
     func startOperation(client index: Int, _ operation: KVOperation) {

@@ -14,9 +14,12 @@
 // messages in order and tell the driver what is now durable (`RaftNode.persisted`). A cycle
 // that installs a snapshot first waits for every job to be delivered and writes inline.
 //
-// Not yet: quiescing idle groups. A leader that stops heartbeating is safe only if its
-// followers stop their election timers too and restart them when the leader's node is known
-// dead, which needs node liveness from the RPC layer (issue 6).
+// Idle groups whose configuration says `quiesce` go quiet (no heartbeats, no ticks) until a
+// message or request wakes them. The host runs node liveness (`NodeLiveness`) for them: every
+// message from a node counts as a sign of life, a peer the host has sent nothing to for a few
+// ticks gets one `.ping` (group 0) — one per node pair, not per group — and when a peer stays
+// silent for an election timeout, every quiet group it led is told (`reportNodeDown`), wakes
+// and elects again.
 
 import Basics
 import FileIO
@@ -84,6 +87,9 @@ public final class RaftHost: @unchecked Sendable {
     public private(set) var cycles = 0
     /// Cycles that synced the log (read after `stop`).
     public private(set) var syncs = 0
+
+    /// Node liveness (driver thread).
+    private var liveness = NodeLiveness()
 
     /// Where each group's hard-state file lives (`<directory>/<group>.vote`), if anywhere.
     private let stateDirectory: String?
@@ -332,12 +338,14 @@ public final class RaftHost: @unchecked Sendable {
         for (group, raft, vote) in added {
             groups[group] = raft
             durableVotes[group] = vote
+            for member in raft.membership.members where member != node { liveness.track(member) }
         }
         var ticked = false
         for input in inputs {
             switch input {
             case let .message(group, message):
-                guard groups[group] != nil else { continue }
+                liveness.heard(from: message.from)
+                guard message.kind != .ping, groups[group] != nil else { continue }
                 groups[group]!.step(message)
             case let .propose(group, data, completion):
                 guard groups[group] != nil else { completion(.failure(.invalidArgument("no group \(group)"))); continue }
@@ -351,6 +359,13 @@ public final class RaftHost: @unchecked Sendable {
                 guard !ticked else { continue }  // ticks that queued up during a slow sync coalesce
                 ticked = true
                 for group in groups.keys.sorted() { groups[group]!.tick() }
+                let (ping, nowDown) = liveness.tick()
+                if let transport {
+                    for peer in ping { transport(peer, [(0, Message(kind: .ping, from: node, to: peer, term: 0))]) }
+                }
+                for peer in nowDown {
+                    for group in groups.keys.sorted() where groups[group]!.leader == peer { groups[group]!.reportNodeDown(peer) }
+                }
             case let .campaign(group):
                 groups[group]?.campaign()
             case let .persisted(readies):
@@ -383,6 +398,8 @@ public final class RaftHost: @unchecked Sendable {
         if let transport {
             for destination in early.keys.sorted() { transport(destination, early[destination]!) }
         }
+        for destination in early.keys { liveness.sent(to: destination) }
+        for destination in outgoing.keys { liveness.sent(to: destination) }
         // Committed entries are durable on a quorum (this node's copy included: the core hands
         // out only entries its own log has made durable), so they are applied before this
         // cycle's write, which keeps that write's fdatasync off their latency.

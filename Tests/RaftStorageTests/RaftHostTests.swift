@@ -34,10 +34,12 @@ struct HostCluster {
     var appliers: [AppliedLog] = []
     let mailbox = Mailbox()
     let groups: [UInt64]
+    let quiesce: Bool
 
-    init(nodes: Int, groups: [UInt64]) throws {
+    init(nodes: Int, groups: [UInt64], quiesce: Bool = false) throws {
         fileSystems = (0..<nodes).map { _ in MemoryFileSystem() }
         self.groups = groups
+        self.quiesce = quiesce
         for index in 0..<nodes { try start(index) }
     }
 
@@ -49,7 +51,9 @@ struct HostCluster {
         let applier = AppliedLog()
         host.applier = applier
         for group in groups {
-            try host.addGroup(group, configuration: RaftConfiguration(id: NodeID(index + 1), seed: group * 10 + UInt64(index)),
+            var configuration = RaftConfiguration(id: NodeID(index + 1), seed: group * 10 + UInt64(index))
+            configuration.quiesce = quiesce
+            try host.addGroup(group, configuration: configuration,
                               membership: Membership(voters: Set((1...UInt64(fileSystems.count)).map { $0 })))
         }
         if index < hosts.count {
@@ -139,6 +143,58 @@ struct HostCluster {
                 #expect(recovered == leader, "seed \(seed) group \(group)")
             }
         }
+    }
+}
+
+@Suite struct HostQuiescenceTests {
+    /// Idle groups go quiet: afterwards only node-level pings flow — a bounded number per node
+    /// pair, however many groups there are.
+    @Test func idleGroupsGoQuietAndOnlyPingsFlow() throws {
+        let cluster = try HostCluster(nodes: 3, groups: [1, 2, 3, 4, 5, 6], quiesce: true)
+        for group in cluster.groups { cluster.hosts[Int((group - 1) % 3)].campaign(group: group) }
+        try cluster.settle()
+        let outcomes = Outcomes()
+        for group in cluster.groups { cluster.hosts[Int((group - 1) % 3)].propose(group: group, data: [UInt8(group)]) { outcomes.set(Int(group), $0) } }
+        try cluster.settle()
+        try cluster.tickAll(3)
+        #expect(outcomes.results.count == 6)
+        // From here on, record the traffic.
+        let seen = Mailbox()
+        let mailbox = cluster.mailbox
+        for host in cluster.hosts {
+            host.transport = { to, messages in
+                mailbox.post(to, messages)
+                seen.post(to, messages)
+            }
+        }
+        try cluster.tickAll(50)
+        let recorded = seen.take().values.flatMap { $0 }
+        let count = recorded.count
+        let raft = recorded.filter { $0.message.kind != .ping || $0.group != 0 }
+        #expect(raft.isEmpty, "quiet hosts sent \(raft.prefix(5).map(\.message))")
+        // 3 nodes × 2 peers, one ping every 2 ticks each.
+        #expect(count <= 50 * 6 / 2 + 6, "\(count) messages in 50 quiet ticks")
+        for (index, host) in cluster.hosts.enumerated() {
+            for group in cluster.groups { #expect(host.status(of: group)?.term == 1, "node \(index + 1) group \(group) campaigned") }
+        }
+    }
+
+    /// The node leading every group dies while they are quiet: liveness wakes the followers and
+    /// each group elects a leader and commits again.
+    @Test func quietGroupsOfADeadLeaderElectAgain() throws {
+        let cluster = try HostCluster(nodes: 3, groups: [1, 2, 3], quiesce: true)
+        for group in cluster.groups { cluster.hosts[0].campaign(group: group) }
+        try cluster.settle()
+        try cluster.tickAll(3)
+        try cluster.tickAll(60, down: [0])
+        let outcomes = Outcomes()
+        for group in cluster.groups {
+            let leader = try #require((1...2).first { cluster.hosts[$0].status(of: group)?.role == .leader }, "group \(group) has no leader")
+            cluster.hosts[leader].propose(group: group, data: [9]) { outcomes.set(Int(group), $0) }
+        }
+        try cluster.settle(down: [0])
+        #expect(outcomes.results.count == 3)
+        #expect(outcomes.results.values.allSatisfy { if case .success = $0 { true } else { false } })
     }
 }
 
