@@ -286,7 +286,14 @@ public final class RaftLogStore: @unchecked Sendable {
             let count = Int(try reader.readUInt32("\(field) count"))
             guard count <= reader.remaining / 8 else { throw reader.error("\(field) count", .invalid("\(count) members cannot fit")) }
             var members = Set<NodeID>()
-            for _ in 0..<count { members.insert(try reader.readUInt64(field)) }
+            var previous: NodeID?
+            for _ in 0..<count {
+                let member = try reader.readUInt64(field)
+                // Ascending (§3): one encoding per snapshot.
+                if let previous, member <= previous { throw reader.error(field, .invalid("ids are not ascending")) }
+                previous = member
+                members.insert(member)
+            }
             sets.append(members)
         }
         let data = Array(try reader.readBytes(reader.remaining, "snapshot data"))

@@ -62,6 +62,23 @@ func writeGoldenRaft(directory: String, fileSystem: any FileSystem) throws {
     for (name, state) in goldenVotes { try HardStateFile.write(directory + "/" + name, state, fileSystem: fileSystem) }
 }
 
+/// A batch of messages on the wire (Format/raft.md §8): `messages.bin`.
+let goldenMessages: [(group: UInt64, message: Message)] = {
+    var append = Message(kind: .append, from: 1, to: 2, term: 3, logTerm: 3, index: 10, entries: goldenEntries(11...12, term: 3),
+                         commit: 10, lastIndex: 12)
+    append.recoveryNonce = 0
+    var quiesce = Message(kind: .heartbeat, from: 1, to: 2, term: 3, commit: 12)
+    quiesce.quiesce = true
+    return [
+        (2, append),
+        (2, Message(kind: .snapshot, from: 1, to: 3, term: 3, lastIndex: 12, snapshot: goldenLeaderSnapshot)),
+        (1, Message(kind: .appendResponse, from: 2, to: 1, term: 2, logTerm: 1, index: 7, reject: true, rejectHint: 4, recoveryNonce: 77)),
+        (1, Message(kind: .vote, from: 3, to: 1, term: 4, logTerm: 2, index: 6, context: RaftNode.transferContext)),
+        (2, quiesce),
+        (0, Message(kind: .ping, from: 1, to: 3, term: 0)),
+    ]
+}()
+
 @Suite(.serialized) struct RaftGoldenTests {
     func committedFiles() throws -> [String: [UInt8]] {
         var files: [String: [UInt8]] = [:]
@@ -71,6 +88,7 @@ func writeGoldenRaft(directory: String, fileSystem: any FileSystem) throws {
         for name in goldenVotes.keys {
             files[name] = Array(try Data(contentsOf: URL(fileURLWithPath: raftGoldenDirectory + "/" + name)))
         }
+        files["messages.bin"] = Array(try Data(contentsOf: URL(fileURLWithPath: raftGoldenDirectory + "/messages.bin")))
         return files
     }
 
@@ -81,6 +99,7 @@ func writeGoldenRaft(directory: String, fileSystem: any FileSystem) throws {
         var files: [String: [UInt8]] = [:]
         for name in try fileSystem.list("/golden/log") where name.hasSuffix(".vlog") { files["log/" + name] = fileSystem.contents(of: "/golden/log/" + name) }
         for name in goldenVotes.keys { files[name] = fileSystem.contents(of: "/golden/" + name) }
+        files["messages.bin"] = RaftMessageCodec.encode(goldenMessages)
         return files
     }
 
@@ -99,6 +118,9 @@ func writeGoldenRaft(directory: String, fileSystem: any FileSystem) throws {
         let store = RaftLogStore(log: try RecordLog.open(directory: "/golden/log", fileSystem: fileSystem, options: raftGoldenOptions()).0)
         for (group, expected) in goldenGroups { #expect(try store.recover(group: group) == expected, "group \(group)") }
         for (name, expected) in goldenVotes { #expect(try HardStateFile.read("/golden/" + name, fileSystem: fileSystem) == expected, "\(name)") }
+        let batch = try RaftMessageCodec.decode(try committedFiles()["messages.bin"]!)
+        #expect(batch.map(\.group) == goldenMessages.map(\.group))
+        #expect(batch.map(\.message) == goldenMessages.map(\.message))
     }
 
     @Test func writingTheHistoryAgainGivesTheSameBytes() throws {
