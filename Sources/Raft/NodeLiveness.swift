@@ -4,7 +4,10 @@
 // rather than per group: any message from a node counts, and a node pings each peer it has
 // sent nothing to for `pingTicks`. A peer silent for `timeoutTicks` is reported down once (the
 // host then calls `RaftNode.reportNodeDown` on the groups it led); hearing from it again brings
-// it back. Like the rest of the core: no I/O, no clock — the host feeds it ticks and traffic.
+// it back. A ping carries its sender's incarnation (drawn at each start): a new one means the
+// peer restarted — perhaps too quickly to be missed, perhaps with a lost log — and the host
+// calls `RaftNode.reportNodeRestarted`. Like the rest of the core: no I/O, no clock — the host
+// feeds it ticks and traffic.
 
 public struct NodeLiveness: Sendable {
     public let pingTicks: Int
@@ -13,6 +16,7 @@ public struct NodeLiveness: Sendable {
     private var silent: [NodeID: Int] = [:]
     private var quiet: [NodeID: Int] = [:]
     private var down: Set<NodeID> = []
+    private var incarnations: [NodeID: UInt64] = [:]
 
     public init(pingTicks: Int = 2, timeoutTicks: Int = 10) {
         precondition(pingTicks > 0 && timeoutTicks > pingTicks, "liveness needs 0 < pingTicks < timeoutTicks")
@@ -37,6 +41,14 @@ public struct NodeLiveness: Sendable {
         track(peer)
         silent[peer] = 0
         down.remove(peer)
+    }
+
+    /// A ping from `peer` carrying its incarnation: true if the peer restarted since its last
+    /// ping (a different incarnation than the one known).
+    public mutating func heard(from peer: NodeID, incarnation: UInt64) -> Bool {
+        heard(from: peer)
+        let known = incarnations.updateValue(incarnation, forKey: peer)
+        return known != nil && known != incarnation
     }
 
     /// Something was sent to `peer`.

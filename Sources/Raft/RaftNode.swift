@@ -263,6 +263,20 @@ public struct RaftNode: Sendable {
         }
     }
 
+    /// Node liveness says `node` restarted (a new incarnation). A quiet leader of a group that
+    /// includes it wakes, so that heartbeats reach it (a node back with a lost log reports that
+    /// only in answers); a quiet follower it led wakes and forgets it, so that the group elects
+    /// again if it cannot lead (a lost log keeps it out of elections).
+    public mutating func reportNodeRestarted(_ node: NodeID) {
+        guard quiesced else { return }
+        if role == .leader {
+            if membership.members.contains(node) { unquiesce() }
+        } else if leader == node {
+            unquiesce()
+            leader = 0
+        }
+    }
+
     /// Node liveness says `node` is down: a quiet follower whose leader it was wakes up and
     /// forgets that leader, so that its election timer runs and it grants votes.
     public mutating func reportNodeDown(_ node: NodeID) {

@@ -126,6 +126,8 @@ public struct SimulationResult: Sendable {
     /// woke because their leader's node went silent.
     public var quietTicks = 0
     public var livenessWakeups = 0
+    /// Pings that showed a peer had restarted (a new incarnation).
+    public var restartsNoticed = 0
 
     public var ok: Bool { violations.isEmpty }
 
@@ -246,6 +248,8 @@ struct SimNode {
     var lostLogPending = false
     var restartAt = 0
     var liveness = NodeLiveness()
+    /// Drawn at every start; pings carry it.
+    var incarnation: UInt64 = 0
     var tickSteps: Int
     var tickPhase: Int
     /// Proposals this node made for clients: log index → (term, client, sequence).
@@ -308,6 +312,7 @@ public final class Simulation {
             nodes[id] = SimNode(raft: try! RaftNode(configuration: configuration, state: PersistedState(membership: membership)), disk: disk,
                                 tickSteps: options.tickSteps + skew, tickPhase: Int(random.next() % UInt64(options.tickSteps)))
             for peer in ids where peer != id { nodes[id]!.liveness.track(peer) }
+            nodes[id]!.incarnation = random.next() | 1
         }
     }
 
@@ -425,6 +430,7 @@ public final class Simulation {
             node.readyReads = []
             node.liveness = NodeLiveness()
             for peer in ids where peer != id { node.liveness.track(peer) }
+            node.incarnation = random.next() | 1
             node.isUp = true
             nodes[id] = node
         }
@@ -438,7 +444,7 @@ public final class Simulation {
             nodes[id]!.raft.tick()
             guard options.quiesce else { continue }
             let (ping, nowDown) = nodes[id]!.liveness.tick()
-            for peer in ping { send(Message(kind: .ping, from: id, to: peer, term: 0)) }
+            for peer in ping { send(Message(kind: .ping, from: id, to: peer, term: nodes[id]!.incarnation)) }
             for peer in nowDown {
                 let wasQuiet = nodes[id]!.raft.quiesced
                 nodes[id]!.raft.reportNodeDown(peer)
@@ -465,8 +471,14 @@ public final class Simulation {
         }
         for message in due {
             guard nodes[message.to]?.isUp == true, !blocked.contains([message.from, message.to]) else { continue }
+            if message.kind == .ping {
+                if nodes[message.to]!.liveness.heard(from: message.from, incarnation: message.term) {
+                    nodes[message.to]!.raft.reportNodeRestarted(message.from)
+                    result.restartsNoticed += 1
+                }
+                continue
+            }
             nodes[message.to]!.liveness.heard(from: message.from)
-            if message.kind == .ping { continue }
             nodes[message.to]!.raft.step(message)
             result.messagesDelivered += 1
         }

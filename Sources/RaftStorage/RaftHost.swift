@@ -19,7 +19,8 @@
 // message from a node counts as a sign of life, a peer the host has sent nothing to for a few
 // ticks gets one `.ping` (group 0) — one per node pair, not per group — and when a peer stays
 // silent for an election timeout, every quiet group it led is told (`reportNodeDown`), wakes
-// and elects again.
+// and elects again. Pings carry the sender's incarnation: a peer that restarted faster than
+// that is caught by its new incarnation (`reportNodeRestarted`).
 
 import Basics
 import FileIO
@@ -88,8 +89,9 @@ public final class RaftHost: @unchecked Sendable {
     /// Cycles that synced the log (read after `stop`).
     public private(set) var syncs = 0
 
-    /// Node liveness (driver thread).
+    /// Node liveness (driver thread), and this start's incarnation (what pings carry).
     private var liveness = NodeLiveness()
+    public let incarnation = UInt64.random(in: 1...UInt64.max)
 
     /// Where each group's hard-state file lives (`<directory>/<group>.vote`), if anywhere.
     private let stateDirectory: String?
@@ -291,6 +293,8 @@ public final class RaftHost: @unchecked Sendable {
         deliveryLock.lock()
         defer { deliveryLock.unlock() }
         let ready = writerLock.withLock { () -> [WriteJob] in
+            // After a failed sync nothing more leaves: what it covered may not be on disk.
+            if writerFailure != nil { return [] }
             let count = jobs.prefix { $0.sequence <= target }.count
             let taken = Array(jobs.prefix(count))
             jobs.removeFirst(count)
@@ -344,8 +348,14 @@ public final class RaftHost: @unchecked Sendable {
         for input in inputs {
             switch input {
             case let .message(group, message):
+                if message.kind == .ping {
+                    if liveness.heard(from: message.from, incarnation: message.term) {
+                        for group in groups.keys.sorted() { groups[group]!.reportNodeRestarted(message.from) }
+                    }
+                    continue
+                }
                 liveness.heard(from: message.from)
-                guard message.kind != .ping, groups[group] != nil else { continue }
+                guard groups[group] != nil else { continue }
                 groups[group]!.step(message)
             case let .propose(group, data, completion):
                 guard groups[group] != nil else { completion(.failure(.invalidArgument("no group \(group)"))); continue }
@@ -361,7 +371,7 @@ public final class RaftHost: @unchecked Sendable {
                 for group in groups.keys.sorted() { groups[group]!.tick() }
                 let (ping, nowDown) = liveness.tick()
                 if let transport {
-                    for peer in ping { transport(peer, [(0, Message(kind: .ping, from: node, to: peer, term: 0))]) }
+                    for peer in ping { transport(peer, [(0, Message(kind: .ping, from: node, to: peer, term: incarnation))]) }
                 }
                 for peer in nowDown {
                     for group in groups.keys.sorted() where groups[group]!.leader == peer { groups[group]!.reportNodeDown(peer) }
@@ -483,4 +493,7 @@ public final class RaftHost: @unchecked Sendable {
     public func status(of group: UInt64) -> (role: Role, term: UInt64, leader: NodeID, committed: UInt64)? {
         groups[group].map { ($0.role, $0.term, $0.leader, $0.committed) }
     }
+
+    /// Whether `group` is quiet (see `RaftConfiguration.quiesce`).
+    public func isQuiet(_ group: UInt64) -> Bool? { groups[group]?.quiesced }
 }

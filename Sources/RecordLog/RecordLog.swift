@@ -159,6 +159,9 @@ public final class RecordLog: @unchecked Sendable {
     /// The durable prefix of the log that syncs outside leadership established (under `lock`);
     /// the leader folds it into `active.syncedSize`.
     var durableMark: (segment: UInt64, size: Int) = (0, 0)
+    /// fdatasyncs running now (`trackedSync`), under `lock`.
+    var syncsRunning: Set<UInt64> = []
+    var nextSyncTicket: UInt64 = 0
     var nextLSN: UInt64
     var truncation: TruncationState
     /// Counters of the current batch, merged into `statistics` when it is published.
@@ -320,13 +323,10 @@ public final class RecordLog: @unchecked Sendable {
         }
         guard let mark else { return }
         let started = MonotonicClock.nanoseconds()
-        do throws(FileIOError) {
+        try trackedSync { () throws(FileIOError) in
             // Sealed segments first (Format/log.md §7.4), like the leader's sync.
             for handle in sealed { try handle.dataSync() }
             try mark.handle.dataSync()
-        } catch {
-            lock.withLock { if failure == nil { failure = .failed(error) } }
-            throw .io(error)
         }
         let elapsed = MonotonicClock.nanoseconds() - started
         lock.withLock {
@@ -335,6 +335,31 @@ public final class RecordLog: @unchecked Sendable {
             statistics.syncs += 1
             statistics.syncNanoseconds += elapsed
         }
+    }
+
+    /// Runs `body`'s fdatasyncs as one tracked sync. Syncs share each segment's descriptor, and
+    /// Linux reports a writeback error once per open file: when syncs overlap, only the first to
+    /// look sees the error, and another may return success for pages that never reached the
+    /// disk. So a sync counts as successful only once every sync that was still running when it
+    /// returned has returned too, and none of them failed (`failure`). Called without `lock`.
+    func trackedSync(_ body: () throws(FileIOError) -> Void) throws(LogError) {
+        let ticket = lock.withLock { () -> UInt64 in
+            nextSyncTicket += 1
+            syncsRunning.insert(nextSyncTicket)
+            return nextSyncTicket
+        }
+        var outcome: FileIOError?
+        do throws(FileIOError) { try body() } catch { outcome = error }
+        lock.lock()
+        syncsRunning.remove(ticket)
+        if let outcome, failure == nil { failure = .failed(outcome) }
+        lock.broadcast()
+        let overlapping = syncsRunning
+        while !overlapping.isDisjoint(with: syncsRunning) { lock.wait() }
+        let stopped = failure
+        lock.unlock()
+        if let outcome { throw .io(outcome) }
+        if let stopped { throw stopped }
     }
 
     /// Raises `durableMark` (under `lock`).
@@ -773,18 +798,21 @@ public final class RecordLog: @unchecked Sendable {
         var written: UInt64 = 0
         do throws(FileIOError) {
             if !buffer.isEmpty { try active.handle.write(at: UInt64(active.size), buffer) }
-            if sync { written = MonotonicClock.nanoseconds() }
-            beforeSync()
-            if sync {
-                // Older segments sealed by unsynced batches first: a synced record proves every
-                // segment before it durable (Format/log.md §7.4).
-                let (numbers, sealed) = lock.withLock { (unsyncedSealed, unsyncedSealed.compactMap { segments[$0]?.handle ?? removing[$0] }) }
-                for handle in sealed { try handle.dataSync() }
-                if !numbers.isEmpty { lock.withLock { unsyncedSealed.removeAll { numbers.contains($0) } } }
-                try active.handle.dataSync()
-            }
         } catch {
             throw .io(error)
+        }
+        if sync { written = MonotonicClock.nanoseconds() }
+        beforeSync()
+        if sync {
+            // Older segments sealed by unsynced batches first: a synced record proves every
+            // segment before it durable (Format/log.md §7.4).
+            let (numbers, sealed) = lock.withLock { (unsyncedSealed, unsyncedSealed.compactMap { segments[$0]?.handle ?? removing[$0] }) }
+            let handle = active.handle
+            try trackedSync { () throws(FileIOError) in
+                for sealedHandle in sealed { try sealedHandle.dataSync() }
+                try handle.dataSync()
+            }
+            if !numbers.isEmpty { lock.withLock { unsyncedSealed.removeAll { numbers.contains($0) } } }
         }
         active.size += buffer.count
         guard sync else {

@@ -186,6 +186,8 @@ struct HostCluster {
         for group in cluster.groups { cluster.hosts[0].campaign(group: group) }
         try cluster.settle()
         try cluster.tickAll(3)
+        for host in cluster.hosts { for group in cluster.groups { #expect(host.isQuiet(group) == true, "group \(group) is not quiet") } }
+        // Quiet followers do not time out on their own.
         try cluster.tickAll(60, down: [0])
         let outcomes = Outcomes()
         for group in cluster.groups {
@@ -195,6 +197,46 @@ struct HostCluster {
         try cluster.settle(down: [0])
         #expect(outcomes.results.count == 3)
         #expect(outcomes.results.values.allSatisfy { if case .success = $0 { true } else { false } })
+    }
+
+    /// The leader's host restarts (a new incarnation) faster than liveness would call it down,
+    /// with its log set aside: it cannot lead or vote, so the quiet followers must notice the
+    /// restart from its pings and elect; then it catches up.
+    @Test func aQuickRestartWithALostLogIsNoticedByQuietGroups() throws {
+        var cluster = try HostCluster(nodes: 3, groups: [1, 2], quiesce: true)
+        for group in cluster.groups { cluster.hosts[0].campaign(group: group) }
+        try cluster.settle()
+        let outcomes = Outcomes()
+        for group in cluster.groups { cluster.hosts[0].propose(group: group, data: [1]) { outcomes.set(Int(group), $0) } }
+        try cluster.settle()
+        try cluster.tickAll(3)
+        // Node 1 comes back at once with its log set aside: empty, its hard-state files saying
+        // it is recovering (what `RaftHost.open` leaves after a damaged log). It cannot campaign.
+        let term = try #require(cluster.hosts[0].status(of: 1)?.term)
+        let fresh = MemoryFileSystem()
+        try fresh.createDirectory("/node")
+        try fresh.createDirectory("/node/raft")
+        for group in cluster.groups {
+            try HardStateFile.write("/node/raft/\(group).vote", DurableVote(term: term, vote: 1, recovering: true), fileSystem: fresh)
+        }
+        cluster.hosts[0].store.log.close()
+        let restarted = try RaftHost.open(node: 1, directory: "/node", fileSystem: fresh, options: smallLogOptions())
+        let mailbox = cluster.mailbox
+        restarted.transport = { to, messages in mailbox.post(to, messages) }
+        for group in cluster.groups {
+            var configuration = RaftConfiguration(id: 1, seed: group * 10)
+            configuration.quiesce = true
+            try restarted.addGroup(group, configuration: configuration, membership: Membership(voters: [1, 2, 3]))
+        }
+        cluster.fileSystems[0] = fresh
+        cluster.hosts[0] = restarted
+        try cluster.tickAll(40)
+        for group in cluster.groups {
+            let leader = (0...2).first { cluster.hosts[$0].status(of: group)?.role == .leader }
+            #expect(leader != nil && leader != 0, "group \(group): no new leader after the quick restart")
+            #expect(cluster.hosts[0].status(of: group)?.committed == cluster.hosts[1].status(of: group)?.committed,
+                    "group \(group): the restarted node did not catch up")
+        }
     }
 }
 

@@ -70,6 +70,54 @@ import Testing
         }
     }
 
+    /// The leader restarts with a lost log faster than liveness would miss it: it cannot lead or
+    /// vote, so the quiet followers must learn of the restart (a new incarnation) and elect.
+    @Test func aLeaderBackWithALostLogIsReplacedAndCatchesUp() throws {
+        var cluster = Self.quietCluster()
+        let elected = cluster.electLeader()
+        let leader = try #require(elected)
+        try cluster.propose("a")
+        for _ in 0..<3 { _ = Self.tickAndCollect(&cluster) }
+        #expect(cluster.nodes.values.allSatisfy { $0.quiesced })
+        var lost = PersistedState(hardState: HardState(term: cluster.node(leader).term, vote: leader),
+                                  membership: cluster.node(leader).membership, lostLog: true)
+        lost.hardState.commit = 0
+        cluster.nodes[leader] = try RaftNode(configuration: cluster.node(leader).configuration, state: lost)
+        cluster.disks[leader] = lost
+        for _ in 0..<60 { cluster.tickAll() }
+        #expect(cluster.nodes.values.allSatisfy { $0.role != .leader }, "nobody should lead before the restart is noticed")
+        for id in cluster.nodes.keys where id != leader { cluster.nodes[id]!.reportNodeRestarted(leader) }
+        let replacement = cluster.electAnother(than: leader, maxTicks: 60)
+        let next = try #require(replacement, "the quiet followers did not elect")
+        try cluster.propose("b", via: next)
+        cluster.tickAll(times: 3)
+        #expect(!cluster.node(leader).recovering, "the old leader did not catch up")
+        #expect(cluster.node(leader).lastIndex == cluster.node(next).lastIndex)
+    }
+
+    /// A follower restarts with a lost log while the group is quiet: the quiet leader must wake
+    /// (heartbeats carry the news back), or the follower would stay out of elections.
+    @Test func aFollowerBackWithALostLogWakesTheLeaderAndCatchesUp() throws {
+        var cluster = Self.quietCluster()
+        let elected = cluster.electLeader()
+        let leader = try #require(elected)
+        try cluster.propose("a")
+        for _ in 0..<3 { _ = Self.tickAndCollect(&cluster) }
+        let follower = cluster.nodes.keys.sorted().first { $0 != leader }!
+        let lost = PersistedState(hardState: HardState(term: cluster.node(follower).term, vote: cluster.node(follower).vote),
+                                  membership: cluster.node(follower).membership, lostLog: true)
+        cluster.nodes[follower] = try RaftNode(configuration: cluster.node(follower).configuration, state: lost)
+        cluster.disks[follower] = lost
+        cluster.applied[follower] = []
+        cluster.nodes[leader]!.reportNodeRestarted(follower)
+        #expect(!cluster.node(leader).quiesced)
+        cluster.tickAll(times: 5)
+        #expect(!cluster.node(follower).recovering, "the follower did not catch up")
+        #expect(cluster.texts(follower) == ["a"])
+        for _ in 0..<3 { _ = Self.tickAndCollect(&cluster) }
+        #expect(cluster.nodes.values.allSatisfy { $0.quiesced }, "the group did not go quiet again")
+    }
+
     @Test func reportNodeDownIgnoresOtherNodesAndAwakeGroups() throws {
         var cluster = Self.quietCluster()
         let elected = cluster.electLeader()
@@ -147,5 +195,12 @@ import Testing
         #expect(liveness.isDown(3) && !liveness.isDown(2))
         liveness.heard(from: 3)
         #expect(!liveness.isDown(3))
+    }
+
+    @Test func aNewIncarnationMeansARestart() {
+        var liveness = NodeLiveness()
+        var restarts: [Bool] = []
+        for incarnation: UInt64 in [7, 7, 9, 9] { restarts.append(liveness.heard(from: 2, incarnation: incarnation)) }
+        #expect(restarts == [false, false, true, false])  // the first sight is no restart
     }
 }

@@ -6,7 +6,7 @@ import Basics
 import Checksum
 import FileIO
 import FileIOSim
-import RecordLog
+@testable import RecordLog
 import Testing
 import Wire
 
@@ -260,4 +260,51 @@ final class SyncProgress: @unchecked Sendable {
     func didAppend() { lock.withLock { appendedCount += 1 } }
     func covered(_ count: Int) { lock.withLock { durableCount = max(durableCount, count) } }
     func finish() { lock.withLock { done = true } }
+}
+
+/// Syncs share a segment's descriptor and Linux reports a writeback error to only one of them:
+/// a sync that overlaps a failed one must not report success.
+@Suite struct OverlappingSyncTests {
+    @Test func aSyncOverlappingAFailedOneFailsToo() throws {
+        let (log, _) = try RecordLog.open(directory: "/log", fileSystem: MemoryFileSystem())
+        let entered = Event(), release = Event(), firstDone = Event(), secondDone = Event()
+        let outcomes = SyncOutcomes()
+        startDetachedThread {
+            do throws(LogError) {
+                try log.trackedSync { () throws(FileIOError) in
+                    entered.set()
+                    release.wait()
+                    throw FileIOError(.io, operation: "fdatasync", path: "/log/segment")
+                }
+                outcomes.set(0, "ok")
+            } catch {
+                outcomes.set(0, "\(error)")
+            }
+            firstDone.set()
+        }
+        entered.wait()
+        startDetachedThread {
+            // This sync's own fdatasync "succeeds" while the first is still running.
+            do throws(LogError) {
+                try log.trackedSync { () throws(FileIOError) in release.set() }
+                outcomes.set(1, "ok")
+            } catch {
+                outcomes.set(1, "\(error)")
+            }
+            secondDone.set()
+        }
+        firstDone.wait()
+        secondDone.wait()
+        #expect(outcomes.get(0) != "ok")
+        #expect(outcomes.get(1) != "ok", "a sync overlapping a failed one reported success")
+        #expect(throws: LogError.self) { try log.append(LogRecord(stream: 1, kind: 1, payload: [1])) }
+        log.close()
+    }
+}
+
+final class SyncOutcomes: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var values: [Int: String] = [:]
+    func set(_ key: Int, _ value: String) { lock.withLock { values[key] = value } }
+    func get(_ key: Int) -> String? { lock.withLock { values[key] } }
 }
