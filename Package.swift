@@ -111,8 +111,8 @@ if ProcessInfo.processInfo.environment["VECTRON_FUZZ"] != nil {
         ("FuzzManifestDecoder", ["StorageFormat", "Checksum"]),
         ("FuzzHNSWCheckpoint", ["VectorIndex", "Checksum", "FileIO", "FileIOSim"]),
         ("FuzzRaftRecords", ["Raft", "RaftStorage", "RecordLog", "Checksum", "FileIO", "FileIOSim"]),
-        ("FuzzRPCFrame", ["RPC", "Checksum"]),
-        ("FuzzRPCMessages", ["RPC", "Wire"]),
+        ("FuzzRPCFrame", ["RPC", "Basics", "Checksum", "Wire"]),
+        ("FuzzRPCMessages", ["RPC", "Checksum", "Wire"]),
     ] as [(String, [Target.Dependency])] {
         targets.append(.executableTarget(name: name, dependencies: deps + ["FuzzSupport"], path: "Fuzz/\(name)"))
         products.append(.executable(name: name, targets: [name]))
