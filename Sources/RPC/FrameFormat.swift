@@ -36,6 +36,8 @@ public enum FrameFormat {
     /// The largest payload limit a peer may configure (the length fields are u32; this keeps a
     /// whole frame far below 2^31 bytes).
     public static let payloadBytesLimitMax = 1 << 30
+    /// Receivers treat a request budget above this (30 days) as this.
+    public static let deadlineMicrosecondsMax: UInt64 = 30 * 86_400 * 1_000_000
     /// Default bound on a frame's payload, before and after decompression.
     public static let payloadBytesDefault = 16 << 20
 }

@@ -8,6 +8,8 @@ import Wire
 public protocol RPCMessage: Sendable {
     func encode(into writer: inout ByteWriter)
     static func decode(from reader: inout ByteReader) throws(DecodeError) -> Self
+    /// The message as a payload (a default writes it with `encode(into:)`).
+    func encoded() -> [UInt8]
 }
 
 extension RPCMessage {

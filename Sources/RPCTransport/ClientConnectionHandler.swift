@@ -101,11 +101,16 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         case .ready:
             switch frame.kind {
             case .response:
-                if let call = inFlight.removeValue(forKey: frame.requestID) { _ = call.deliver(frame.payload) }
+                if let call = inFlight.removeValue(forKey: frame.requestID) {
+                    _ = call.deliver(frame.payload)
+                    call.finish(.success(()))  // a stream answered with one response ends with it
+                }
             case .streamChunk:
-                if let call = inFlight[frame.requestID], !call.deliver(frame.payload) {
-                    inFlight.removeValue(forKey: frame.requestID)
-                    write(Frame(kind: .cancel, requestID: frame.requestID))
+                if let call = inFlight[frame.requestID] {
+                    let accepted = call.deliver(frame.payload)
+                    if !accepted || call.isEnded { inFlight.removeValue(forKey: frame.requestID) }
+                    // A stream whose receive buffer overflowed: stop the server.
+                    if !accepted { write(Frame(kind: .cancel, requestID: frame.requestID)) }
                 }
             case .streamEnd:
                 inFlight.removeValue(forKey: frame.requestID)?.finish(.success(()))

@@ -78,8 +78,15 @@ func connectionError(for decodeError: DecodeError) -> RPCError {
 }
 
 extension TimeAmount {
+    /// The duration in nanoseconds, saturating instead of overflowing.
     init(_ duration: Duration) {
         let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow {
+            self = .nanoseconds(seconds < 0 ? .min : .max)
+        } else {
+            let (sum, overflowed) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
+            self = .nanoseconds(overflowed ? (seconds < 0 ? .min : .max) : sum)
+        }
     }
 }

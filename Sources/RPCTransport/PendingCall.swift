@@ -47,6 +47,9 @@ final class PendingCall: Sendable {
     let streaming: Bool
     let bufferBytesMax: Int
     let budget: QueueBudget
+    /// Told when the call is ended from this side (deadline, cancellation), so that a queue
+    /// holding it can let it go.
+    let onAbort: @Sendable (PendingCall) -> Void
     /// What this call counts against the queue budget.
     var cost: Int { payload.count + FrameFormat.overheadBytes }
 
@@ -64,7 +67,7 @@ final class PendingCall: Sendable {
     let state = Mutex(State())
 
     init(methodID: UInt32, payload: [UInt8], deadline: NIODeadline?, waitForReady: Bool, streaming: Bool,
-         bufferBytesMax: Int, budget: QueueBudget) {
+         bufferBytesMax: Int, budget: QueueBudget, onAbort: @escaping @Sendable (PendingCall) -> Void = { _ in }) {
         self.methodID = methodID
         self.payload = payload
         self.deadline = deadline
@@ -72,6 +75,7 @@ final class PendingCall: Sendable {
         self.streaming = streaming
         self.bufferBytesMax = bufferBytesMax
         self.budget = budget
+        self.onAbort = onAbort
     }
 
     var isEnded: Bool { state.withLock { $0.end != nil } }
@@ -132,9 +136,10 @@ final class PendingCall: Sendable {
         return accepted
     }
 
-    /// Ends the call (first outcome wins). Returns whether this call ended it.
+    /// Ends the call (first outcome wins). Returns whether this call ended it. `beforeResuming`
+    /// runs once the outcome is settled but before the caller is resumed.
     @discardableResult
-    func finish(_ outcome: Result<Void, RPCError>) -> Bool {
+    func finish(_ outcome: Result<Void, RPCError>, beforeResuming: () -> Void = {}) -> Bool {
         var resume: (CheckedContinuation<Result<[UInt8]?, RPCError>, Never>, Result<[UInt8]?, RPCError>)?
         let (ended, timer) = state.withLock { state -> (Bool, Scheduled<Void>?) in
             guard state.end == nil else { return (false, nil) }
@@ -148,19 +153,24 @@ final class PendingCall: Sendable {
             }
             return (true, state.timer)
         }
+        guard ended else { return false }
         timer?.cancel()
+        beforeResuming()
         if let (waiter, value) = resume { waiter.resume(returning: value) }
-        return ended
+        return true
     }
 
-    /// Ends the call from this side (deadline, cancellation) and tells the server to stop.
+    /// Ends the call from this side (deadline, cancellation): the queue holding it lets it go
+    /// and the server is told to stop — both before the caller hears of it.
     func abort(_ error: RPCError) {
-        guard finish(.failure(error)) else { return }
-        let abandon = state.withLock { state in
-            defer { state.abandon = nil }
-            return state.abandon
+        finish(.failure(error)) {
+            let abandon = state.withLock { state in
+                defer { state.abandon = nil }
+                return state.abandon
+            }
+            abandon?()
+            onAbort(self)
         }
-        abandon?()
     }
 
     /// The next item, nil once the call ended successfully. Buffered items are handed out

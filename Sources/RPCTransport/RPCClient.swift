@@ -108,7 +108,8 @@ public final class RPCClient: Sendable {
         let deadline = options.timeout.map { NIODeadline.now() + TimeAmount($0) }
         let call = PendingCall(
             methodID: methodID, payload: payload, deadline: deadline, waitForReady: options.waitForReady,
-            streaming: streaming, bufferBytesMax: configuration.streamBufferBytesMax, budget: budget)
+            streaming: streaming, bufferBytesMax: configuration.streamBufferBytesMax, budget: budget,
+            onAbort: { [weak self] call in self?.dropWaiter(call) })
         try budget.reserve(bytes: call.cost)
         if let deadline, let timeout = options.timeout {
             let timer = group.next().scheduleTask(deadline: deadline) {
@@ -169,6 +170,35 @@ public final class RPCClient: Sendable {
     func unreachable(_ last: RPCError?) -> RPCError {
         if let last, last.code != .unavailable { return last }
         return .unavailable("peer \(host):\(port) is unreachable" + (last.map { ": \($0.message)" } ?? ""))
+    }
+
+    /// Opens the pool's connections now instead of at the first call (their progress shows
+    /// in `events`).
+    public func connect() {
+        let connects = state.withLock { state -> [(Int, Int)] in
+            guard !state.shutdown else { return [] }
+            var connects: [(Int, Int)] = []
+            for index in state.slots.indices {
+                if case .idle = state.slots[index].phase {
+                    state.slots[index].phase = .connecting
+                    state.slots[index].generation += 1
+                    connects.append((index, state.slots[index].generation))
+                }
+            }
+            return connects
+        }
+        for (slot, generation) in connects { connect(slot: slot, generation: generation) }
+    }
+
+    /// Takes an ended call out of the queue of calls waiting for a connection, so that calls
+    /// timing out while the peer is down give their places back at once.
+    func dropWaiter(_ call: PendingCall) {
+        let removed = state.withLock { state -> Bool in
+            guard let index = state.waiters.firstIndex(where: { $0 === call }) else { return false }
+            state.waiters.remove(at: index)
+            return true
+        }
+        if removed { call.releaseReservation() }
     }
 
     // MARK: Connections

@@ -51,8 +51,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     var inReadBurst = false
     var flushPending = false
     var flushScheduled = false
-    /// Streams waiting for the channel to become writable.
-    var writabilityWaiters: [EventLoopPromise<Void>] = []
+    /// Streams waiting for the channel to become writable, by request id.
+    var writabilityWaiters: [(UInt64, EventLoopPromise<Void>)] = []
 
     init(server: RPCServer) {
         self.server = server
@@ -83,7 +83,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         running.removeAll()
         let waiters = writabilityWaiters
         writabilityWaiters.removeAll()
-        for waiter in waiters { waiter.fail(RPCError.unavailable("connection closed")) }
+        for (_, waiter) in waiters { waiter.fail(RPCError.unavailable("connection closed")) }
         context.fireChannelInactive()
     }
 
@@ -138,7 +138,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             }
             let waiters = writabilityWaiters
             writabilityWaiters.removeAll()
-            for waiter in waiters { waiter.succeed(()) }
+            for (_, waiter) in waiters { waiter.succeed(()) }
         }
         context.fireChannelWritabilityChanged()
     }
@@ -212,7 +212,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             write(.error(id: id, .notFound("no method with id \(frame.methodID)")))
             return
         }
-        let budget = frame.deadlineMicroseconds
+        // A budget beyond the bound is taken as the bound (it also keeps the timer arithmetic
+        // from overflowing on hostile values).
+        let budget = min(frame.deadlineMicroseconds, FrameFormat.deadlineMicrosecondsMax)
         let deadline: ContinuousClock.Instant? = budget == 0 ? nil : .now + .microseconds(budget)
         let requestContext = RPCContext(requestID: id, methodID: frame.methodID, peer: peer, deadline: deadline)
         guard let context else { return }
@@ -262,7 +264,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             }
         }
         if budget != 0 {
-            running[id]?.timer = eventLoop.scheduleTask(in: .microseconds(Int64(clamping: budget))) {
+            running[id]?.timer = eventLoop.scheduleTask(in: .microseconds(Int64(budget))) {
                 bound.value.expire(id)
             }
         }
@@ -272,6 +274,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         guard let request = running.removeValue(forKey: id) else { return }
         request.task?.cancel()
         request.timer?.cancel()
+        releaseWriters(of: id, .cancelled("the client cancelled the request"))
         closeIfDrained()
     }
 
@@ -279,6 +282,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     func expire(_ id: UInt64) {
         guard let request = running.removeValue(forKey: id) else { return }
         request.task?.cancel()
+        releaseWriters(of: id, .deadlineExceeded("the request's deadline passed on the server"))
         write(.error(id: id, .deadlineExceeded("the request's deadline passed on the server")))
         scheduleFlush()
         closeIfDrained()
@@ -324,8 +328,18 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         if context.channel.isWritable {
             promise.succeed(())
         } else {
-            writabilityWaiters.append(promise)
+            writabilityWaiters.append((id, promise))
         }
+    }
+
+    /// Fails the writability waits of a stream that ended, so its handler stops at once.
+    func releaseWriters(of id: UInt64, _ error: RPCError) {
+        guard writabilityWaiters.contains(where: { $0.0 == id }) else { return }
+        var kept: [(UInt64, EventLoopPromise<Void>)] = []
+        for (waiterID, promise) in writabilityWaiters {
+            if waiterID == id { promise.fail(error) } else { kept.append((waiterID, promise)) }
+        }
+        writabilityWaiters = kept
     }
 
     func compressionFlags(_ count: Int) -> FrameFlags {

@@ -181,7 +181,7 @@ final class ScriptedServer: Sendable {
 
     func resumeReading() async throws {
         for child in children.channels.withLock({ $0 }) {
-            _ = try await child.setOption(.autoRead, value: true)
+            try await child.setOption(.autoRead, value: true).get()
             child.read()
         }
     }

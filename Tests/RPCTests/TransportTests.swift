@@ -89,9 +89,56 @@ final class OrderLog: Sendable {
         await server.shutdown()
     }
 
+    @Test func hostileDeadlinesAreBoundedNotTrusted() async throws {
+        let (server, port) = try await startServer(Self.registry())
+        let raw = try await RawConnection(port: port)
+        #expect(try await raw.handshake().kind == .handshakeAccepted)
+        try await raw.send(.request(id: 1, method: echoMethod.id, deadlineMicroseconds: .max, payload: [4, 2]))
+        try await raw.send(.request(id: 2, method: computeMethod.id, deadlineMicroseconds: .max - 1,
+                                    payload: Number(value: 1, yields: 0).encoded()))
+        let first = try await raw.nextFrame()
+        let second = try await raw.nextFrame()
+        let answers = [first, second].sorted { $0.requestID < $1.requestID }
+        #expect(answers.map(\.kind) == [.response, .response])
+        #expect(answers[0].payload == [4, 2])
+        #expect(try Number.decode(answers[1].payload) == Number(value: 4, yields: 0))
+        await server.shutdown()
+    }
+
+    @Test func callsWaitingForAnUnreachablePeerTimeOutAndFreeTheQueue() async throws {
+        // Nothing listens on this port once the listener is closed.
+        let (server, port) = try await startServer(Self.registry())
+        await server.kill()
+        let client = makeClient(port: port) { $0.queuedRequestsMax = 4 }
+        for _ in 0..<3 {
+            let calls = try (0..<4).map { _ throws(RPCError) in
+                try client.start(echoMethod, RawPayload([1]), options: CallOptions(timeout: .milliseconds(30), waitForReady: true))
+            }
+            for call in calls {
+                await #expect(throws: RPCError.self) {
+                    do throws(RPCError) { _ = try await call.response() } catch {
+                        #expect(error.code == .deadlineExceeded)
+                        throw error
+                    }
+                }
+            }
+            // Their places in the queue are free again.
+            #expect((await client.statistics()).queuedRequests == 0)
+        }
+        await #expect(throws: RPCError.self) {
+            do throws(RPCError) { _ = try await client.call(echoMethod, RawPayload([1])) } catch {
+                #expect(error.code == .unavailable)
+                throw error
+            }
+        }
+        await client.shutdown()
+    }
+
     @Test func clientDeadlineFiresWhenTheServerNeverAnswers() async throws {
         let silent = try await ScriptedServer(answerRequests: false, pauseAfterHandshake: false)
         let client = makeClient(port: silent.port)
+        client.connect()
+        try await awaitEvent(client) { $0 == .connected(slot: 0) }
         let started = ContinuousClock.now
         await #expect(throws: RPCError.self) {
             do throws(RPCError) {
@@ -207,6 +254,8 @@ final class OrderLog: Sendable {
         let frameBytes = payloadBytes + FrameFormat.overheadBytes
         let bufferedBytesBound = highWatermark + frameBytes + queuedBytesMax
 
+        client.connect()
+        try await awaitEvent(client) { $0 == .connected(slot: 0) }
         var calls: [(UInt8, RPCCall<RawPayload>)] = []
         var exhausted = false
         var sawUnwritable = false
@@ -221,7 +270,6 @@ final class OrderLog: Sendable {
                 exhausted = true
                 break
             }
-            if index == 0 { try await awaitEvent(client) { $0 == .connected(slot: 0) } }
             let statistics = await client.statistics()
             #expect(statistics.queuedBytes <= queuedBytesMax)
             for connection in statistics.connections {
