@@ -31,6 +31,8 @@ let computeMethod = RPCMethod<Number, Number>(id: 2, name: "compute")
 let waitMethod = RPCMethod<Empty, Empty>(id: 3, name: "wait")
 let leaderMethod = RPCMethod<Empty, Empty>(id: 4, name: "leader")
 let snapshotMethod = RPCStreamingMethod<Number, RawPayload>(id: 5, name: "snapshot")
+let floodMethod = RPCStreamingMethod<Number, RawPayload>(id: 6, name: "flood")
+let bigMethod = RPCMethod<Number, RawPayload>(id: 7, name: "big")
 
 struct TimedOut: Error, CustomStringConvertible {
     var description: String { "an awaited event did not happen within its upper bound" }

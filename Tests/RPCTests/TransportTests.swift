@@ -39,6 +39,15 @@ final class OrderLog: Sendable {
                 try await writer.send(RawPayload(chunk))
             }
         }
+        registry.register(floodMethod) { (request, _, writer) async throws(RPCError) -> Void in
+            do throws(RPCError) {
+                for _ in 0..<request.value { try await writer.send(RawPayload([UInt8](repeating: 1, count: 64 << 10))) }
+            } catch {
+                events.send("stream stopped: \(error.code)")
+                throw error
+            }
+        }
+        registry.registerInline(bigMethod) { request, _ in RawPayload([UInt8](repeating: 2, count: Int(request.value))) }
         return registry
     }
 
@@ -364,6 +373,62 @@ final class OrderLog: Sendable {
                 throw error
             }
         }
+        await client.shutdown()
+        await server.shutdown()
+    }
+
+    @Test func limitsAreAnsweredResourceExhaustedWithoutBreakingTheConnection() async throws {
+        let events = Probe<String>()
+        let (server, port) = try await startServer(Self.registry(events: events)) {
+            $0.concurrentRequestsMax = 2
+            $0.limits = FrameLimits(payloadBytesMax: 4096)
+        }
+        let client = makeClient(port: port) { $0.limits = FrameLimits(payloadBytesMax: 8192) }
+        func expectExhausted(_ body: () async throws(RPCError) -> Void, sourceLocation: SourceLocation = #_sourceLocation) async {
+            do throws(RPCError) {
+                try await body()
+                Issue.record("no error", sourceLocation: sourceLocation)
+            } catch {
+                #expect(error.code == .resourceExhausted, "\(error)", sourceLocation: sourceLocation)
+            }
+        }
+        // Requests running per connection.
+        let first = try client.start(waitMethod, Empty(), options: CallOptions(timeout: .seconds(30)))
+        let second = try client.start(waitMethod, Empty(), options: CallOptions(timeout: .seconds(30)))
+        #expect(try await events.expectNext() == "started")
+        #expect(try await events.expectNext() == "started")
+        await expectExhausted { () async throws(RPCError) in _ = try await client.call(waitMethod, Empty()) }
+        first.cancel()
+        second.cancel()
+        #expect(try await events.expectNext() == "cancelled")
+        #expect(try await events.expectNext() == "cancelled")
+        // A request over the server's limit is refused by the client; the server never sees it.
+        await expectExhausted { () async throws(RPCError) in _ = try await client.call(echoMethod, RawPayload([UInt8](repeating: 0, count: 5000))) }
+        // A response over the client's limit is refused by the server.
+        await expectExhausted { () async throws(RPCError) in _ = try await client.call(bigMethod, Number(value: 9000, yields: 0)) }
+        // And the connection still works.
+        #expect(try await client.call(bigMethod, Number(value: 8000, yields: 0)).bytes.count == 8000)
+        #expect((await client.statistics()).connections.count == 1)
+        await client.shutdown()
+        await server.shutdown()
+    }
+
+    @Test func aStreamNobodyReadsIsCancelledAtItsBufferBound() async throws {
+        let events = Probe<String>()
+        let (server, port) = try await startServer(Self.registry(events: events))
+        let client = makeClient(port: port) { $0.streamBufferBytesMax = 100 << 10 }
+        let stream = try client.stream(floodMethod, Number(value: 1000, yields: 0), options: CallOptions(timeout: .seconds(30)))
+        // Nobody reads: the client stops the stream at its bound, and the server's writer fails.
+        #expect(try await events.expectNext() == "stream stopped: cancelled")
+        var received = 0
+        do throws(RPCError) {
+            while try await stream.next() != nil { received += 1 }
+            Issue.record("the stream ended normally")
+        } catch {
+            #expect(error.code == .resourceExhausted)
+        }
+        #expect(received >= 1 && received <= 2)
+        #expect(try await client.call(echoMethod, RawPayload([5])) == RawPayload([5]))
         await client.shutdown()
         await server.shutdown()
     }
