@@ -79,6 +79,30 @@ public final class RPCServer: Sendable {
         state.withLock { $0.connections.count }
     }
 
+    public struct ConnectionStatistics: Sendable, Equatable {
+        public var runningRequests: Int
+        /// Requests read while the connection could not take more answers, not started yet.
+        public var deferredRequests: Int
+        /// Reading stopped because the client does not take its answers.
+        public var readsPaused: Bool
+        public var isWritable: Bool
+        /// Bytes NIO holds for the socket (written, not yet sent).
+        public var bufferedWritableBytes: Int
+    }
+
+    /// A look at each open connection, taken on its event loop.
+    public func statistics() async -> [ConnectionStatistics] {
+        let connections = state.withLock { Array($0.connections.values) }
+        var result: [ConnectionStatistics] = []
+        for connection in connections {
+            let statistics = try? await connection.eventLoop.submit {
+                try connection.pipeline.syncOperations.handler(type: ServerConnectionHandler.self).statistics()
+            }.get()
+            if let statistics { result.append(statistics) }
+        }
+        return result
+    }
+
     func adopt(_ channel: any Channel) -> Bool {
         let id = ObjectIdentifier(channel)
         let adopted = state.withLock { state -> Bool in

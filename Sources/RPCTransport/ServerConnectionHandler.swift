@@ -9,7 +9,10 @@
 // - A request's deadline starts a timer: when it fires first, the handler's task is cancelled
 //   and the client gets `deadlineExceeded`.
 // - Backpressure: while the channel is not writable (its outbound bytes passed the high
-//   watermark), the connection stops reading requests and streams wait.
+//   watermark), the connection stops reading, requests already read wait in `deferred`
+//   (bounded by one read burst, since reading stopped), and streams wait. So a client that
+//   does not read its answers holds at most the high watermark plus one answer per request
+//   already running in this server's buffers.
 // - A malformed frame answers an error frame (request id 0) naming the field and offset, then
 //   closes this connection only.
 
@@ -53,6 +56,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     var flushScheduled = false
     /// Streams waiting for the channel to become writable, by request id.
     var writabilityWaiters: [(UInt64, EventLoopPromise<Void>)] = []
+    /// Requests read while the channel was not writable, started once it is again.
+    var deferred: [Frame] = []
+    var deferredHead = 0
 
     init(server: RPCServer) {
         self.server = server
@@ -81,6 +87,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             request.timer?.cancel()
         }
         running.removeAll()
+        deferred.removeAll()
+        deferredHead = 0
         let waiters = writabilityWaiters
         writabilityWaiters.removeAll()
         for (_, waiter) in waiters { waiter.fail(RPCError.unavailable("connection closed")) }
@@ -99,7 +107,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             handleHandshake(frame)
         case .ready(let peer):
             switch frame.kind {
-            case .request: handleRequest(frame, peer: peer)
+            case .request:
+                if deferredHead < deferred.count || !context.channel.isWritable {
+                    deferred.append(frame)
+                } else {
+                    handleRequest(frame, peer: peer)
+                }
             case .cancel: handleCancel(frame.requestID)
             case .ping: write(Frame(kind: .pong, requestID: frame.requestID))
             case .pong: break
@@ -132,6 +145,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
+            runDeferred(context: context)
             if readPending {
                 readPending = false
                 context.read()
@@ -270,7 +284,26 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Starts the requests deferred while the channel was not writable, as long as it is.
+    func runDeferred(context: ChannelHandlerContext) {
+        guard case .ready(let peer) = phase else { return }
+        while deferredHead < deferred.count && context.channel.isWritable {
+            let frame = deferred[deferredHead]
+            deferredHead += 1
+            handleRequest(frame, peer: peer)
+        }
+        if deferredHead == deferred.count {
+            deferred.removeAll(keepingCapacity: true)
+            deferredHead = 0
+        }
+        flushIfPending()
+    }
+
     func handleCancel(_ id: UInt64) {
+        if let index = deferred[deferredHead...].firstIndex(where: { $0.requestID == id }) {
+            deferred.remove(at: index)
+            return
+        }
         guard let request = running.removeValue(forKey: id) else { return }
         request.task?.cancel()
         request.timer?.cancel()
@@ -383,6 +416,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         context.writeAndFlush(Self.wrapOutboundOut(.error(id: 0, error))).whenComplete { _ in
             channel.close(promise: nil)
         }
+    }
+
+    func statistics() -> RPCServer.ConnectionStatistics {
+        let channel = context?.channel
+        return RPCServer.ConnectionStatistics(
+            runningRequests: running.count, deferredRequests: deferred.count - deferredHead, readsPaused: readPending,
+            isWritable: channel?.isWritable ?? false,
+            bufferedWritableBytes: (try? channel?.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0)
     }
 
     // MARK: Writing

@@ -307,6 +307,47 @@ final class OrderLog: Sendable {
         await peer.close()
     }
 
+    @Test func aClientThatStopsReadingStopsTheServerReading() async throws {
+        let highWatermark = 256 << 10
+        let answerBytes = 64 << 10
+        let (server, port) = try await startServer(Self.registry()) { $0.writeBufferHighWatermark = highWatermark }
+        let raw = try await RawConnection(port: port)
+        #expect(try await raw.handshake().kind == .handshakeAccepted)
+        try await raw.channel.setOption(.autoRead, value: false).get()
+        // The stated bound: the high watermark plus the one answer that crossed it.
+        let bound = highWatermark + answerBytes + FrameFormat.overheadBytes
+        var sent: UInt64 = 0
+        var paused = false
+        for _ in 0..<1000 where !paused {
+            var batch: [UInt8] = []
+            for _ in 0..<16 {
+                sent += 1
+                FrameCodec.encode(.request(id: sent, method: bigMethod.id, payload: Number(value: UInt64(answerBytes), yields: 0).encoded()), into: &batch)
+            }
+            raw.channel.writeAndFlush(raw.channel.allocator.buffer(bytes: batch), promise: nil)
+            for connection in await server.statistics() {
+                #expect(connection.bufferedWritableBytes <= bound)
+                paused = paused || connection.readsPaused
+            }
+        }
+        #expect(paused, "the server never stopped reading")
+        // The client reads again: every request is answered.
+        try await raw.channel.setOption(.autoRead, value: true).get()
+        raw.channel.read()
+        let total = sent
+        let answered = try await within(60) {
+            var answered = Set<UInt64>()
+            for _ in 0..<total {
+                let frame = try await raw.nextFrame()
+                #expect(frame.kind == .response && frame.payload.count == answerBytes)
+                answered.insert(frame.requestID)
+            }
+            return answered
+        }
+        #expect(answered.count == Int(sent))
+        await server.shutdown()
+    }
+
     @Test func handshakeMismatchesAreRefused() async throws {
         let keys = ["alice": Array("alice-key".utf8)]
         let (server, port) = try await startServer(Self.registry(), authenticator: .apiKeys(keys))
