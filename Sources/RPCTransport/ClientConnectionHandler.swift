@@ -75,16 +75,21 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         pingTimer?.cancel()
         let reason = closeError.map { "\($0)" } ?? "closed by the peer"
         let lost = RPCError.unavailable("connection to \(client.host):\(client.port) lost: \(reason)")
-        let calls = Array(inFlight.values) + blocked[blockedHead...] + (connection?.takeOutbox() ?? [])
+        // Calls on the wire may or may not have run: they fail. Calls never sent go back to the
+        // pool, which routes them to another connection (or fails them) once it knows this one
+        // is gone.
+        let sent = Array(inFlight.values)
+        let unsent = Array(blocked[blockedHead...]) + (connection?.takeOutbox() ?? [])
         inFlight.removeAll()
         blocked.removeAll()
         blockedHead = 0
         blockedBytes = 0
-        for call in calls {
+        for call in sent {
             call.finish(.failure(lost))
             call.releaseReservation()
         }
         client.connectionClosed(slot: slot, generation: generation, error: closeError ?? lost, wasReady: wasReady)
+        client.reroute(unsent)
         context.fireChannelInactive()
     }
 

@@ -10,7 +10,9 @@
 // - Deadlines: a timer per call ends it with `deadlineExceeded` even if the server never
 //   answers, and cancels it on the wire; the server receives the remaining budget.
 // - Reconnection: a connection that closes or fails to connect is retried after an exponential
-//   backoff with seeded jitter, forever, until `shutdown()`.
+//   backoff with seeded jitter, forever, until `shutdown()`. Calls it had not sent yet are
+//   routed again; calls already sent fail `unavailable` (they may or may not have run).
+// - Lifetime: the reconnection timers keep the client alive; call `shutdown()` when done.
 
 import Basics
 import NIOCore
@@ -162,6 +164,22 @@ public final class RPCClient: Sendable {
         case .send(let connection): connection.submit([call])
         case .wait(let connects): for (slot, generation) in connects { connect(slot: slot, generation: generation) }
         case .fail(let error): throw error
+        }
+    }
+
+    /// Routes again calls that a closing connection never sent (they keep their queue places).
+    func reroute(_ calls: [PendingCall]) {
+        for call in calls {
+            if call.isEnded {
+                call.releaseReservation()
+                continue
+            }
+            do throws(RPCError) {
+                try route(call)
+            } catch {
+                call.finish(.failure(error))
+                call.releaseReservation()
+            }
         }
     }
 

@@ -163,7 +163,7 @@ final class ScriptedServer: Sendable {
     let children = ChannelList()
     var port: Int { listener.localAddress!.port! }
 
-    init(answerRequests: Bool, pauseAfterHandshake: Bool, receiveBufferBytes: Int? = nil) async throws {
+    init(answerRequests: Bool, pauseAfterHandshake: Bool, receiveBufferBytes: Int? = nil, port: Int = 0) async throws {
         let received = self.received
         let children = self.children
         var bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -178,7 +178,7 @@ final class ScriptedServer: Sendable {
                 try channel.pipeline.syncOperations.addHandler(
                     ScriptedHandler(received: received, answerRequests: answerRequests, pauseAfterHandshake: pauseAfterHandshake))
             }
-        }.bind(host: "127.0.0.1", port: 0).get()
+        }.bind(host: "127.0.0.1", port: port).get()
     }
 
     func resumeReading() async throws {

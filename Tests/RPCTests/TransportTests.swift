@@ -307,6 +307,51 @@ final class OrderLog: Sendable {
         await peer.close()
     }
 
+    @Test func callsNeverSentSurviveTheLossOfTheirConnection() async throws {
+        let stuck = try await ScriptedServer(answerRequests: false, pauseAfterHandshake: true, receiveBufferBytes: 64 << 10)
+        let port = stuck.port
+        let client = makeClient(port: port) {
+            $0.writeBufferLowWatermark = 16 << 10
+            $0.writeBufferHighWatermark = 64 << 10
+            $0.keepaliveInterval = nil
+        }
+        client.connect()
+        try await awaitEvent(client) { $0 == .connected(slot: 0) }
+        // Fill the socket until calls queue up unsent behind the unwritable channel.
+        var calls: [RPCCall<RawPayload>] = []
+        var statistics = await client.statistics()
+        for index in 0..<4000 where (statistics.connections.first?.blockedRequests ?? 0) < 8 {
+            calls.append(try client.start(echoMethod, RawPayload([UInt8](repeating: UInt8(truncatingIfNeeded: index), count: 32 << 10)),
+                                          options: CallOptions(timeout: .seconds(60), waitForReady: true)))
+            statistics = await client.statistics()
+        }
+        let blocked = try #require(statistics.connections.first).blockedRequests
+        let inFlight = try #require(statistics.connections.first).inFlightRequests
+        #expect(blocked >= 8 && blocked + inFlight == calls.count)
+        // The connection dies; a server that answers takes the port.
+        await stuck.close()
+        let answering = try await ScriptedServer(answerRequests: true, pauseAfterHandshake: false, port: port)
+        let admitted = calls
+        let outcomes = try await within(60) {
+            var answered = 0
+            var unavailable = 0
+            for call in admitted {
+                do throws(RPCError) {
+                    _ = try await call.response()
+                    answered += 1
+                } catch {
+                    #expect(error.code == .unavailable)
+                    unavailable += 1
+                }
+            }
+            return (answered, unavailable)
+        }
+        // Sent calls may have run: they fail. Unsent ones went out on the new connection.
+        #expect(outcomes.0 == blocked && outcomes.1 == inFlight)
+        await client.shutdown()
+        await answering.close()
+    }
+
     @Test func aClientThatStopsReadingStopsTheServerReading() async throws {
         let highWatermark = 256 << 10
         let answerBytes = 64 << 10
