@@ -7,6 +7,7 @@
 //   2 formats/log  RecordLog (the unified record log) · StorageFormat (storage segments, manifest edits)
 //   3 engines      LSM (the storage engine) · VectorIndex (HNSW, CVectorSupport)
 //   4 replication  Raft (the consensus core) · RaftStorage (Raft state over the record log)
+//   5 services     RPC (frames, messages, errors, method registry) · RPCTransport (SwiftNIO client and server)
 //   tools          Inspection (dump / verify / repair) · BenchSupport · RaftSim (the simulator)
 // `Tests/InspectionTests/LayeringTests.swift` checks every import against these rules.
 import PackageDescription
@@ -54,6 +55,12 @@ var targets: [Target] = [
     // Layer 4 — replication.
     .target(name: "Raft", dependencies: ["Basics"], swiftSettings: hotCodeSettings),
     .target(name: "RaftStorage", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "Raft", "RecordLog"], swiftSettings: hotCodeSettings),
+    // Layer 5 — services.
+    .target(name: "RPC", dependencies: ["Basics", "Wire", "Checksum", "Compression"], swiftSettings: hotCodeSettings),
+    .target(name: "RPCTransport", dependencies: [
+        "Basics", "Wire", "RPC",
+        .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+    ], swiftSettings: hotCodeSettings),
     // Tools.
     .target(name: "RaftSim", dependencies: ["Basics", "Wire", "FileIO", "FileIOSim", "RecordLog", "Linearizability", "Raft", "RaftStorage"], swiftSettings: hotCodeSettings),
     .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM", "VectorIndex"]),
@@ -83,6 +90,10 @@ var targets: [Target] = [
     .testTarget(name: "RaftSimTests", dependencies: ["RaftSim", "Raft", "Basics"]),
     .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "CVectorSupport", "Basics", "Checksum", "FileIO", "FileIOSim"]),
     .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "Basics"]),
+    .testTarget(name: "RPCTests", dependencies: [
+        "RPC", "RPCTransport", "Basics", "Wire", "Checksum",
+        .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+    ]),
     .testTarget(name: "InspectionTests", dependencies: ["Inspection", "LSM", "RecordLog", "StorageFormat", "VectorIndex", "FileIO", "FileIOSim", "Basics"]),
 ]
 
@@ -100,6 +111,8 @@ if ProcessInfo.processInfo.environment["VECTRON_FUZZ"] != nil {
         ("FuzzManifestDecoder", ["StorageFormat", "Checksum"]),
         ("FuzzHNSWCheckpoint", ["VectorIndex", "Checksum", "FileIO", "FileIOSim"]),
         ("FuzzRaftRecords", ["Raft", "RaftStorage", "RecordLog", "Checksum", "FileIO", "FileIOSim"]),
+        ("FuzzRPCFrame", ["RPC", "Basics", "Checksum", "Wire"]),
+        ("FuzzRPCMessages", ["RPC", "Checksum", "Wire"]),
     ] as [(String, [Target.Dependency])] {
         targets.append(.executableTarget(name: name, dependencies: deps + ["FuzzSupport"], path: "Fuzz/\(name)"))
         products.append(.executable(name: name, targets: [name]))
@@ -112,6 +125,7 @@ let package = Package(
     products: products,
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: targets
 )

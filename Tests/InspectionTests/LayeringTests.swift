@@ -25,6 +25,8 @@ import Testing
         "RaftSim": ["Basics", "Wire", "FileIO", "FileIOSim", "Linearizability", "RecordLog", "Raft", "RaftStorage"],
         "LSM": ["Basics", "Wire", "Checksum", "FileIO", "RecordLog", "StorageFormat"],
         "StorageFormat": ["Wire", "Checksum", "Compression", "FileIO"],
+        "RPC": ["Basics", "Wire", "Checksum", "Compression"],
+        "RPCTransport": ["Basics", "Wire", "RPC", "NIOCore", "NIOPosix"],
     ]
     /// Platform modules any layer may import; Foundation only outside the core.
     static let platform: Set<String> = ["Glibc", "Darwin", "Synchronization", "Dispatch"]
