@@ -113,6 +113,7 @@ if ProcessInfo.processInfo.environment["VECTRON_FUZZ"] != nil {
         ("FuzzRaftRecords", ["Raft", "RaftStorage", "RecordLog", "Checksum", "FileIO", "FileIOSim"]),
         ("FuzzRPCFrame", ["RPC", "Basics", "Checksum", "Wire"]),
         ("FuzzRPCMessages", ["RPC", "Checksum", "Wire"]),
+        ("FuzzRaftMessages", ["RaftStorage"]),
     ] as [(String, [Target.Dependency])] {
         targets.append(.executableTarget(name: name, dependencies: deps + ["FuzzSupport"], path: "Fuzz/\(name)"))
         products.append(.executable(name: name, targets: [name]))
