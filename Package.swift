@@ -8,6 +8,7 @@
 //   3 engines      LSM (the storage engine) · VectorIndex (HNSW, CVectorSupport)
 //   4 replication  Raft (the consensus core) · RaftStorage (Raft state over the record log)
 //   5 services     RPC (frames, messages, errors, method registry) · RPCTransport (SwiftNIO client and server)
+//                  · RaftTransport (Raft message batches between nodes over the RPC)
 //   tools          Inspection (dump / verify / repair) · BenchSupport · RaftSim (the simulator)
 // `Tests/InspectionTests/LayeringTests.swift` checks every import against these rules.
 import PackageDescription
@@ -61,6 +62,7 @@ var targets: [Target] = [
         "Basics", "Wire", "RPC",
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
     ], swiftSettings: hotCodeSettings),
+    .target(name: "RaftTransport", dependencies: ["Basics", "Wire", "Raft", "RaftStorage", "RPC", "RPCTransport"], swiftSettings: hotCodeSettings),
     // Tools.
     .target(name: "RaftSim", dependencies: ["Basics", "Wire", "FileIO", "FileIOSim", "RecordLog", "Linearizability", "Raft", "RaftStorage"], swiftSettings: hotCodeSettings),
     .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM", "VectorIndex"]),
@@ -93,6 +95,9 @@ var targets: [Target] = [
     .testTarget(name: "RPCTests", dependencies: [
         "RPC", "RPCTransport", "Basics", "Wire", "Checksum",
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+    ]),
+    .testTarget(name: "RaftTransportTests", dependencies: [
+        "RaftTransport", "RaftStorage", "Raft", "RPC", "RPCTransport", "RecordLog", "FileIO", "FileIOSim", "Basics",
     ]),
     .testTarget(name: "InspectionTests", dependencies: ["Inspection", "LSM", "RecordLog", "StorageFormat", "VectorIndex", "FileIO", "FileIOSim", "Basics"]),
 ]

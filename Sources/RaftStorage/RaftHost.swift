@@ -46,6 +46,7 @@ public final class RaftHost: @unchecked Sendable {
         case propose(UInt64, [UInt8], Completion)
         case tick
         case campaign(UInt64)
+        case unreachable(NodeID)
         /// The writer made these `Ready`s' writes durable.
         case persisted([(UInt64, Ready)])
     }
@@ -205,6 +206,10 @@ public final class RaftHost: @unchecked Sendable {
     }
 
     public func tick() { enqueue([.tick]) }
+
+    /// The transport could not deliver to `peer`: every group this node leads stops streaming
+    /// to it optimistically and probes (`RaftNode.reportUnreachable`).
+    public func reportUnreachable(_ peer: NodeID) { enqueue([.unreachable(peer)]) }
     public func campaign(group: UInt64) { enqueue([.campaign(group)]) }
 
     private func enqueue(_ inputs: [Input]) {
@@ -378,6 +383,8 @@ public final class RaftHost: @unchecked Sendable {
                 }
             case let .campaign(group):
                 groups[group]?.campaign()
+            case let .unreachable(peer):
+                for group in groups.keys.sorted() { groups[group]!.reportUnreachable(peer) }
             case let .persisted(readies):
                 for (group, ready) in readies { groups[group]?.persisted(ready) }
             }

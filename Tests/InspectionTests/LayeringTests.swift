@@ -27,6 +27,7 @@ import Testing
         "StorageFormat": ["Wire", "Checksum", "Compression", "FileIO"],
         "RPC": ["Basics", "Wire", "Checksum", "Compression"],
         "RPCTransport": ["Basics", "Wire", "RPC", "NIOCore", "NIOPosix"],
+        "RaftTransport": ["Basics", "Wire", "Raft", "RaftStorage", "RPC", "RPCTransport"],
     ]
     /// Platform modules any layer may import; Foundation only outside the core.
     static let platform: Set<String> = ["Glibc", "Darwin", "Synchronization", "Dispatch"]
