@@ -122,6 +122,7 @@ if ProcessInfo.processInfo.environment["VECTRON_FUZZ"] != nil {
         ("FuzzRPCFrame", ["RPC", "Basics", "Checksum", "Wire"]),
         ("FuzzRPCMessages", ["RPC", "Checksum", "Wire"]),
         ("FuzzRaftMessages", ["RaftStorage"]),
+        ("FuzzJSON", ["JSON"]),
     ] as [(String, [Target.Dependency])] {
         targets.append(.executableTarget(name: name, dependencies: deps + ["FuzzSupport"], path: "Fuzz/\(name)"))
         products.append(.executable(name: name, targets: [name]))
