@@ -158,16 +158,38 @@ extension JSONReader {
     /// The correctly rounded float32, or `notFiniteFloat32`.
     func float(of number: NumberLiteral) throws(JSONError) -> Float {
         if number.significand == 0 && !number.truncated { return number.negative ? -0.0 : 0.0 }
-        if let double = fastDouble(number) {
-            let float = Float(double)
-            if !Self.isFloatMidpoint(double, rounded: float) {
-                guard float.isFinite else { throw error(.notFiniteFloat32, at: number.start) }
-                return float
-            }
+        if let float = fastFloat(number) {
+            guard float.isFinite else { throw error(.notFiniteFloat32, at: number.start) }
+            return float
         }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[number.start..<number.end]), as: UTF8.self)
         guard let value = Float(text), value.isFinite else { throw error(.notFiniteFloat32, at: number.start) }
         return value
+    }
+
+    /// The float32 nearest the literal without strtof, or nil when this path cannot be sure.
+    /// Literals with more digits than a double holds exactly (a float32 printed as a double has
+    /// 17) are bracketed: the value lies between the significand cut to 16 digits and that plus
+    /// one unit, and if both ends round to the same float (rounding is monotonic) so does it.
+    @inline(__always)
+    func fastFloat(_ number: NumberLiteral) -> Float? {
+        var cut = number
+        var exact = !number.truncated
+        while cut.significand >= 1 << 53 {
+            cut.significand /= 10
+            cut.exponent += 1
+            exact = false
+        }
+        cut.truncated = false
+        guard let lower = fastDouble(cut) else { return nil }
+        let float = Float(lower)
+        if Self.isFloatMidpoint(lower, rounded: float) { return nil }
+        if exact { return float }
+        cut.significand += 1
+        guard let upper = fastDouble(cut) else { return nil }
+        let upperFloat = Float(upper)
+        if Self.isFloatMidpoint(upper, rounded: upperFloat) || upperFloat != float { return nil }
+        return float
     }
 
     /// Whether `double` lies exactly halfway between two adjacent floats (or at the overflow

@@ -53,6 +53,35 @@ func floatError(_ text: String) -> JSONError? {
         }
     }
 
+    /// How Python clients send float32 vectors: each float widened to a double and printed
+    /// shortest-round-trip as a double (17 significant digits, past the exact fast path).
+    @Test func doubleRepresentationsOfFloatsReadBackBitExact() throws {
+        let floats = Self.specials + Self.randomFloats(count: 100_000, seed: 8)
+        for float in floats {
+            let text = Double(float).description
+            let parsed = try JSONParser.parseFloat(text)
+            #expect(parsed.bitPattern == float.bitPattern, "\(text) read back as \(parsed)")
+        }
+    }
+
+    /// Literals of 17 to 24 significant digits (the bracketing path) against strtof.
+    @Test func longLiteralsAgreeWithStrtof() throws {
+        var random = SeededRandom(seed: 14)
+        for _ in 0..<50_000 {
+            var digits = String(random.next() % 9 + 1)
+            for _ in 0..<(16 + Int(random.next() % 8)) { digits.append(Character(String(random.next() % 10))) }
+            let point = Int(random.next() % UInt64(digits.count))
+            let exponent = Int(random.next() % 90) - 45
+            let text = (random.next() & 1 == 0 ? "-" : "") + digits.prefix(point + 1) + "." + digits.dropFirst(point + 1) + "0e\(exponent)"
+            let reference = Float(text)!
+            if reference.isFinite {
+                #expect(try JSONParser.parseFloat(text).bitPattern == reference.bitPattern, "\(text)")
+            } else {
+                #expect(floatError(text)?.kind == .notFiniteFloat32)
+            }
+        }
+    }
+
     @Test func subnormalsAndExtremes() throws {
         #expect(try JSONParser.parseFloat("1e-45") == .leastNonzeroMagnitude)
         // Half the smallest subnormal is 7.00649232162408535…e-46: below rounds to 0, above up.
