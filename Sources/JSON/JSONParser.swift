@@ -27,8 +27,11 @@ public enum JSONParser {
     public struct Options: Sendable {
         /// Deepest nesting of arrays and objects (the top-level value's container is level 1).
         public var depthMax = 64
-        /// Largest document accepted.
-        public var bytesMax = 64 << 20
+        /// Largest document accepted (Qdrant's default request limit). A parsed tree takes, by
+        /// estimate, at most about 25 bytes of memory per input byte (`[[0],[0],…]` is the
+        /// worst shape: a 32-byte value and an array allocation per 4 input bytes); a
+        /// `.floats` vector takes 4 bytes per element, less than its text.
+        public var bytesMax = 32 << 20
         /// Longest string (key or value), in UTF-8 bytes after unescaping.
         public var stringBytesMax = 1 << 20
         /// Most elements in one array or members in one object.
@@ -53,6 +56,7 @@ public enum JSONParser {
         return try result.get()
     }
 
+    /// Parses the UTF-8 of `text` (a convenience for tests and tools; servers parse bytes).
     public static func parse(_ text: String, options: Options = Options()) throws(JSONError) -> JSONValue {
         try parse(Array(text.utf8), options: options)
     }
