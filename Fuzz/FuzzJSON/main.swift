@@ -35,16 +35,14 @@ func checkRoundTrip(_ value: JSONValue, _ options: JSONParser.Options) {
     precondition(again.serialized() == bytes, "serialization is not canonical")
 }
 
-/// The element literals of an input known to be a JSON array of numbers.
+/// The element literals of an input known to be a JSON array of numbers (bytes, not
+/// Characters: "\r\n" is one Character).
 func numberLiterals(_ data: UnsafeRawBufferPointer) -> [String] {
-    let text = String(decoding: data, as: UTF8.self)
-    let isWhitespace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" }
-    var inner = Substring(text)
-    while let first = inner.first, isWhitespace(first) { inner.removeFirst() }
-    while let last = inner.last, isWhitespace(last) { inner.removeLast() }
-    inner = inner.dropFirst().dropLast()  // '[' and ']'
-    if inner.allSatisfy(isWhitespace) { return [] }
-    return inner.split(separator: ",", omittingEmptySubsequences: false).map { String($0.filter { !isWhitespace($0) }) }
+    let isWhitespace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
+    let bytes = [UInt8](data).filter { !isWhitespace($0) }
+    let inner = bytes.dropFirst().dropLast()  // '[' and ']'
+    if inner.isEmpty { return [] }
+    return inner.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
 }
 
 func checkFloatArray(_ data: UnsafeRawBufferPointer, elements: [JSONValue]) {
