@@ -68,7 +68,7 @@ var targets: [Target] = [
     // Tools.
     .target(name: "RaftSim", dependencies: ["Basics", "Wire", "FileIO", "FileIOSim", "RecordLog", "Linearizability", "Raft", "RaftStorage"], swiftSettings: hotCodeSettings),
     .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM", "VectorIndex"]),
-    .target(name: "BenchSupport", dependencies: ["Basics", "FileIO", "RecordLog", "LSM", "VectorIndex", "Raft", "RaftStorage", "JSON"], swiftSettings: hotCodeSettings),
+    .target(name: "BenchSupport", dependencies: ["Basics", "FileIO", "RecordLog", "LSM", "VectorIndex", "Raft", "RaftStorage", "RPC", "RPCTransport", "JSON"], swiftSettings: hotCodeSettings),
     .executableTarget(
         name: "vectron-tool",
         dependencies: ["Inspection", "FileIO", "LSM", .product(name: "ArgumentParser", package: "swift-argument-parser")],

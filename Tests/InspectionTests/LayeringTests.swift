@@ -18,7 +18,7 @@ import Testing
         "FileIOSim": ["Basics", "FileIO"],
         "RecordLog": ["Basics", "Wire", "Checksum", "Compression", "FileIO"],
         "Inspection": ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM", "VectorIndex"],
-        "BenchSupport": ["Basics", "FileIO", "RecordLog", "LSM", "VectorIndex", "Raft", "RaftStorage", "JSON"],
+        "BenchSupport": ["Basics", "FileIO", "RecordLog", "LSM", "VectorIndex", "Raft", "RaftStorage", "RPC", "RPCTransport", "JSON"],
         "VectorIndex": ["Basics", "Wire", "Checksum", "FileIO", "CVectorSupport"],
         "CVectorSupport": [],
         "Raft": ["Basics"],

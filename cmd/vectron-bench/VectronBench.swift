@@ -10,7 +10,7 @@ struct VectronBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vectron-bench",
         abstract: "Benchmarks, side by side with a reference measured in the same run.",
-        subcommands: [Log.self, KV.self, ANN.self, RaftCommand.self, JSONCommand.self])
+        subcommands: [Log.self, KV.self, ANN.self, RaftCommand.self, RPCCommand.self, JSONCommand.self])
 }
 
 struct Log: AsyncParsableCommand {
@@ -135,6 +135,42 @@ struct RaftCommand: ParsableCommand {
         configuration.writesInBackground = !inlineWrites
         configuration.proposerThreads = proposerThreads
         for result in try RaftBenchmark.run(configuration) { print(result.jsonLine) }
+    }
+}
+
+struct RPCCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rpc",
+        abstract: "Echo round trips over Vectron's RPC on loopback and, with --grpc-peer, over grpc-swift-2 in the same run.")
+    @Option(help: "Seconds measured per case and system (after the warm-up).") var seconds = 5.0
+    @Option(help: "Warm-up seconds per case and system.") var warmup = 1.0
+    @Option(help: "Comma-separated cases: 64B-inflight1, 64B-inflight64, 1MiB.") var cases = "64B-inflight1,64B-inflight64,1MiB"
+    @Option(help: "Vectron's echo handler: inline (on the event loop) or async (a task per request).") var handler = "inline"
+    @Option(name: .customLong("grpc-peer"), help: "The grpc-echo-bench binary built in Benchmarks/ (run once per case after Vectron's).")
+    var grpcPeer: String?
+    @Option(name: .customLong("grpc-flush-coalescing"),
+            help: "gRPC's flush coalescing, comma-separated: on (its default), off; the peer runs once per value.")
+    var grpcFlushCoalescing = "on"
+
+    func run() async throws {
+        var configuration = RPCBenchmarkConfiguration()
+        configuration.seconds = seconds
+        configuration.warmupSeconds = warmup
+        configuration.cases = try cases.split(separator: ",").map {
+            guard let parsed = RPCBenchmarkConfiguration.Case(rawValue: String($0)) else { throw ValidationError("unknown case \($0)") }
+            return parsed
+        }
+        guard let parsedHandler = RPCBenchmarkConfiguration.Handler(rawValue: handler) else {
+            throw ValidationError("--handler must be inline or async")
+        }
+        configuration.handler = parsedHandler
+        configuration.grpcPeer = grpcPeer
+        configuration.grpcFlushCoalescing = grpcFlushCoalescing.split(separator: ",").map(String.init)
+        guard !configuration.grpcFlushCoalescing.isEmpty,
+              configuration.grpcFlushCoalescing.allSatisfy({ $0 == "on" || $0 == "off" }) else {
+            throw ValidationError("--grpc-flush-coalescing takes on, off or on,off")
+        }
+        try await RPCBenchmark.run(configuration) { print($0) }
     }
 }
 
