@@ -3,6 +3,7 @@
 //
 // Modules are layered and import only downwards:
 //   0 primitives   Basics · Wire · Checksum (CXXHash) · Compression (CLZ4) · Linearizability
+//                  · JSON (strict RFC 8259 parser, float32 vector fast path, writer)
 //   1 file I/O     FileIO (protocol + POSIX) · FileIOSim (crashable in-memory + fault injection)
 //   2 formats/log  RecordLog (the unified record log) · StorageFormat (storage segments, manifest edits)
 //   3 engines      LSM (the storage engine) · VectorIndex (HNSW, CVectorSupport)
@@ -40,6 +41,7 @@ var targets: [Target] = [
     .target(name: "Checksum", dependencies: ["CXXHash"], swiftSettings: hotCodeSettings),
     .target(name: "Compression", dependencies: ["CLZ4"], swiftSettings: hotCodeSettings),
     .target(name: "Linearizability"),
+    .target(name: "JSON", swiftSettings: hotCodeSettings),
     // Layer 1 — file I/O.
     .target(name: "FileIO", dependencies: ["Basics"]),
     .target(name: "FileIOSim", dependencies: ["Basics", "FileIO"]),
@@ -66,7 +68,7 @@ var targets: [Target] = [
     // Tools.
     .target(name: "RaftSim", dependencies: ["Basics", "Wire", "FileIO", "FileIOSim", "RecordLog", "Linearizability", "Raft", "RaftStorage"], swiftSettings: hotCodeSettings),
     .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM", "VectorIndex"]),
-    .target(name: "BenchSupport", dependencies: ["Basics", "FileIO", "RecordLog", "LSM", "VectorIndex", "Raft", "RaftStorage", "RPC", "RPCTransport"], swiftSettings: hotCodeSettings),
+    .target(name: "BenchSupport", dependencies: ["Basics", "FileIO", "RecordLog", "LSM", "VectorIndex", "Raft", "RaftStorage", "RPC", "RPCTransport", "JSON"], swiftSettings: hotCodeSettings),
     .executableTarget(
         name: "vectron-tool",
         dependencies: ["Inspection", "FileIO", "LSM", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -92,6 +94,7 @@ var targets: [Target] = [
     .testTarget(name: "RaftSimTests", dependencies: ["RaftSim", "Raft", "Basics"]),
     .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "CVectorSupport", "Basics", "Checksum", "FileIO", "FileIOSim"]),
     .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "Basics"]),
+    .testTarget(name: "JSONTests", dependencies: ["JSON", "Basics"]),
     .testTarget(name: "RPCTests", dependencies: [
         "RPC", "RPCTransport", "Basics", "Wire", "Checksum",
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
@@ -119,6 +122,7 @@ if ProcessInfo.processInfo.environment["VECTRON_FUZZ"] != nil {
         ("FuzzRPCFrame", ["RPC", "Basics", "Checksum", "Wire"]),
         ("FuzzRPCMessages", ["RPC", "Checksum", "Wire"]),
         ("FuzzRaftMessages", ["RaftStorage"]),
+        ("FuzzJSON", ["JSON"]),
     ] as [(String, [Target.Dependency])] {
         targets.append(.executableTarget(name: name, dependencies: deps + ["FuzzSupport"], path: "Fuzz/\(name)"))
         products.append(.executable(name: name, targets: [name]))

@@ -13,11 +13,12 @@ import Testing
         "Checksum": ["CXXHash"],
         "Compression": ["CLZ4"],
         "Linearizability": [],
+        "JSON": [],
         "FileIO": ["Basics"],
         "FileIOSim": ["Basics", "FileIO"],
         "RecordLog": ["Basics", "Wire", "Checksum", "Compression", "FileIO"],
         "Inspection": ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM", "VectorIndex"],
-        "BenchSupport": ["Basics", "FileIO", "RecordLog", "LSM", "VectorIndex", "Raft", "RaftStorage", "RPC", "RPCTransport"],
+        "BenchSupport": ["Basics", "FileIO", "RecordLog", "LSM", "VectorIndex", "Raft", "RaftStorage", "RPC", "RPCTransport", "JSON"],
         "VectorIndex": ["Basics", "Wire", "Checksum", "FileIO", "CVectorSupport"],
         "CVectorSupport": [],
         "Raft": ["Basics"],
@@ -31,7 +32,7 @@ import Testing
     ]
     /// Platform modules any layer may import; Foundation only outside the core.
     static let platform: Set<String> = ["Glibc", "Darwin", "Synchronization", "Dispatch"]
-    static let core: Set<String> = ["Basics", "Wire", "Checksum", "Compression", "Linearizability", "FileIO", "FileIOSim", "RecordLog", "StorageFormat", "LSM", "VectorIndex"]
+    static let core: Set<String> = ["Basics", "Wire", "Checksum", "Compression", "Linearizability", "JSON", "FileIO", "FileIOSim", "RecordLog", "StorageFormat", "LSM", "VectorIndex"]
 
     @Test func modulesImportOnlyLowerLayers() throws {
         let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

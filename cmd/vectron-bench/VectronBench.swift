@@ -10,7 +10,7 @@ struct VectronBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vectron-bench",
         abstract: "Benchmarks, side by side with a reference measured in the same run.",
-        subcommands: [Log.self, KV.self, ANN.self, RaftCommand.self, RPCCommand.self])
+        subcommands: [Log.self, KV.self, ANN.self, RaftCommand.self, RPCCommand.self, JSONCommand.self])
 }
 
 struct Log: AsyncParsableCommand {
@@ -171,5 +171,24 @@ struct RPCCommand: AsyncParsableCommand {
             throw ValidationError("--grpc-flush-coalescing takes on, off or on,off")
         }
         try await RPCBenchmark.run(configuration) { print($0) }
+    }
+}
+
+struct JSONCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "json",
+        abstract: "Decoding a Qdrant-style upsert body with the JSON module vs Foundation's JSONDecoder, and writing a response with JSONWriter vs JSONEncoder.")
+    @Option(help: "Points in the body.") var points = 256
+    @Option(help: "Floats per vector.") var dimension = 384
+    @Option(help: "Timed rounds per decoder (alternating).") var rounds = 30
+    @Option var seed: UInt64 = 42
+
+    func run() throws {
+        var configuration = JSONBenchmarkConfiguration()
+        configuration.points = points
+        configuration.dimension = dimension
+        configuration.rounds = rounds
+        configuration.seed = seed
+        try JSONBenchmark.run(configuration) { print($0) }
     }
 }
