@@ -12,7 +12,7 @@ import RPC
 import Synchronization
 import Wire
 
-final class ClientConnectionHandler: ChannelInboundHandler {
+final class ClientConnectionHandler: ChannelInboundHandler, FrameFlushing {
     typealias InboundIn = Frame
     typealias OutboundOut = Frame
 
@@ -331,29 +331,6 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             blockedBytes: blockedBytes, isWritable: channel?.isWritable ?? false, bufferedWritableBytes: buffered)
     }
 
-    // MARK: Writing
-
-    func write(_ frame: Frame) {
-        guard let context else { return }
-        context.write(Self.wrapOutboundOut(frame), promise: nil)
-        flushPending = true
-    }
-
-    func flushIfPending() {
-        guard flushPending, let context else { return }
-        flushPending = false
-        context.flush()
-    }
-
-    func scheduleFlush() {
-        guard !inReadBurst, !flushScheduled, let context else { return }
-        flushScheduled = true
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            bound.value.flushScheduled = false
-            bound.value.flushIfPending()
-        }
-    }
 }
 
 /// A ready connection as the pool sees it (any thread).

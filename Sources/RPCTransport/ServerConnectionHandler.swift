@@ -20,7 +20,7 @@ import NIOCore
 import RPC
 import Wire
 
-final class ServerConnectionHandler: ChannelDuplexHandler {
+final class ServerConnectionHandler: ChannelDuplexHandler, FrameFlushing {
     typealias InboundIn = Frame
     typealias OutboundIn = Frame
     typealias OutboundOut = Frame
@@ -426,29 +426,4 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             bufferedWritableBytes: (try? channel?.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0)
     }
 
-    // MARK: Writing
-
-    func write(_ frame: Frame) {
-        guard let context else { return }
-        context.write(Self.wrapOutboundOut(frame), promise: nil)
-        flushPending = true
-    }
-
-    func flushIfPending() {
-        guard flushPending, let context else { return }
-        flushPending = false
-        context.flush()
-    }
-
-    /// Flushes once at the end of this event-loop tick (or of the current read burst), so that
-    /// answers finishing together share a syscall.
-    func scheduleFlush() {
-        guard !inReadBurst, !flushScheduled, let context else { return }
-        flushScheduled = true
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            bound.value.flushScheduled = false
-            bound.value.flushIfPending()
-        }
-    }
 }
