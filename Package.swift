@@ -82,19 +82,19 @@ var targets: [Target] = [
         dependencies: ["BenchSupport", "VectorIndex", .product(name: "ArgumentParser", package: "swift-argument-parser")],
         path: "cmd/vectron-bench", swiftSettings: hotCodeSettings),
     // Tests.
-    .target(name: "TestSupport", path: "Tests/TestSupport"),
+    .target(name: "TestSupport", dependencies: ["Basics"], path: "Tests/TestSupport"),
     .testTarget(name: "WireTests", dependencies: ["TestSupport", "Wire", "Basics"]),
     .testTarget(name: "CodecTests", dependencies: ["TestSupport", "Checksum", "Compression", "Basics"]),
     .testTarget(name: "FileIOTests", dependencies: ["TestSupport", "FileIO", "FileIOSim", "Basics"]),
-    .testTarget(name: "RecordLogTests", dependencies: ["RecordLog", "FileIO", "FileIOSim", "Basics", "Wire", "Checksum", "Inspection"]),
-    .testTarget(name: "StorageFormatTests", dependencies: ["StorageFormat", "FileIO", "FileIOSim", "Basics", "Wire"]),
+    .testTarget(name: "RecordLogTests", dependencies: ["TestSupport", "RecordLog", "FileIO", "FileIOSim", "Basics", "Wire", "Checksum", "Inspection"]),
+    .testTarget(name: "StorageFormatTests", dependencies: ["TestSupport", "StorageFormat", "FileIO", "FileIOSim", "Basics", "Wire"]),
     .testTarget(name: "LSMTests", dependencies: ["TestSupport", "LSM", "StorageFormat", "RecordLog", "FileIO", "FileIOSim", "Basics", "Wire"]),
     .testTarget(name: "RaftTests", dependencies: ["Raft", "Basics"], exclude: ["testdata"]),
-    .testTarget(name: "RaftStorageTests", dependencies: ["RaftStorage", "Raft", "RecordLog", "FileIO", "FileIOSim", "Basics", "Wire"]),
-    .testTarget(name: "RaftSimTests", dependencies: ["RaftSim", "Raft", "Basics"]),
-    .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "CVectorSupport", "Basics", "Checksum", "FileIO", "FileIOSim"]),
+    .testTarget(name: "RaftStorageTests", dependencies: ["TestSupport", "RaftStorage", "Raft", "RecordLog", "FileIO", "FileIOSim", "Basics", "Wire"]),
+    .testTarget(name: "RaftSimTests", dependencies: ["TestSupport", "RaftSim", "Raft", "Basics"]),
+    .testTarget(name: "VectorIndexTests", dependencies: ["TestSupport", "VectorIndex", "CVectorSupport", "Basics", "Checksum", "FileIO", "FileIOSim"]),
     .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "Basics"]),
-    .testTarget(name: "JSONTests", dependencies: ["JSON", "Basics"]),
+    .testTarget(name: "JSONTests", dependencies: ["TestSupport", "JSON", "Basics"]),
     .testTarget(name: "RPCTests", dependencies: [
         "RPC", "RPCTransport", "Basics", "Wire", "Checksum",
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
@@ -102,7 +102,7 @@ var targets: [Target] = [
     .testTarget(name: "RaftTransportTests", dependencies: [
         "RaftTransport", "RaftStorage", "Raft", "RPC", "RPCTransport", "RecordLog", "FileIO", "FileIOSim", "Basics",
     ]),
-    .testTarget(name: "InspectionTests", dependencies: ["Inspection", "LSM", "RecordLog", "StorageFormat", "VectorIndex", "FileIO", "FileIOSim", "Basics"]),
+    .testTarget(name: "InspectionTests", dependencies: ["TestSupport", "Inspection", "LSM", "RecordLog", "StorageFormat", "VectorIndex", "FileIO", "FileIOSim", "Basics"]),
 ]
 
 // Fuzz targets exist only when VECTRON_FUZZ is set, so plain `swift build` / `swift test` never

@@ -12,6 +12,7 @@
 // state without the newest edit (manifest.md §4). Every other manifest flip is reported by the
 // database finding as well.
 
+import TestSupport
 import FileIO
 import FileIOSim
 import Inspection
@@ -77,7 +78,7 @@ private func reporters(_ findings: [Finding]) -> Set<Reporter> {
     })
 }
 
-@Suite(.serialized) struct DatabaseVerifyTests {
+@Suite(.serialized, .ownThread) struct DatabaseVerifyTests {
     @Test func intactDatabaseVerifiesClean() throws {
         let (fs, statistics) = try buildVerifyDatabase()
         #expect(statistics.flushes >= 5 && statistics.compactions + statistics.trivialMoves >= 1,

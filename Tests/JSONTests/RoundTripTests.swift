@@ -1,6 +1,7 @@
 // Seeded random documents: serialize → parse gives the same value (with and without float
 // scope), and every proper prefix of a serialized container is refused.
 
+import TestSupport
 import Basics
 import JSON
 import Testing
@@ -68,7 +69,7 @@ struct DocumentGenerator {
     }
 }
 
-@Suite struct JSONRoundTripTests {
+@Suite(.ownThread) struct JSONRoundTripTests {
     @Test func randomDocumentsRoundTrip() throws {
         var generator = DocumentGenerator(random: SeededRandom(seed: 1))
         for _ in 0..<3_000 {

@@ -29,6 +29,7 @@
 // CURRENT must fail the open with a typed error — except in the newest manifest record, which
 // record-log recovery cannot tell from a torn tail (see `manifestFlipsAreDetected`).
 
+import TestSupport
 import Basics
 import FileIO
 import FileIOSim
@@ -87,7 +88,7 @@ func errorCase(_ error: StorageError) -> String {
 
 // MARK: - Injected I/O errors
 
-@Suite("Injected EIO/ENOSPC during flush or compaction leave the database readable and consistent after reopen")
+@Suite("Injected EIO/ENOSPC during flush or compaction leave the database readable and consistent after reopen", .ownThread)
 struct LSMFaultTests {
     static let seedCount: UInt64 = 80
 
@@ -613,7 +614,7 @@ extension LSMFaultTests {
 
 // MARK: - Flipped bytes
 
-@Suite("A flipped byte in any block, index, filter, footer or manifest record is reported as corruption by reads — never returned as data")
+@Suite("A flipped byte in any block, index, filter, footer or manifest record is reported as corruption by reads — never returned as data", .ownThread)
 struct LSMCorruptionTests {
     typealias State = MetamorphicTests.State
     typealias Model = MetamorphicTests.Model

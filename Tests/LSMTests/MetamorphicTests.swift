@@ -30,6 +30,7 @@
 // every configuration (and in the external-WAL test) with
 //     VECTRON_LSM_SEED=<seed> swift test --filter MetamorphicTests
 
+import TestSupport
 import Basics
 import FileIOSim
 import LSM
@@ -41,7 +42,7 @@ import Glibc
 import Darwin
 #endif
 
-@Suite struct MetamorphicTests {
+@Suite(.ownThread) struct MetamorphicTests {
     /// 170 × 3 configurations = 510 sequences in `.recordLog` mode (seeds 1…, 10001…, 20001…);
     /// 120 in `.external` mode (seeds 30001…).
     static let sequencesPerConfiguration = 170

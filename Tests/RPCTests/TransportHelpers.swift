@@ -136,6 +136,8 @@ func makeClient(port: Int, configure: (inout RPCClientConfiguration) -> Void = {
     var configuration = RPCClientConfiguration(
         handshake: Handshake(clusterID: testClusterID, role: .client), backoffInitial: .milliseconds(10),
         backoffMax: .milliseconds(200), randomSeed: 42)
+    // The full suite loads both cores: a pong may take seconds. Tests of keepalive set their own.
+    configuration.keepaliveTimeout = .seconds(60)
     configure(&configuration)
     return RPCClient(host: "127.0.0.1", port: port, configuration: configuration)
 }

@@ -1,10 +1,11 @@
 // Whole simulated clusters through every fault kind, many seeds. A failing seed reproduces with
 // `swift run vectron-sim --seed N --steps M --nodes K --faults all`.
 
+import TestSupport
 import Testing
 @testable import RaftSim
 
-@Suite struct SimulationTests {
+@Suite(.ownThread) struct SimulationTests {
     /// 200 seeds × 5,000 steps for each cluster size, in chunks that run in parallel.
     @Test(arguments: [3, 5], [UInt64(1), 51, 101, 151])
     func seedsRunClean(nodes: Int, firstSeed: UInt64) {

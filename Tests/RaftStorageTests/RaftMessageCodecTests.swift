@@ -2,13 +2,14 @@
 // kind, and hostile bytes — every truncation, every single-byte flip, random garbage — give a
 // typed error or a batch that encodes back to the same bytes, never a crash.
 
+import TestSupport
 import Basics
 import Raft
 import Testing
 import Wire
 @testable import RaftStorage
 
-@Suite struct RaftMessageCodecTests {
+@Suite(.ownThread) struct RaftMessageCodecTests {
     static func randomBatch(_ random: inout SeededRandom) -> [(group: UInt64, message: Message)] {
         (0..<Int(random.next() % 6)).map { _ in
             let kind = MessageKind.allCases[Int(random.next() % UInt64(MessageKind.allCases.count))]

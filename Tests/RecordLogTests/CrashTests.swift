@@ -7,6 +7,7 @@
 // reported as corruption; opening again gives the same state. A failing round prints its seed;
 // `VECTRON_CRASH_SEED=N swift test --filter CrashTests` replays just that round.
 
+import TestSupport
 import Basics
 import FileIO
 import FileIOSim
@@ -78,7 +79,7 @@ func isAllowedOutcome(_ actual: Model, model: Model, inFlight: InFlight?) -> Str
     }
 }
 
-@Suite struct CrashTests {
+@Suite(.ownThread) struct CrashTests {
     static let rounds = 1_000
 
     @Test func acknowledgedAppendsSurviveCrashes() throws {

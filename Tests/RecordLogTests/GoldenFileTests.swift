@@ -6,6 +6,7 @@
 // Regenerate (only for a new format version, never to paper over a change):
 //   VECTRON_REGENERATE_GOLDEN=1 swift test --filter GoldenFileTests
 
+import TestSupport
 import Basics
 import FileIO
 import FileIOSim
@@ -74,7 +75,7 @@ func loadGolden() throws -> (MemoryFileSystem, [String]) {
     return (fs, names)
 }
 
-@Suite(.serialized) struct GoldenFileTests {
+@Suite(.serialized, .ownThread) struct GoldenFileTests {
     @Test func regenerateWhenAsked() throws {
         guard ProcessInfo.processInfo.environment["VECTRON_REGENERATE_GOLDEN"] != nil else { return }
         try? FileManager.default.removeItem(atPath: goldenLogDirectory)

@@ -2,6 +2,7 @@
 // that survive must be a prefix of everything appended, and must include every record up to the
 // last synced append. A failing round prints its seed.
 
+import TestSupport
 import Basics
 import Checksum
 import FileIO
@@ -10,7 +11,7 @@ import FileIOSim
 import Testing
 import Wire
 
-@Suite struct UnsyncedAppendTests {
+@Suite(.ownThread) struct UnsyncedAppendTests {
     /// One seeded round: appends of random payloads (every `syncOneIn`-th synced, and with
     /// `explicitSyncOneIn` a `sync()` now and then), a crash clone, recovery. Checks that the
     /// survivors are a prefix holding every synced record and that a second open finds the same
@@ -264,7 +265,7 @@ final class SyncProgress: @unchecked Sendable {
 
 /// Syncs share a segment's descriptor and Linux reports a writeback error to only one of them:
 /// a sync that overlaps a failed one must not report success.
-@Suite struct OverlappingSyncTests {
+@Suite(.ownThread) struct OverlappingSyncTests {
     @Test func aSyncOverlappingAFailedOneFailsToo() throws {
         let (log, _) = try RecordLog.open(directory: "/log", fileSystem: MemoryFileSystem())
         let entered = Event(), release = Event(), firstDone = Event(), secondDone = Event()

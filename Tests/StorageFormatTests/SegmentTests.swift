@@ -2,6 +2,7 @@
 // compression, and corruption — every flipped byte or truncation of a segment is reported as
 // corruption (at open or on read), never returned as data.
 
+import TestSupport
 import Basics
 import FileIO
 import FileIOSim
@@ -34,7 +35,7 @@ func writeSegment(_ entries: [(key: [UInt8], value: [UInt8])], to fs: MemoryFile
     return properties
 }
 
-@Suite struct SegmentTests {
+@Suite(.ownThread) struct SegmentTests {
     @Test(arguments: [(1, 4096, BlockCompression.lz4), (2, 256, .plain), (3, 64, .lz4)])
     func roundTripsAgainstAModel(seed: Int, blockBytes: Int, compression: BlockCompression) throws {
         let entries = makeEntries(seed: UInt64(seed), count: 2_000, valueBytes: 0...1536)
@@ -147,7 +148,7 @@ func writeSegment(_ entries: [(key: [UInt8], value: [UInt8])], to fs: MemoryFile
 }
 
 /// Crafted inputs from the format review (Format/segment.md §16): each once misbehaved.
-@Suite struct SegmentHostileInputTests {
+@Suite(.ownThread) struct SegmentHostileInputTests {
     @Test func anEmptySegmentReadsBack() throws {
         let fs = MemoryFileSystem()
         _ = try writeSegment([], to: fs, path: "/empty")

@@ -2,6 +2,7 @@
 // index's whole state (tombstones, free slots, the level generator's position); every flipped
 // byte and every truncation of a small checkpoint is a typed error, never a crash.
 
+import TestSupport
 import Basics
 import Checksum
 import FileIO
@@ -9,7 +10,7 @@ import FileIOSim
 import Testing
 @testable import VectorIndex
 
-@Suite struct CheckpointTests {
+@Suite(.ownThread) struct CheckpointTests {
     static func smallIndex(count: Int = 300, dimension: Int = 8, seed: UInt64 = 61) throws -> HNSWIndex {
         let index = try HNSWIndex(configuration: HNSWConfiguration(dimension: dimension, metric: .cosine, m: 4, efConstruct: 24, ef: 16))
         for (id, vector) in clusteredVectors(count: count, dimension: dimension, seed: seed).enumerated() {

@@ -1,12 +1,13 @@
 // The int8 code records the graph walk reads (Quantization.swift): the AVX2 kernels against the
 // scalar loops, the encoder's bounds, and the estimates against exact distances.
 
+import TestSupport
 import Basics
 import CVectorSupport
 import Testing
 @testable import VectorIndex
 
-@Suite struct QuantizationTests {
+@Suite(.ownThread) struct QuantizationTests {
     /// Random codes in −127…127, with runs of the extremes.
     func codes(_ count: Int, _ random: inout SeededRandom) -> [Int8] {
         (0..<count).map { index in

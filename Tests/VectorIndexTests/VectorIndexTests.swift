@@ -1,6 +1,7 @@
 // HNSW against exact search on seeded synthetic data: recall, deletes and re-inserts, filters,
 // determinism, concurrency, bad input. Every data set is drawn from a seed printed on failure.
 
+import TestSupport
 import Basics
 import Testing
 @testable import VectorIndex
@@ -54,7 +55,7 @@ func recall(_ index: HNSWIndex, queries: [[Float]], k: Int, ef: Int? = nil, filt
     }
 }
 
-@Suite struct HNSWTests {
+@Suite(.ownThread) struct HNSWTests {
     @Test(arguments: [Metric.cosine, .euclid, .dot, .manhattan])
     func recallAtTheDefaultEfIsHigh(metric: Metric) throws {
         let seed: UInt64 = 21 + UInt64(metric.rawValue)
