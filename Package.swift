@@ -126,6 +126,7 @@ if ProcessInfo.processInfo.environment["VECTRON_FUZZ"] != nil {
         ("FuzzRPCMessages", ["RPC", "Checksum", "Wire"]),
         ("FuzzRaftMessages", ["RaftStorage"]),
         ("FuzzJSON", ["JSON"]),
+        ("FuzzPayload", ["JSON", "Payload"]),
     ] as [(String, [Target.Dependency])] {
         targets.append(.executableTarget(name: name, dependencies: deps + ["FuzzSupport"], path: "Fuzz/\(name)"))
         products.append(.executable(name: name, targets: [name]))
