@@ -4,6 +4,7 @@
 // Modules are layered and import only downwards:
 //   0 primitives   Basics · Wire · Checksum (CXXHash) · Compression (CLZ4) · Linearizability
 //                  · JSON (strict RFC 8259 parser, float32 vector fast path, writer)
+//                  · Payload (Qdrant point ids, filters and payload updates, over JSON)
 //   1 file I/O     FileIO (protocol + POSIX) · FileIOSim (crashable in-memory + fault injection)
 //   2 formats/log  RecordLog (the unified record log) · StorageFormat (storage segments, manifest edits)
 //   3 engines      LSM (the storage engine) · VectorIndex (HNSW, CVectorSupport)
@@ -42,6 +43,7 @@ var targets: [Target] = [
     .target(name: "Compression", dependencies: ["CLZ4"], swiftSettings: hotCodeSettings),
     .target(name: "Linearizability"),
     .target(name: "JSON", swiftSettings: hotCodeSettings),
+    .target(name: "Payload", dependencies: ["JSON"], swiftSettings: hotCodeSettings),
     // Layer 1 — file I/O.
     .target(name: "FileIO", dependencies: ["Basics"]),
     .target(name: "FileIOSim", dependencies: ["Basics", "FileIO"]),
@@ -95,6 +97,7 @@ var targets: [Target] = [
     .testTarget(name: "VectorIndexTests", dependencies: ["TestSupport", "VectorIndex", "CVectorSupport", "Basics", "Checksum", "FileIO", "FileIOSim"]),
     .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "Basics"]),
     .testTarget(name: "JSONTests", dependencies: ["TestSupport", "JSON", "Basics"]),
+    .testTarget(name: "PayloadTests", dependencies: ["Payload", "JSON", "Basics"]),
     .testTarget(name: "RPCTests", dependencies: [
         "RPC", "RPCTransport", "Basics", "Wire", "Checksum",
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
@@ -123,6 +126,7 @@ if ProcessInfo.processInfo.environment["VECTRON_FUZZ"] != nil {
         ("FuzzRPCMessages", ["RPC", "Checksum", "Wire"]),
         ("FuzzRaftMessages", ["RaftStorage"]),
         ("FuzzJSON", ["JSON"]),
+        ("FuzzPayload", ["JSON", "Payload"]),
     ] as [(String, [Target.Dependency])] {
         targets.append(.executableTarget(name: name, dependencies: deps + ["FuzzSupport"], path: "Fuzz/\(name)"))
         products.append(.executable(name: name, targets: [name]))

@@ -14,6 +14,7 @@ import Testing
         "Compression": ["CLZ4"],
         "Linearizability": [],
         "JSON": [],
+        "Payload": ["JSON"],
         "FileIO": ["Basics"],
         "FileIOSim": ["Basics", "FileIO"],
         "RecordLog": ["Basics", "Wire", "Checksum", "Compression", "FileIO"],
@@ -32,7 +33,7 @@ import Testing
     ]
     /// Platform modules any layer may import; Foundation only outside the core.
     static let platform: Set<String> = ["Glibc", "Darwin", "Synchronization", "Dispatch"]
-    static let core: Set<String> = ["Basics", "Wire", "Checksum", "Compression", "Linearizability", "JSON", "FileIO", "FileIOSim", "RecordLog", "StorageFormat", "LSM", "VectorIndex"]
+    static let core: Set<String> = ["Basics", "Wire", "Checksum", "Compression", "Linearizability", "JSON", "Payload", "FileIO", "FileIOSim", "RecordLog", "StorageFormat", "LSM", "VectorIndex"]
 
     @Test func modulesImportOnlyLowerLayers() throws {
         let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
