@@ -11,6 +11,7 @@
 //   4 replication  Raft (the consensus core) · RaftStorage (Raft state over the record log)
 //   5 services     RPC (frames, messages, errors, method registry) · RPCTransport (SwiftNIO client and server)
 //                  · RaftTransport (Raft message batches between nodes over the RPC)
+//                  · Auth (argon2id passwords, API keys, HS256 JWTs, rate limits; libsodium via CSodium)
 //   tools          Inspection (dump / verify / repair) · BenchSupport · RaftSim (the simulator)
 // `Tests/InspectionTests/LayeringTests.swift` checks every import against these rules.
 import PackageDescription
@@ -37,6 +38,7 @@ var targets: [Target] = [
     // Layer 0 — C libraries and primitives.
     .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
     .systemLibrary(name: "CXXHash", path: "Sources/CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
+    .systemLibrary(name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
     .target(name: "Basics"),
     .target(name: "Wire", swiftSettings: hotCodeSettings),
     .target(name: "Checksum", dependencies: ["CXXHash"], swiftSettings: hotCodeSettings),
@@ -67,6 +69,7 @@ var targets: [Target] = [
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
     ], swiftSettings: hotCodeSettings),
     .target(name: "RaftTransport", dependencies: ["Basics", "Wire", "Raft", "RaftStorage", "RPC", "RPCTransport"], swiftSettings: hotCodeSettings),
+    .target(name: "Auth", dependencies: ["CSodium", "JSON", "Basics"]),
     // Tools.
     .target(name: "RaftSim", dependencies: ["Basics", "Wire", "FileIO", "FileIOSim", "RecordLog", "Linearizability", "Raft", "RaftStorage"], swiftSettings: hotCodeSettings),
     .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM", "VectorIndex"]),
@@ -98,6 +101,7 @@ var targets: [Target] = [
     .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "Basics"]),
     .testTarget(name: "JSONTests", dependencies: ["TestSupport", "JSON", "Basics"]),
     .testTarget(name: "PayloadTests", dependencies: ["Payload", "JSON", "Basics"]),
+    .testTarget(name: "AuthTests", dependencies: ["Auth", "JSON", "Basics"]),
     .testTarget(name: "RPCTests", dependencies: [
         "RPC", "RPCTransport", "Basics", "Wire", "Checksum",
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
