@@ -29,6 +29,7 @@ import Testing
         "RPC": ["Basics", "Wire", "Checksum", "Compression"],
         "RPCTransport": ["Basics", "Wire", "RPC", "NIOCore", "NIOPosix"],
         "RaftTransport": ["Basics", "Wire", "Raft", "RaftStorage", "RPC", "RPCTransport"],
+        "HTTPServer": ["NIOCore", "NIOPosix", "NIOHTTP1"],
     ]
     /// Platform modules any layer may import; Foundation only outside the core.
     static let platform: Set<String> = ["Glibc", "Darwin", "Synchronization", "Dispatch"]
