@@ -11,12 +11,16 @@
 //   soon as it grows past it: 413, then the connection closes; no excess byte is kept.
 // - `Expect: 100-continue` gets "100 Continue" once the head passed the limits.
 // - Parse errors: header overflow 431, anything else 400 (JSON bodies), then close. An invalid
-//   percent-encoding in the target is 400 and closes too.
+//   percent-encoding in the target is 400 and closes too. After such a refusal the connection
+//   closes its output first and discards input for at most `lingerTimeout` (so the client's
+//   kernel does not reset the connection before the client read the answer).
 // - Keep-alive as the request asks (HTTP/1.1 default on, 1.0 off unless asked); "Connection:
 //   close" from either side closes after the response.
 // - Backpressure: while the channel is not writable (the client does not read its responses)
-//   no further request is read, so one slow client holds at most one response plus the
-//   watermark in memory. `IdleStateHandler` closes connections silent for `idleTimeout`.
+//   no further request is read from the socket, and a complete request (e.g. the next of a
+//   pipelined burst, which NIO's pipelining handler delivers as soon as the previous answer is
+//   written) waits for writability before it reaches the handler. So one slow client holds at
+//   most one response plus the watermark in this process's memory. `IdleStateHandler` closes connections silent for `idleTimeout`.
 // - Flushes come once per read burst when answering inside it, at once otherwise.
 
 import NIOCore
@@ -41,11 +45,17 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
         case idle
         /// Reading the body of `Current`.
         case receiving(Current)
+        /// `Current` is complete but the channel is not writable: it goes to the handler once
+        /// the client has read enough of the earlier answers.
+        case waitingForWritability(Current)
         /// The handler has the request; waiting for its response.
         case awaitingResponse(Current)
         /// An answer that closes the connection was sent; everything inbound is ignored.
         case closing
     }
+
+    /// How long a connection that refused a request keeps discarding input after its answer.
+    static let lingerTimeout = TimeAmount.seconds(2)
 
     /// Whether the connection is still open, readable from any thread (responders check it
     /// before hopping to a loop that may be gone).
@@ -111,7 +121,11 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
             state = .receiving(current)
         case .end:
             guard case .receiving(let current) = state else { return }
-            dispatch(current, context: context)
+            if context.channel.isWritable {
+                dispatch(current, context: context)
+            } else {
+                state = .waitingForWritability(current)
+            }
         }
     }
 
@@ -189,12 +203,12 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
 
     /// Answers with an error and closes the connection (the request is not read further).
     func refuse(_ status: Int, _ message: String, version: HTTPVersion) {
-        send(.error(status: status, message: message), version: version, keepAlive: false, isHead: false)
+        send(.error(status: status, message: message), version: version, keepAlive: false, isHead: false, lingering: true)
     }
 
     /// Writes `response` whole. The state moves on before the end is written: writing it lets
     /// the pipelining handler deliver the next request at once.
-    func send(_ response: HTTPResponse, version: HTTPVersion, keepAlive requestKeepAlive: Bool, isHead: Bool) {
+    func send(_ response: HTTPResponse, version: HTTPVersion, keepAlive requestKeepAlive: Bool, isHead: Bool, lingering: Bool = false) {
         guard let context else { return }
         var headers = HTTPHeaders()
         headers.reserveCapacity(response.headers.count + 3)
@@ -212,7 +226,11 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
             headers.add(name: name, value: value)
         }
         if !hasContentType { headers.add(name: "Content-Type", value: "application/json") }
-        headers.add(name: "Content-Length", value: String(response.body.count))
+        // 1xx, 204 and 304 answers have no body (RFC 9110 §6.4.1); 1xx and 204 no Content-Length.
+        let bodyless = response.status < 200 || response.status == 204 || response.status == 304
+        if response.status >= 200 && response.status != 204 {
+            headers.add(name: "Content-Length", value: String(bodyless ? 0 : response.body.count))
+        }
         if !keepAlive {
             headers.add(name: "Connection", value: "close")
         } else if version.major == 1, version.minor == 0 {
@@ -221,7 +239,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
         state = keepAlive ? .idle : .closing
         let status = HTTPResponseStatus(statusCode: response.status)
         context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
-        if !isHead, !response.body.isEmpty {
+        if !isHead, !bodyless, !response.body.isEmpty {
             let buffer = context.channel.allocator.buffer(bytes: response.body)
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
@@ -229,10 +247,20 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
             context.write(Self.wrapOutboundOut(.end(nil)), promise: nil)
             flushPending = true
             if !inReadBurst { flushIfPending() }
-        } else {
+        } else if !lingering {
             let channel = context.channel
             context.writeAndFlush(Self.wrapOutboundOut(.end(nil))).whenComplete { _ in
                 channel.close(promise: nil)
+            }
+        } else {
+            // A refused request may still be arriving. Closing with unread input makes the kernel
+            // send a reset, which can destroy the response before the client reads it; so close
+            // our side only, discard what still comes, and close fully when the client does or
+            // after `lingerTimeout`.
+            let channel = context.channel
+            context.writeAndFlush(Self.wrapOutboundOut(.end(nil))).whenComplete { _ in
+                channel.close(mode: .output, promise: nil)
+                channel.eventLoop.scheduleTask(in: Self.lingerTimeout) { channel.close(promise: nil) }
             }
         }
     }
@@ -246,6 +274,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
     // MARK: Errors, events, backpressure
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if case .closing = state, case .dataReceivedInErrorState? = error as? ByteToMessageDecoderError {
+            return  // input after a parse error, arriving while the connection lingers: discarded
+        }
         guard let parserError = error as? HTTPParserError else {
             state = .closing
             context.close(promise: nil)
@@ -258,7 +289,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
             } else {
                 refuse(400, "malformed HTTP request: \(parserError)", version: .http1_1)
             }
-        case .awaitingResponse, .closing:
+        case .waitingForWritability, .awaitingResponse, .closing:
             // A response is owed or was sent: no room for another; just close.
             state = .closing
             context.close(promise: nil)
@@ -283,6 +314,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, case .waitingForWritability(let current) = state {
+            dispatch(current, context: context)
+        }
         if context.channel.isWritable, readPending {
             readPending = false
             context.read()

@@ -18,7 +18,7 @@ public enum HTTPServerError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .alreadyStarted: "the server was already started (or shut down)"
+        case .alreadyStarted: "the server was already started or shut down (a server starts once)"
         case .cannotBind(let host, let port, let reason): "cannot listen on \(host):\(port): \(reason)"
         }
     }
@@ -50,7 +50,7 @@ public final class HTTPServer: Sendable {
     public func start() throws(HTTPServerError) -> Int {
         let configuration = self.configuration
         let group = try state.withLock { state throws(HTTPServerError) -> MultiThreadedEventLoopGroup in
-            guard !state.started else { throw .alreadyStarted }
+            guard !state.started, !state.stopping else { throw .alreadyStarted }
             state.started = true
             let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
             state.group = group

@@ -146,8 +146,7 @@ struct HTTPServerTests {
     }
 
     @Test func oversizedBodyByContentLengthIs413AndCloses() async throws {
-        var configuration = HTTPServerConfiguration(maxBodyBytes: 1000, eventLoopThreads: 1)
-        configuration.maxBodyBytes = 1000
+        let configuration = HTTPServerConfiguration(maxBodyBytes: 1000, eventLoopThreads: 1)
         try await withServer(configuration, handler: echoHandler) { port, _ in
             var client = try await RawHTTPClient.connect(port: port)
             try await client.send("POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n" + String(repeating: "x", count: 100))
@@ -156,6 +155,13 @@ struct HTTPServerTests {
             #expect(response.header("connection") == "close")
             #expect(response.text.hasPrefix(#"{"status":{"error":"request body of 5000 bytes exceeds 1000 bytes"},"time":0}"#))
             #expect(await client.readUntilClosed().isEmpty)
+
+            // A client still uploading megabytes when refused gets the answer, not a reset.
+            var uploader = try await RawHTTPClient.connect(port: port)
+            let body = [UInt8](repeating: UInt8(ascii: "u"), count: 4 << 20)
+            try? await uploader.send(Array("POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body)
+            #expect(try await uploader.readResponse().status == 413)
+            #expect(await uploader.readUntilClosed().isEmpty)
 
             // A body at the limit is fine.
             var other = try await RawHTTPClient.connect(port: port)
@@ -186,6 +192,15 @@ struct HTTPServerTests {
             let response = try await client.readResponse()
             #expect(response.status == 431)
             #expect(response.header("content-type") == "application/json")
+            #expect(await client.readUntilClosed().isEmpty)
+        }
+    }
+
+    @Test func overlongRequestTargetIs431() async throws {
+        try await withServer(handler: echoHandler) { port, _ in
+            var client = try await RawHTTPClient.connect(port: port)
+            try? await client.send("GET /" + String(repeating: "a", count: 1 << 20) + " HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try await client.readResponse().status == 431)
             #expect(await client.readUntilClosed().isEmpty)
         }
     }
@@ -231,6 +246,38 @@ struct HTTPServerTests {
             #expect(get.text == #"{"hello":"world"}"#)
             await client.close()
         }
+    }
+
+    @Test func noContentAnswersCarryNeitherBodyNorLength() async throws {
+        let handler: HTTPServer.Handler = { request, responder in
+            if request.path == "/deleted" {
+                responder.respond(HTTPResponse(status: 204, body: Array("ignored".utf8)))
+            } else {
+                responder.respond(.json(body: "[]"))
+            }
+        }
+        try await withServer(handler: handler) { port, _ in
+            var client = try await RawHTTPClient.connect(port: port)
+            try await client.send("DELETE /deleted HTTP/1.1\r\nHost: t\r\n\r\nGET /next HTTP/1.1\r\nHost: t\r\n\r\n")
+            let deleted = try await client.readResponse(noBody: true)
+            #expect(deleted.status == 204)
+            #expect(deleted.header("content-length") == nil)
+            #expect(try await client.readResponse().text == "[]")
+            await client.close()
+        }
+    }
+
+    @Test func aServerStartsOnceAndShutsDownIdempotently() throws {
+        let server = HTTPServer(configuration: HTTPServerConfiguration(eventLoopThreads: 1), handler: echoHandler)
+        let port = try server.start()
+        #expect(port > 0)
+        #expect(throws: HTTPServerError.self) { try server.start() }
+        server.shutdown()
+        server.shutdown()
+        #expect(throws: HTTPServerError.self) { try server.start() }
+        let never = HTTPServer(configuration: HTTPServerConfiguration(eventLoopThreads: 1), handler: echoHandler)
+        never.shutdown()
+        #expect(never.localPort == nil)
     }
 
     @Test func http10ClosesUnlessKeepAliveAndConnectionCloseIsHonoured() async throws {
@@ -359,17 +406,58 @@ struct HTTPServerTests {
     }
 
     @Test func idleTimeoutClosesSilentAndStuckConnections() async throws {
-        let configuration = HTTPServerConfiguration(idleTimeout: .milliseconds(100), eventLoopThreads: 1)
+        let configuration = HTTPServerConfiguration(idleTimeout: .milliseconds(200), eventLoopThreads: 1)
         let inbox = Inbox()
         try await withServer(configuration, handler: inbox.handler) { port, _ in
             var silent = try await RawHTTPClient.connect(port: port)
             #expect(await silent.readUntilClosed().isEmpty)
 
+            // The timer may beat the request under load; either way the connection must close
+            // without an answer (awaiting the request here could wait forever).
             var stuck = try await RawHTTPClient.connect(port: port)
-            try await stuck.send("GET /never HTTP/1.1\r\nHost: t\r\n\r\n")
-            var requests = inbox.stream.makeAsyncIterator()
-            _ = try #require(await requests.next())
+            try? await stuck.send("GET /never HTTP/1.1\r\nHost: t\r\n\r\n")
             #expect(await stuck.readUntilClosed().isEmpty)
+        }
+    }
+
+    @Test func slowReaderHoldsBackFurtherRequests() async throws {
+        // 48 pipelined requests, each answered with 1 MiB, to a client that reads only when it
+        // asks. Were writability ignored, the server would answer them all at once and buffer
+        // 48 MiB; with it, a request is taken only while the answers not yet read by the client
+        // fit in the kernel's socket buffers plus the watermark plus one answer.
+        let answerBytes = 1 << 20
+        let requestCount = 48
+        let received = Atomic<Int>(0)
+        let worstBacklog = Mutex(0)
+        let dispatched = Mutex(0)
+        let handler: HTTPServer.Handler = { _, responder in
+            let sentBefore = dispatched.withLock { count in
+                defer { count += 1 }
+                return count * answerBytes
+            }
+            let backlog = sentBefore - received.load(ordering: .acquiring)
+            worstBacklog.withLock { $0 = max($0, backlog) }
+            responder.respond(HTTPResponse(status: 200, headers: [("Content-Type", "application/octet-stream")],
+                                           body: [UInt8](repeating: 7, count: answerBytes)))
+        }
+        try await withServer(handler: handler) { port, _ in
+            var client = try await RawHTTPClient.connect(port: port, autoRead: false)
+            try await client.send(String(repeating: "GET /blob HTTP/1.1\r\nHost: t\r\n\r\n", count: requestCount))
+            var total = 0
+            while true {
+                client.requestRead()
+                guard await client.fill() else { break }
+                total += client.buffer.count
+                client.buffer.removeAll(keepingCapacity: true)
+                received.store(total, ordering: .releasing)
+                if total >= requestCount * answerBytes { break }
+            }
+            #expect(total > requestCount * answerBytes)  // plus the heads
+            #expect(dispatched.withLock { $0 } == requestCount)
+            // Loopback socket buffers here are a few MiB each way; 24 MiB is far above them and
+            // far below the 48 MiB an unbounded server would hold.
+            #expect(worstBacklog.withLock { $0 } < 24 << 20)
+            await client.close()
         }
     }
 

@@ -47,9 +47,11 @@ struct RawHTTPClient {
     var incoming: AsyncStream<[UInt8]>.Iterator
     var buffer: [UInt8] = []
 
-    static func connect(port: Int) async throws -> RawHTTPClient {
+    /// Without `autoRead` the client reads only when `requestRead()` asks (a slow reader).
+    static func connect(port: Int, autoRead: Bool = true) async throws -> RawHTTPClient {
         let (stream, continuation) = AsyncStream<[UInt8]>.makeStream()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.autoRead, value: autoRead)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteCollector(continuation))
@@ -65,6 +67,11 @@ struct RawHTTPClient {
 
     func send(_ bytes: [UInt8]) async throws {
         try await channel.writeAndFlush(channel.allocator.buffer(bytes: bytes)).get()
+    }
+
+    /// Asks the socket for one more read (with `autoRead` off).
+    func requestRead() {
+        channel.read()
     }
 
     /// Reads more bytes; false at end of stream.
