@@ -29,6 +29,8 @@ public final class HTTPServer: Sendable {
 
     public let configuration: HTTPServerConfiguration
     let handler: Handler
+    /// Connections the kernel may queue before the server accepts them.
+    static let listenBacklog: Int32 = 256
 
     struct State {
         var group: MultiThreadedEventLoopGroup?
@@ -58,7 +60,7 @@ public final class HTTPServer: Sendable {
         }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.backlog, value: Self.listenBacklog)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(
                 low: configuration.writeBufferLowWatermark, high: configuration.writeBufferHighWatermark))
