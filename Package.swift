@@ -12,6 +12,7 @@
 //   5 services     RPC (frames, messages, errors, method registry) · RPCTransport (SwiftNIO client and server)
 //                  · RaftTransport (Raft message batches between nodes over the RPC)
 //                  · Auth (argon2id passwords, API keys, HS256 JWTs, rate limits; libsodium via CSodium)
+//                  · HTTPServer (HTTP/1.1 server and router on SwiftNIO's NIOHTTP1)
 //   tools          Inspection (dump / verify / repair) · BenchSupport · RaftSim (the simulator)
 // `Tests/InspectionTests/LayeringTests.swift` checks every import against these rules.
 import PackageDescription
@@ -70,6 +71,10 @@ var targets: [Target] = [
     ], swiftSettings: hotCodeSettings),
     .target(name: "RaftTransport", dependencies: ["Basics", "Wire", "Raft", "RaftStorage", "RPC", "RPCTransport"], swiftSettings: hotCodeSettings),
     .target(name: "Auth", dependencies: ["CSodium", "JSON", "Basics"]),
+    .target(name: "HTTPServer", dependencies: [
+        .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+    ], swiftSettings: hotCodeSettings),
     // Tools.
     .target(name: "RaftSim", dependencies: ["Basics", "Wire", "FileIO", "FileIOSim", "RecordLog", "Linearizability", "Raft", "RaftStorage"], swiftSettings: hotCodeSettings),
     .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM", "VectorIndex"]),
@@ -108,6 +113,10 @@ var targets: [Target] = [
     ]),
     .testTarget(name: "RaftTransportTests", dependencies: [
         "RaftTransport", "RaftStorage", "Raft", "RPC", "RPCTransport", "RecordLog", "FileIO", "FileIOSim", "Basics",
+    ]),
+    .testTarget(name: "HTTPServerTests", dependencies: [
+        "HTTPServer",
+        .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
     ]),
     .testTarget(name: "InspectionTests", dependencies: ["TestSupport", "Inspection", "LSM", "RecordLog", "StorageFormat", "VectorIndex", "FileIO", "FileIOSim", "Basics"]),
 ]

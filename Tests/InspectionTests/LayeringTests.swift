@@ -31,6 +31,7 @@ import Testing
         "RPCTransport": ["Basics", "Wire", "RPC", "NIOCore", "NIOPosix"],
         "RaftTransport": ["Basics", "Wire", "Raft", "RaftStorage", "RPC", "RPCTransport"],
         "Auth": ["CSodium", "JSON", "Basics"],
+        "HTTPServer": ["NIOCore", "NIOPosix", "NIOHTTP1"],
     ]
     /// Platform modules any layer may import; Foundation only outside the core.
     static let platform: Set<String> = ["Glibc", "Darwin", "Synchronization", "Dispatch"]
