@@ -75,6 +75,9 @@ var targets: [Target] = [
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
     ], swiftSettings: hotCodeSettings),
+    // Layer 6 — the database: state machines of the shard and catalog groups.
+    .target(name: "Catalog", dependencies: ["Wire", "Checksum", "VectorIndex"], swiftSettings: hotCodeSettings),
+    .target(name: "Shard", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "JSON", "Payload", "LSM", "VectorIndex"], swiftSettings: hotCodeSettings),
     // Tools.
     .target(name: "RaftSim", dependencies: ["Basics", "Wire", "FileIO", "FileIOSim", "RecordLog", "Linearizability", "Raft", "RaftStorage"], swiftSettings: hotCodeSettings),
     .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM", "VectorIndex"]),

@@ -32,6 +32,8 @@ import Testing
         "RaftTransport": ["Basics", "Wire", "Raft", "RaftStorage", "RPC", "RPCTransport"],
         "Auth": ["CSodium", "JSON", "Basics"],
         "HTTPServer": ["NIOCore", "NIOPosix", "NIOHTTP1"],
+        "Catalog": ["Wire", "Checksum", "VectorIndex"],
+        "Shard": ["Basics", "Wire", "Checksum", "FileIO", "JSON", "Payload", "LSM", "VectorIndex"],
     ]
     /// Platform modules any layer may import; Foundation only outside the core.
     static let platform: Set<String> = ["Glibc", "Darwin", "Synchronization", "Dispatch"]

@@ -1,0 +1,414 @@
+// A shard: the state machine of one shard group. Its committed commands are applied to two
+// sides — the node's storage engine (each point's vector and payload under the shard's key
+// prefix, Format/shard.md §3) and the shard's `VectorState` (HNSW index and key map) — and the
+// reads (retrieve, search, scroll, count) are answered from them.
+//
+// Durability comes from the Raft log, not from either side: the storage engine runs without a
+// write-ahead log of its own (`WALMode.external`) and records with each batch the log index it
+// reflects; the vector side is checkpointed now and then. After a crash each side replays the
+// log from its own index (`replayFrom` is the lower one), so nothing is rebuilt from scratch,
+// and the log may be compacted only through `compactableIndex`: what both sides hold durably,
+// counting the vector side at its second-newest checkpoint so that a damaged newest checkpoint
+// can be replaced by the one before it.
+
+import Basics
+import FileIO
+import JSON
+import LSM
+import Payload
+import VectorIndex
+import Wire
+
+public enum ShardError: Error, Equatable, CustomStringConvertible {
+    case io(FileIOError)
+    case storage(StorageError)
+    case index(VectorIndexError)
+    case checkpoint(String)
+    case corrupt(path: String, String)
+    /// A committed entry did not decode: the log is damaged or was written by a newer version.
+    case badEntry(index: UInt64, String)
+    /// The log no longer holds the entries this shard needs to catch up.
+    case gap(needed: UInt64, first: UInt64)
+    case invalidArgument(String)
+
+    public var description: String {
+        switch self {
+        case let .io(error): "shard I/O error: \(error)"
+        case let .storage(error): "shard storage: \(error)"
+        case let .index(error): "shard index: \(error)"
+        case let .checkpoint(text): "shard checkpoint: \(text)"
+        case let .corrupt(path, text): "shard file \(path) is damaged: \(text)"
+        case let .badEntry(index, text): "the shard's log entry \(index) does not decode: \(text)"
+        case let .gap(needed, first): "the shard needs log entry \(needed), but the log starts at \(first)"
+        case let .invalidArgument(text): "invalid argument: \(text)"
+        }
+    }
+}
+
+/// A point as a read returns it.
+public struct ShardPoint: Sendable, Equatable {
+    public var key: [UInt8]
+    public var record: PointRecord
+}
+
+public struct ShardHit: Sendable, Equatable {
+    public var key: [UInt8]
+    public var score: Float
+    public var record: PointRecord
+}
+
+/// Decides whether a point passes a query's filter, from its key and payload text.
+public typealias PointPredicate = (_ key: [UInt8], _ payload: [UInt8]) -> Bool
+
+public final class Shard: @unchecked Sendable {
+    public let group: UInt64
+    public let directory: String
+    public let configuration: HNSWConfiguration
+    let engine: StorageEngine
+    let fileSystem: any FileSystem
+    let prefix: [UInt8]
+    let upper: [UInt8]
+    public private(set) var vectors: VectorState
+    /// Threads the vector side may use for one command's inserts.
+    public var insertThreads = 1
+
+    /// Serialises applies and checkpoints.
+    private let applyLock = ConditionLock()
+    private var storageApplied: UInt64
+    private var applied: UInt64
+    /// Applied indexes of the checkpoints kept on disk, newest first (at most two).
+    private var checkpointIndexes: [UInt64]
+
+    /// Opens the shard of `group`: the storage side as the engine holds it, the vector side from
+    /// the newest checkpoint in `directory` that loads (an older one if the newest is damaged),
+    /// or empty. The caller then replays the log after `replayFrom`.
+    public init(group: UInt64, directory: String, engine: StorageEngine, fileSystem: any FileSystem,
+                configuration: HNSWConfiguration) throws(ShardError) {
+        self.group = group
+        self.directory = directory
+        self.configuration = configuration
+        self.engine = engine
+        self.fileSystem = fileSystem
+        prefix = Self.prefix(group: group)
+        upper = Self.prefix(group: group + 1)
+        do throws(FileIOError) { try fileSystem.createDirectory(directory) } catch { throw .io(error) }
+        var found = try VectorState.checkpoints(in: directory, fileSystem: fileSystem)
+        var loaded: VectorState?
+        var failures: [String] = []
+        while loaded == nil, let newest = found.first {
+            do throws(ShardError) {
+                loaded = try VectorState.loadCheckpoint(directory: directory, applied: newest, fileSystem: fileSystem)
+            } catch {
+                failures.append("\(error)")
+                found.removeFirst()
+            }
+        }
+        if let loaded {
+            vectors = loaded
+        } else {
+            do throws(VectorIndexError) { vectors = try VectorState(configuration: configuration) } catch { throw .index(error) }
+        }
+        if !failures.isEmpty && loaded == nil {
+            // Every checkpoint was damaged: replaying from the start needs the whole log, which
+            // `ensureCovered` checks against the log's first index.
+            vectors.skip(to: 0)
+        }
+        checkpointIndexes = found
+        storageApplied = engine.durableAppliedIndexes[group] ?? 0
+        applied = max(storageApplied, vectors.appliedIndex)
+        self.loadFailures = failures
+    }
+
+    /// Checkpoints that failed to load at open (each was passed over for an older one).
+    public let loadFailures: [String]
+
+    static func prefix(group: UInt64) -> [UInt8] {
+        var key = [UInt8](repeating: 0, count: 9)
+        for shift in 0..<8 { key[shift] = UInt8(truncatingIfNeeded: group >> (56 - 8 * UInt64(shift))) }
+        key[8] = 0x70  // "p": points
+        return key
+    }
+
+    func storageKey(_ key: [UInt8]) -> [UInt8] { prefix + key }
+
+    // MARK: Indexes
+
+    /// The index after which the log must be replayed into this shard.
+    public var replayFrom: UInt64 { applyLock.withLock { min(storageApplied, vectors.appliedIndex) } }
+    /// The last index applied to both sides.
+    public var appliedIndex: UInt64 { applyLock.withLock { applied } }
+    /// The log may be compacted through this index: both sides hold it durably.
+    public var compactableIndex: UInt64 {
+        let durable = engine.durableAppliedIndexes[group] ?? 0
+        return applyLock.withLock { min(durable, checkpointIndexes.last ?? 0) }
+    }
+
+    /// Fails unless the log, starting at `firstIndex`, still holds every entry to replay.
+    public func ensureCovered(firstIndex: UInt64) throws(ShardError) {
+        let needed = replayFrom + 1
+        if firstIndex > needed { throw .gap(needed: needed, first: firstIndex) }
+    }
+
+    // MARK: Applying
+
+    /// Applies committed entries in order (`data` empty for entries without a command, such as
+    /// a new leader's first). Entries a side already reflects are skipped by that side.
+    public func apply(_ entries: [(index: UInt64, data: [UInt8])]) throws(ShardError) {
+        guard let last = entries.last else { return }
+        try applyLock.withLock { () throws(ShardError) in
+            var commands: [(UInt64, ShardCommand?)] = []
+            commands.reserveCapacity(entries.count)
+            for entry in entries where entry.index > min(storageApplied, vectors.appliedIndex) {
+                if entry.data.isEmpty {
+                    commands.append((entry.index, nil))
+                    continue
+                }
+                do throws(DecodeError) { commands.append((entry.index, try ShardCommand.decode(entry.data))) } catch {
+                    throw .badEntry(index: entry.index, "\(error)")
+                }
+            }
+            // Storage side: one batch for all of them.
+            if last.index > storageApplied {
+                var batch = WriteBatch()
+                var overlay: [[UInt8]: PointRecord?] = [:]
+                for (index, command) in commands where index > storageApplied {
+                    if let command { try applyToStorage(command, batch: &batch, overlay: &overlay) }
+                }
+                batch.setAppliedIndex(stream: group, index: last.index)
+                do throws(StorageError) { try engine.write(batch) } catch { throw .storage(error) }
+                storageApplied = last.index
+            }
+            // Vector side.
+            for (index, command) in commands where index > vectors.appliedIndex {
+                if let command {
+                    do throws(VectorIndexError) { try vectors.apply(command, at: index, threads: insertThreads) } catch {
+                        // A command the leader accepted always fits the collection; a failure
+                        // here is a bug or a damaged entry.
+                        throw .badEntry(index: index, "\(error)")
+                    }
+                } else {
+                    vectors.skip(to: index)
+                }
+            }
+            vectors.skip(to: last.index)
+            applied = max(applied, last.index)
+        }
+        for waiter in takeAppliedWaiters() { waiter() }
+    }
+
+    private func currentRecord(_ key: [UInt8], overlay: [[UInt8]: PointRecord?]) throws(ShardError) -> PointRecord? {
+        if let pending = overlay[key] { return pending }
+        let bytes: [UInt8]?
+        do throws(StorageError) { bytes = try engine.get(storageKey(key)) } catch { throw .storage(error) }
+        guard let bytes else { return nil }
+        do throws(DecodeError) { return try PointRecord.decode(bytes) } catch {
+            throw .corrupt(path: engine.directory, "the point record under group \(group) does not decode: \(error)")
+        }
+    }
+
+    private func applyToStorage(_ command: ShardCommand, batch: inout WriteBatch, overlay: inout [[UInt8]: PointRecord?]) throws(ShardError) {
+        func store(_ key: [UInt8], _ record: PointRecord?) {
+            overlay[key] = .some(record)
+            if let record { batch.put(storageKey(key), record.encode()) } else { batch.delete(storageKey(key)) }
+        }
+        func parseObject(_ bytes: [UInt8]) throws(ShardError) -> JSONObject {
+            let value: JSONValue
+            do throws(JSONError) { value = try JSONParser.parse(bytes) } catch {
+                throw .invalidArgument("a payload does not parse: \(error)")
+            }
+            guard case .object(let object) = value else { throw .invalidArgument("a payload is not a JSON object") }
+            return object
+        }
+        func updatePayloads(_ keys: [[UInt8]], _ change: (inout JSONObject) throws(ShardError) -> Void) throws(ShardError) {
+            for key in keys {
+                guard var record = try currentRecord(key, overlay: overlay) else { continue }
+                var object = try parseObject(record.payload)
+                try change(&object)
+                record.payload = JSONValue.object(object).serialized()
+                store(key, record)
+            }
+        }
+        switch command {
+        case .upsert(let points):
+            for point in points {
+                store(point.key, PointRecord(vector: normalised(point.vector), payload: point.payload))
+            }
+        case .delete(let keys):
+            for key in keys where try currentRecord(key, overlay: overlay) != nil { store(key, nil) }
+        case .setPayload(let keys, let payload, let path):
+            let new = try parseObject(payload)
+            try updatePayloads(keys) { (object: inout JSONObject) throws(ShardError) in
+                // The gateway checked the path; one that does not parse changes nothing, alike on
+                // every replica.
+                if let path { try? PayloadUpdate.set(new, into: &object, key: path) } else { PayloadUpdate.set(new, into: &object) }
+            }
+        case .overwritePayload(let keys, let payload):
+            let new = try parseObject(payload)
+            try updatePayloads(keys) { (object: inout JSONObject) throws(ShardError) in object = new }
+        case .deletePayloadKeys(let keys, let paths):
+            try updatePayloads(keys) { (object: inout JSONObject) throws(ShardError) in
+                try? PayloadUpdate.deleteKeys(paths, from: &object)
+            }
+        case .clearPayload(let keys):
+            try updatePayloads(keys) { (object: inout JSONObject) throws(ShardError) in object = JSONObject() }
+        }
+    }
+
+    /// What the index stores for a vector (unit length for cosine), so that a retrieve returns
+    /// what a search scores.
+    func normalised(_ vector: [Float]) -> [Float] {
+        guard configuration.metric == .cosine else { return vector }
+        var norm: Float = 0
+        for value in vector { norm += value * value }
+        norm = norm.squareRoot()
+        guard norm > 0, norm.isFinite else { return vector }
+        return vector.map { $0 / norm }
+    }
+
+    /// Runs `body` once `index` is applied to both sides: at once if it is, else on the thread
+    /// that applies it.
+    public func whenApplied(_ index: UInt64, _ body: @escaping @Sendable () -> Void) {
+        let now: Bool = applyLock.withLock {
+            if applied >= index { return true }
+            appliedWaiters.append((index, body))
+            return false
+        }
+        if now { body() }
+    }
+
+    private var appliedWaiters: [(UInt64, @Sendable () -> Void)] = []
+
+    private func takeAppliedWaiters() -> [@Sendable () -> Void] {
+        applyLock.withLock {
+            guard !appliedWaiters.isEmpty else { return [] }
+            var ready: [@Sendable () -> Void] = []
+            appliedWaiters.removeAll { waiter in
+                guard waiter.0 <= applied else { return false }
+                ready.append(waiter.1)
+                return true
+            }
+            return ready
+        }
+    }
+
+    // MARK: Checkpoints
+
+    /// Makes both sides durable at the current applied index: flushes the storage engine and
+    /// writes a vector checkpoint, keeping the one before it and deleting older ones.
+    public func checkpoint() throws(ShardError) {
+        try applyLock.withLock { () throws(ShardError) in
+            do throws(StorageError) { try engine.flush() } catch { throw .storage(error) }
+            let index = vectors.appliedIndex
+            if checkpointIndexes.first == index { return }
+            try vectors.saveCheckpoint(directory: directory, fileSystem: fileSystem)
+            checkpointIndexes.insert(index, at: 0)
+            while checkpointIndexes.count > 2 {
+                let old = checkpointIndexes.removeLast()
+                do throws(FileIOError) {
+                    try fileSystem.remove(joinPath(directory, VectorState.indexFileName(old)))
+                    try fileSystem.remove(joinPath(directory, VectorState.keysFileName(old)))
+                } catch {
+                    throw .io(error)
+                }
+            }
+        }
+    }
+
+    /// Removes the shard's data: its points from the engine and its checkpoint files.
+    public func destroy() throws(ShardError) {
+        try applyLock.withLock { () throws(ShardError) in
+            do throws(StorageError) { try engine.deleteRange(from: prefix, to: upper) } catch { throw .storage(error) }
+            do throws(FileIOError) {
+                for name in try fileSystem.list(directory) { try fileSystem.remove(joinPath(directory, name)) }
+                try fileSystem.remove(directory)
+            } catch {
+                throw .io(error)
+            }
+        }
+    }
+
+    // MARK: Reads
+
+    public var count: Int { vectors.count }
+
+    public func get(_ key: [UInt8]) throws(ShardError) -> PointRecord? {
+        try currentRecord(key, overlay: [:])
+    }
+
+    /// The `k` best points for `query`, best first, among those `filter` accepts.
+    public func search(_ query: [Float], k: Int, ef: Int? = nil, exact: Bool = false,
+                       filter: PointPredicate? = nil) throws(ShardError) -> [ShardHit] {
+        let index = vectors.index
+        var records: [UInt32: PointRecord?] = [:]
+        var failure: ShardError?
+        func record(node: UInt32) -> PointRecord? {
+            if let known = records[node] { return known }
+            var found: PointRecord?
+            if let key = vectors.key(ofNumber: index.externalID(of: node)) {
+                do throws(ShardError) { found = try get(key) } catch { if failure == nil { failure = error } }
+            }
+            records[node] = .some(found)
+            return found
+        }
+        let accept: ((UInt32) -> Bool)? = filter.map { filter in
+            { node in
+                guard let found = record(node: node), let key = self.vectors.key(ofNumber: index.externalID(of: node)) else { return false }
+                return filter(key, found.payload)
+            }
+        }
+        let hits: [SearchHit]
+        do throws(VectorIndexError) {
+            hits = exact ? try index.exactSearch(query, k: k, filter: accept) : try index.search(query, k: k, ef: ef, filter: accept)
+        } catch {
+            throw .index(error)
+        }
+        if let failure { throw failure }
+        var out: [ShardHit] = []
+        out.reserveCapacity(hits.count)
+        for hit in hits {
+            // A point deleted while the search ran is left out.
+            guard let key = vectors.key(ofNumber: hit.id) else { continue }
+            let found: PointRecord?
+            if let known = records[hit.internalID] { found = known } else { found = try get(key) }
+            guard let found else { continue }
+            out.append(ShardHit(key: key, score: hit.score, record: found))
+        }
+        return out
+    }
+
+    /// Points in key order after `after` (exclusive), up to `limit`, that `filter` accepts; and
+    /// the key to continue from if more may follow.
+    public func scroll(after: [UInt8]?, limit: Int, filter: PointPredicate? = nil) throws(ShardError) -> (points: [ShardPoint], next: [UInt8]?) {
+        var lower = prefix
+        if let after { lower = storageKey(after) + [0] }
+        var out: [ShardPoint] = []
+        let iterator: StorageIterator
+        do throws(StorageError) { iterator = try engine.makeIterator(lower: lower, upper: upper) } catch { throw .storage(error) }
+        while let (key, record) = try nextPoint(iterator) {
+            if let filter, !filter(key, record.payload) { continue }
+            if out.count == limit { return (out, out.last?.key) }
+            out.append(ShardPoint(key: key, record: record))
+        }
+        return (out, nil)
+    }
+
+    /// The next point of a scan of this shard's prefix.
+    private func nextPoint(_ iterator: StorageIterator) throws(ShardError) -> ([UInt8], PointRecord)? {
+        let entry: (key: [UInt8], value: [UInt8])?
+        do throws(StorageError) { entry = try iterator.next() } catch { throw .storage(error) }
+        guard let entry else { return nil }
+        do throws(DecodeError) { return (Array(entry.key[prefix.count...]), try PointRecord.decode(entry.value)) } catch {
+            throw .corrupt(path: engine.directory, "the point record under group \(group) does not decode: \(error)")
+        }
+    }
+
+    /// How many points `filter` accepts (all of them without one).
+    public func count(filter: PointPredicate?) throws(ShardError) -> Int {
+        guard let filter else { return count }
+        var total = 0
+        let iterator: StorageIterator
+        do throws(StorageError) { iterator = try engine.makeIterator(lower: prefix, upper: upper) } catch { throw .storage(error) }
+        while let (key, record) = try nextPoint(iterator) { if filter(key, record.payload) { total += 1 } }
+        return total
+    }
+}
