@@ -13,6 +13,8 @@
 //                  · RaftTransport (Raft message batches between nodes over the RPC)
 //                  · Auth (argon2id passwords, API keys, HS256 JWTs, rate limits; libsodium via CSodium)
 //                  · HTTPServer (HTTP/1.1 server and router on SwiftNIO's NIOHTTP1)
+//   6 database     Catalog (the catalog group's state machine) · Shard (a shard group's: storage + HNSW)
+//   7 server       Server (the node: groups, recovery, checkpoints; the REST gateway and auth)
 //   tools          Inspection (dump / verify / repair) · BenchSupport · RaftSim (the simulator)
 // `Tests/InspectionTests/LayeringTests.swift` checks every import against these rules.
 import PackageDescription
@@ -27,6 +29,7 @@ let hotCodeSettings: [SwiftSetting] = [
 ]
 
 var products: [Product] = [
+    .executable(name: "vectron", targets: ["vectron"]),
     .executable(name: "vectron-tool", targets: ["vectron-tool"]),
     .executable(name: "vectron-bench", targets: ["vectron-bench"]),
     .executable(name: "vectron-sim", targets: ["vectron-sim"]),
@@ -75,13 +78,22 @@ var targets: [Target] = [
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
     ], swiftSettings: hotCodeSettings),
-    // Layer 6 — the database: state machines of the shard and catalog groups.
+    // Layers 6 and 7 — the database (state machines of the shard and catalog groups) and the server.
     .target(name: "Catalog", dependencies: ["Wire", "Checksum", "VectorIndex"], swiftSettings: hotCodeSettings),
+    .target(name: "Server", dependencies: [
+        "Basics", "Wire", "Checksum", "FileIO", "JSON", "Payload", "LSM", "VectorIndex", "RecordLog", "Raft", "RaftStorage",
+        "Catalog", "Shard", "Auth", "HTTPServer", .product(name: "Logging", package: "swift-log"),
+    ], swiftSettings: hotCodeSettings),
     .target(name: "Shard", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "JSON", "Payload", "LSM", "VectorIndex"], swiftSettings: hotCodeSettings),
     // Tools.
     .target(name: "RaftSim", dependencies: ["Basics", "Wire", "FileIO", "FileIOSim", "RecordLog", "Linearizability", "Raft", "RaftStorage"], swiftSettings: hotCodeSettings),
     .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM", "VectorIndex"]),
     .target(name: "BenchSupport", dependencies: ["Basics", "FileIO", "RecordLog", "LSM", "VectorIndex", "Raft", "RaftStorage", "RPC", "RPCTransport", "JSON"], swiftSettings: hotCodeSettings),
+    .executableTarget(
+        name: "vectron",
+        dependencies: ["Server", "JSON", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                       .product(name: "Logging", package: "swift-log")],
+        path: "cmd/vectron", swiftSettings: hotCodeSettings),
     .executableTarget(
         name: "vectron-tool",
         dependencies: ["Inspection", "FileIO", "LSM", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -156,6 +168,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: targets
 )

@@ -17,7 +17,12 @@ public final class ConditionLock: @unchecked Sendable {
         condition = .allocate(capacity: 1)
         let mutexStatus = pthread_mutex_init(mutex, nil)
         precondition(mutexStatus == 0, "pthread_mutex_init failed: \(mutexStatus)")
-        let conditionStatus = pthread_cond_init(condition, nil)
+        // Timed waits measure against the monotonic clock, not the wall clock.
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        let conditionStatus = pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
         precondition(conditionStatus == 0, "pthread_cond_init failed: \(conditionStatus)")
     }
 
@@ -33,6 +38,19 @@ public final class ConditionLock: @unchecked Sendable {
 
     /// Waits for a broadcast or signal; the lock must be held and is held again on return.
     public func wait() { pthread_cond_wait(condition, mutex) }
+    /// Waits for a broadcast or signal, or until `timeout` has passed (the lock held, as in
+    /// `wait()`). Spurious wake-ups happen: callers loop on their condition.
+    public func wait(timeout: Duration) {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let (seconds, attoseconds) = max(timeout, .zero).components
+        var nanoseconds = Int(now.tv_nsec) + Int(attoseconds / 1_000_000_000)
+        var deadline = timespec(tv_sec: now.tv_sec + Int(clamping: seconds) + nanoseconds / 1_000_000_000, tv_nsec: 0)
+        nanoseconds %= 1_000_000_000
+        deadline.tv_nsec = nanoseconds
+        pthread_cond_timedwait(condition, mutex, &deadline)
+    }
+
     public func signal() { pthread_cond_signal(condition) }
     public func broadcast() { pthread_cond_broadcast(condition) }
 

@@ -81,6 +81,13 @@ public struct JSONWriter: Sendable {
         appendASCII("null")
     }
 
+    /// Writes `json`, which must be one complete, valid JSON value (such as stored payload text
+    /// this process wrote), as is.
+    public mutating func rawValue(_ json: [UInt8]) {
+        prepareValue()
+        bytes.append(contentsOf: json)
+    }
+
     public mutating func value(_ bool: Bool) {
         prepareValue()
         appendASCII(bool ? "true" : "false")

@@ -47,6 +47,8 @@ public final class RaftHost: @unchecked Sendable {
         case tick
         case campaign(UInt64)
         case unreachable(NodeID)
+        case compact(UInt64, through: UInt64)
+        case remove(UInt64, done: @Sendable (RaftStorageError?) -> Void)
         /// The writer made these `Ready`s' writes durable.
         case persisted([(UInt64, Ready)])
     }
@@ -211,6 +213,17 @@ public final class RaftHost: @unchecked Sendable {
     /// to it optimistically and probes (`RaftNode.reportUnreachable`).
     public func reportUnreachable(_ peer: NodeID) { enqueue([.unreachable(peer)]) }
     public func campaign(group: UInt64) { enqueue([.campaign(group)]) }
+
+    /// Compacts `group`'s log through `index` (at most its applied index): the state machine
+    /// holds everything up to there durably on its own. The snapshot recorded carries no data —
+    /// a peer that needs entries from before it must get the state machine's own snapshot.
+    public func compact(group: UInt64, through index: UInt64) { enqueue([.compact(group, through: index)]) }
+
+    /// Removes `group` from this node: its waiters fail, its records leave the log and its
+    /// hard-state file is deleted. `done` runs on the driver thread.
+    public func removeGroup(_ group: UInt64, done: @escaping @Sendable (RaftStorageError?) -> Void) {
+        enqueue([.remove(group, done: done)])
+    }
 
     private func enqueue(_ inputs: [Input]) {
         inboxLock.lock()
@@ -385,6 +398,31 @@ public final class RaftHost: @unchecked Sendable {
                 groups[group]?.campaign()
             case let .unreachable(peer):
                 for group in groups.keys.sorted() { groups[group]!.reportUnreachable(peer) }
+            case let .compact(group, index):
+                guard var raft = groups[group] else { continue }
+                let through = min(index, raft.applied)
+                guard through > raft.firstIndex, let term = raft.term(at: through) else { continue }
+                let snapshot = Snapshot(metadata: SnapshotMetadata(index: through, term: term, membership: raft.membership))
+                do throws(RaftError) { try raft.compact(snapshot: snapshot) } catch { continue }
+                groups[group] = raft
+                try store.compact(group: group, snapshot: snapshot)
+            case let .remove(group, done):
+                guard groups.removeValue(forKey: group) != nil else { done(nil); continue }
+                for (_, waiter) in waiters.removeValue(forKey: group) ?? [:] {
+                    waiter.completion(.failure(.invalidArgument("group \(group) was removed")))
+                }
+                durableVotes[group] = nil
+                do throws(RaftStorageError) {
+                    if let bounds = store.log.bounds(of: group) {
+                        do throws(LogError) { try store.log.truncatePrefix(stream: group, below: bounds.upperBound + 1) } catch { throw .log(error) }
+                    }
+                    if let path = votePath(group), let fileSystem, fileSystem.fileExists(path) {
+                        do throws(FileIOError) { try fileSystem.remove(path) } catch { throw .log(.io(error)) }
+                    }
+                    done(nil)
+                } catch {
+                    done(error)
+                }
             case let .persisted(readies):
                 for (group, ready) in readies { groups[group]?.persisted(ready) }
             }

@@ -58,7 +58,7 @@ public struct ShardHit: Sendable, Equatable {
 }
 
 /// Decides whether a point passes a query's filter, from its key and payload text.
-public typealias PointPredicate = (_ key: [UInt8], _ payload: [UInt8]) -> Bool
+public typealias PointPredicate = @Sendable (_ key: [UInt8], _ payload: [UInt8]) -> Bool
 
 public final class Shard: @unchecked Sendable {
     public let group: UInt64
@@ -379,8 +379,15 @@ public final class Shard: @unchecked Sendable {
     /// Points in key order after `after` (exclusive), up to `limit`, that `filter` accepts; and
     /// the key to continue from if more may follow.
     public func scroll(after: [UInt8]?, limit: Int, filter: PointPredicate? = nil) throws(ShardError) -> (points: [ShardPoint], next: [UInt8]?) {
-        var lower = prefix
-        if let after { lower = storageKey(after) + [0] }
+        try scroll(lower: after.map { storageKey($0) + [0] } ?? prefix, limit: limit, filter: filter)
+    }
+
+    /// Like `scroll(after:)`, but from `from` inclusive.
+    public func scroll(from: [UInt8]?, limit: Int, filter: PointPredicate? = nil) throws(ShardError) -> (points: [ShardPoint], next: [UInt8]?) {
+        try scroll(lower: from.map { storageKey($0) } ?? prefix, limit: limit, filter: filter)
+    }
+
+    private func scroll(lower: [UInt8], limit: Int, filter: PointPredicate?) throws(ShardError) -> (points: [ShardPoint], next: [UInt8]?) {
         var out: [ShardPoint] = []
         let iterator: StorageIterator
         do throws(StorageError) { iterator = try engine.makeIterator(lower: lower, upper: upper) } catch { throw .storage(error) }

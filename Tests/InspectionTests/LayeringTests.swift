@@ -33,6 +33,8 @@ import Testing
         "Auth": ["CSodium", "JSON", "Basics"],
         "HTTPServer": ["NIOCore", "NIOPosix", "NIOHTTP1"],
         "Catalog": ["Wire", "Checksum", "VectorIndex"],
+        "Server": ["Basics", "Wire", "Checksum", "FileIO", "JSON", "Payload", "LSM", "VectorIndex", "RecordLog", "Raft", "RaftStorage",
+                   "Catalog", "Shard", "Auth", "HTTPServer", "Logging"],
         "Shard": ["Basics", "Wire", "Checksum", "FileIO", "JSON", "Payload", "LSM", "VectorIndex"],
     ]
     /// Platform modules any layer may import; Foundation only outside the core.
