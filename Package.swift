@@ -121,6 +121,10 @@ var targets: [Target] = [
         "HTTPServer",
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
     ]),
+    .testTarget(name: "ShardTests", dependencies: [
+        "TestSupport", "Shard", "LSM", "VectorIndex", "Payload", "JSON", "FileIO", "FileIOSim", "Basics", "Wire", "Checksum",
+    ]),
+    .testTarget(name: "CatalogTests", dependencies: ["TestSupport", "Catalog", "VectorIndex", "Basics", "Wire", "Checksum"]),
     .testTarget(name: "InspectionTests", dependencies: ["TestSupport", "Inspection", "LSM", "RecordLog", "StorageFormat", "VectorIndex", "FileIO", "FileIOSim", "Basics"]),
 ]
 
