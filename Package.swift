@@ -147,6 +147,8 @@ if ProcessInfo.processInfo.environment["VECTRON_FUZZ"] != nil {
         ("FuzzRaftMessages", ["RaftStorage"]),
         ("FuzzJSON", ["JSON"]),
         ("FuzzPayload", ["JSON", "Payload"]),
+        ("FuzzShardCommand", ["Shard", "Wire", "Checksum"]),
+        ("FuzzCatalog", ["Catalog", "Wire", "Checksum"]),
     ] as [(String, [Target.Dependency])] {
         targets.append(.executableTarget(name: name, dependencies: deps + ["FuzzSupport"], path: "Fuzz/\(name)"))
         products.append(.executable(name: name, targets: [name]))
