@@ -133,6 +133,10 @@ var targets: [Target] = [
         "HTTPServer",
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
     ]),
+    .testTarget(name: "ShardTests", dependencies: [
+        "TestSupport", "Shard", "LSM", "VectorIndex", "Payload", "JSON", "FileIO", "FileIOSim", "Basics", "Wire", "Checksum",
+    ]),
+    .testTarget(name: "CatalogTests", dependencies: ["TestSupport", "Catalog", "VectorIndex", "Basics", "Wire", "Checksum"]),
     .testTarget(name: "InspectionTests", dependencies: ["TestSupport", "Inspection", "LSM", "RecordLog", "StorageFormat", "VectorIndex", "FileIO", "FileIOSim", "Basics"]),
 ]
 
@@ -155,6 +159,8 @@ if ProcessInfo.processInfo.environment["VECTRON_FUZZ"] != nil {
         ("FuzzRaftMessages", ["RaftStorage"]),
         ("FuzzJSON", ["JSON"]),
         ("FuzzPayload", ["JSON", "Payload"]),
+        ("FuzzShardCommand", ["Shard", "Wire", "Checksum"]),
+        ("FuzzCatalog", ["Catalog", "Wire", "Checksum"]),
     ] as [(String, [Target.Dependency])] {
         targets.append(.executableTarget(name: name, dependencies: deps + ["FuzzSupport"], path: "Fuzz/\(name)"))
         products.append(.executable(name: name, targets: [name]))

@@ -109,6 +109,9 @@ public struct Catalog: Sendable, Equatable {
             if collections[name] != nil { return .alreadyExists("collection `\(name)` already exists") }
             guard shards >= 1, shards <= Self.shardsMax else { return .invalid("shard_number must be 1…\(Self.shardsMax)") }
             guard dimension >= 1, dimension <= 65_536 else { return .invalid("the vector size must be 1…65536") }
+            // Only a damaged or forged snapshot comes near the end of the id space; refusing keeps
+            // `apply` total (the same outcome on every replica, no trap).
+            guard nextGroup <= UInt64.max - UInt64(shards) else { return .invalid("no shard group ids are left") }
             let groups = (0..<UInt64(shards)).map { nextGroup + $0 }
             nextGroup += UInt64(shards)
             let info = CollectionInfo(name: name, owner: owner, dimension: dimension, metric: metric, shardGroups: groups,
@@ -120,6 +123,7 @@ public struct Catalog: Sendable, Equatable {
             return .collectionDeleted(info)
         case let .createUser(email, passwordHash, isAdmin, createdAt):
             if user(email: email) != nil { return .alreadyExists("a user with this email already exists") }
+            guard nextUser < UInt64.max else { return .invalid("no user ids are left") }
             let info = UserInfo(id: nextUser, email: email, passwordHash: passwordHash, isAdmin: isAdmin, createdAt: createdAt)
             nextUser += 1
             users[info.id] = info

@@ -152,7 +152,13 @@ extension Catalog {
         }
         var reader = ByteReader(bytes, range: magic.count ..< bytes.count - 8)
         var catalog = Catalog()
+        let nextGroupAt = reader.absoluteOffset
         catalog.nextGroup = try reader.readVarint("catalog.next group")
+        // Shard groups start at 1,024: a lower counter would hand out the liveness or catalog group.
+        guard catalog.nextGroup >= firstShardGroup else {
+            throw DecodeError(field: "catalog.next group", offset: nextGroupAt,
+                              reason: .invalid("\(catalog.nextGroup) is below the first shard group \(firstShardGroup)"))
+        }
         catalog.nextUser = try reader.readVarint("catalog.next user")
         catalog.secret = Array(try reader.readLengthPrefixed("catalog.secret", limit: 1024))
         let collectionCount = try reader.readBoundedInt("catalog.collections.count", max: reader.remaining)

@@ -90,7 +90,11 @@ public final class Shard: @unchecked Sendable {
         self.engine = engine
         self.fileSystem = fileSystem
         prefix = Self.prefix(group: group)
-        upper = Self.prefix(group: group + 1)
+        // The end of the prefix range: the same group with the next type byte. (Not the next
+        // group's prefix: that range would also hold the next group's keys of types below "p".)
+        var upper = prefix
+        upper[upper.count - 1] += 1
+        self.upper = upper
         do throws(FileIOError) { try fileSystem.createDirectory(directory) } catch { throw .io(error) }
         var found = try VectorState.checkpoints(in: directory, fileSystem: fileSystem)
         var loaded: VectorState?
@@ -137,10 +141,15 @@ public final class Shard: @unchecked Sendable {
     public var replayFrom: UInt64 { applyLock.withLock { min(storageApplied, vectors.appliedIndex) } }
     /// The last index applied to both sides.
     public var appliedIndex: UInt64 { applyLock.withLock { applied } }
-    /// The log may be compacted through this index: both sides hold it durably.
+    /// The log may be compacted through this index: both sides hold it durably, the vector side
+    /// in a checkpoint it can fall back to if the newest one is damaged. With a single
+    /// checkpoint there is none to fall back to, so nothing is compactable on its account.
     public var compactableIndex: UInt64 {
         let durable = engine.durableAppliedIndexes[group] ?? 0
-        return applyLock.withLock { min(durable, checkpointIndexes.last ?? 0) }
+        return applyLock.withLock {
+            let fallback = checkpointIndexes.count >= 2 ? checkpointIndexes.last! : 0
+            return min(durable, fallback)
+        }
     }
 
     /// Fails unless the log, starting at `firstIndex`, still holds every entry to replay.
