@@ -89,6 +89,27 @@ func ready(hard: HardState? = nil, entries: [Entry] = [], snapshot: Snapshot? = 
         #expect(recovered.hardState == HardState(term: 1, vote: 1, commit: 200))
     }
 
+    /// Two compactions behind a log that ran ahead of both: the first one's record stays
+    /// (the second cut only up to the oldest entry it keeps, written before that record), and on
+    /// replay it comes after entries that start past it. Found by the server's crash test: the
+    /// group's log was judged corrupt and dropped.
+    @Test func anOlderCompactionAfterLaterEntriesReplays() throws {
+        let fileSystem = MemoryFileSystem()
+        let store = try openStore(fileSystem)
+        try store.persist([.init(group: 1, ready: ready(hard: HardState(term: 2, vote: 1, commit: 10), entries: entries(1...10, term: 2)))])
+        let membership = Membership(voters: [1])
+        let first = Snapshot(metadata: SnapshotMetadata(index: 3, term: 2, membership: membership))
+        let second = Snapshot(metadata: SnapshotMetadata(index: 6, term: 2, membership: membership))
+        try store.compact(group: 1, snapshot: first)
+        try store.compact(group: 1, snapshot: second)
+        try store.persist([.init(group: 1, ready: ready(hard: HardState(term: 2, vote: 1, commit: 11), entries: entries(11...11, term: 2)))])
+        store.log.close()
+        let recovered = try openStore(fileSystem).recover(group: 1)
+        #expect(recovered.snapshot == second)
+        #expect(recovered.entries.map(\.index) == Array(7...11))
+        #expect(recovered.hardState == HardState(term: 2, vote: 1, commit: 11))
+    }
+
     @Test func aLeadersSnapshotReplacesTheLog() throws {
         let fileSystem = MemoryFileSystem()
         let store = try openStore(fileSystem)
