@@ -175,6 +175,7 @@ public final class RaftHost: @unchecked Sendable {
             }
             // Without the hard-state file the node might vote twice in a term: refuse.
             guard let path = votePath(group), let fileSystem else { throw error }
+            inboxLock.withLock { lostLogs[group] = "\(error)" }
             if !logWasSetAside, let bounds = store.log.bounds(of: group) {
                 do throws(LogError) { try store.log.truncatePrefix(stream: group, below: bounds.upperBound + 1) } catch { throw .log(error) }
             }
@@ -194,6 +195,11 @@ public final class RaftHost: @unchecked Sendable {
     }
 
     private var pendingGroups: [(UInt64, RaftNode, DurableVote)] = []
+    private var lostLogs: [UInt64: String] = [:]
+
+    /// Why a group added here started as having lost its log (its records failed their checks
+    /// or the log was set aside), if it did.
+    public func lostLog(_ group: UInt64) -> String? { inboxLock.withLock { lostLogs[group] } }
 
     // MARK: Inputs (any thread)
 

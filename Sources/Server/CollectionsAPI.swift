@@ -126,6 +126,15 @@ extension Gateway {
                 writer.beginObject()
                 writer.member("m", .integer(Int64(info.m)))
                 writer.member("ef_construct", .integer(Int64(info.efConstruct)))
+                // Below this many points a filtered search scans exactly (a fixed rule here).
+                writer.member("full_scan_threshold", .integer(10_000))
+                writer.endObject()
+                // Qdrant's optimizer settings have no counterpart; these say what Vectron does:
+                // one index per shard, flushed at checkpoints.
+                writer.key("optimizer_config")
+                writer.beginObject()
+                writer.member("default_segment_number", .integer(Int64(info.shardGroups.count)))
+                writer.member("flush_interval_sec", .integer(Int64(node.configuration.checkpointMilliseconds / 1000)))
                 writer.endObject()
                 writer.endObject()
                 writer.key("payload_schema")

@@ -158,6 +158,9 @@ public final class Gateway: @unchecked Sendable {
     }
 
     private func registerRoutes() {
+        add(.get, "/", authenticated: false) { _, call in
+            call.responder.respond(.json(status: 200, body: #"{"title":"vectron - a vector database","version":"0.1.0"}"#))
+        }
         add(.get, "/healthz", authenticated: false) { _, call in call.ok(.string("ok")) }
         add(.get, "/readyz", authenticated: false) { gateway, call in
             if gateway.isReady { call.ok(.string("ready")) } else { call.fail(503, "recovering") }

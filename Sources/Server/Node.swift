@@ -128,7 +128,15 @@ public final class Node: @unchecked Sendable {
             _ = try proposeCatalogAndWait(.initialise(secret: Self.randomSecret()))
         }
         let groups = lock.withLock { shards.keys.sorted() }
-        for group in groups { try settle(group: group) }
+        for group in groups {
+            guard let shard = shard(group: group) else { continue }
+            let (checkpoint, from) = (shard.vectors.appliedIndex, shard.replayFrom)
+            try settle(group: group)
+            logger.info("shard recovered", metadata: [
+                "group": "\(group)", "checkpoint": "\(checkpoint)", "replayed_from": "\(from)",
+                "applied": "\(shard.appliedIndex)", "points": "\(shard.count)",
+            ])
+        }
         let elapsed = ContinuousClock.now - started
         lock.withLock {
             recoverySeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -207,6 +215,10 @@ public final class Node: @unchecked Sendable {
             try host.addGroup(group, configuration: raft, membership: Membership(voters: [Self.nodeID]))
         } catch {
             throw .startup("cannot recover Raft group \(group): \(error)")
+        }
+        if let reason = host.lostLog(group) {
+            logger.critical("a Raft group's log failed its checks and was dropped; the group waits for its peers",
+                            metadata: ["group": "\(group)", "error": "\(reason)"])
         }
         host.campaign(group: group)
     }
@@ -430,12 +442,14 @@ final class ShardRunner: @unchecked Sendable {
             if lock.withLock({ failure }) != nil { continue }
             do throws(ShardError) {
                 try shard.apply(batch)
-                lock.withLock { sinceCheckpoint += batch.count }
+                // Replay after a crash costs in proportion to the command bytes since the last
+                // checkpoint (HNSW inserts): bound those, not the entry count.
+                lock.withLock { sinceCheckpoint += batch.reduce(0) { $0 + $1.data.count } }
             } catch {
                 node.logger.critical("a shard stopped applying its log", metadata: ["group": "\(shard.group)", "error": "\(error)"])
                 lock.withLock { failure = error }
             }
-            if lock.withLock({ sinceCheckpoint }) >= node.configuration.checkpointEntries { maintain(force: true) }
+            if lock.withLock({ sinceCheckpoint }) >= node.configuration.checkpointBytes { maintain(force: true) }
         }
         lock.withLock {
             running = false

@@ -24,7 +24,7 @@ struct Serve: ParsableCommand {
         Defaults: data in ./vectron-data, REST API on 127.0.0.1:6333.
         Environment: VECTRON_DATA_DIR, VECTRON_HTTP_HOST, VECTRON_HTTP_PORT, VECTRON_ADMIN_KEY,
         VECTRON_CONFIG (a JSON file with any of "data_dir", "http_host", "http_port",
-        "rate_limit_per_second", "rate_limit_burst", "token_lifetime_seconds", "checkpoint_entries").
+        "rate_limit_per_second", "rate_limit_burst", "token_lifetime_seconds", "checkpoint_bytes").
         """)
 
     @Option(name: .long, help: "The data directory (default ./vectron-data).") var dataDir: String?
@@ -116,7 +116,7 @@ struct Serve: ParsableCommand {
                 case "rate_limit_per_second": configuration.rateLimitPerSecond = Double(try integer(value, key))
                 case "rate_limit_burst": configuration.rateLimitBurst = try integer(value, key)
                 case "token_lifetime_seconds": configuration.tokenLifetimeSeconds = Int64(try integer(value, key))
-                case "checkpoint_entries": configuration.checkpointEntries = try integer(value, key)
+                case "checkpoint_bytes": configuration.checkpointBytes = try integer(value, key)
                 default: throw ValidationError("unknown setting `\(key)` in \(path)")
                 }
             }
