@@ -133,6 +133,7 @@ var targets: [Target] = [
         "HTTPServer",
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
     ]),
+    .testTarget(name: "ServerTests", dependencies: ["TestSupport", "JSON", "Basics"]),
     .testTarget(name: "InspectionTests", dependencies: ["TestSupport", "Inspection", "LSM", "RecordLog", "StorageFormat", "VectorIndex", "FileIO", "FileIOSim", "Basics"]),
 ]
 

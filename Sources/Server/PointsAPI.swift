@@ -35,7 +35,14 @@ extension Gateway {
         return ids
     }
 
-    func vector(_ value: JSONValue?, _ field: String, dimension: Int) throws(APIError) -> [Float] {
+    /// A Cosine vector's squared length must lie in this range: the index normalises in float32
+    /// and refuses a vector whose length is zero or not finite. Such a vector used to reach the
+    /// shard's log, where applying it failed and stopped the shard for good (every later write to
+    /// it hung); as a query it failed with a 500. Checked here in Double, with margins that keep
+    /// the float32 sum of squares positive (at most 65,536 elements) and finite.
+    static let cosineSquaredLengthRange = 1e-30...1e37
+
+    func vector(_ value: JSONValue?, _ field: String, dimension: Int, metric: Metric) throws(APIError) -> [Float] {
         guard let value else { throw .badRequest("`\(field)` is required") }
         switch value {
         case .floats(let floats):
@@ -43,6 +50,13 @@ extension Gateway {
                 throw .badRequest("Wrong input: Vector dimension error: expected dim: \(dimension), got \(floats.count) (\(field))")
             }
             for number in floats where !number.isFinite { throw .badRequest("\(field): vectors must be finite numbers") }
+            if metric == .cosine {
+                var squaredLength: Double = 0
+                for number in floats { squaredLength += Double(number) * Double(number) }
+                guard Self.cosineSquaredLengthRange.contains(squaredLength) else {
+                    throw .badRequest("\(field): a Cosine vector needs a length in 1e-15…3e18 (a zero vector has no direction)")
+                }
+            }
             return floats
         case .object:
             throw .badRequest("\(field): named vectors are not supported; give the vector as an array of numbers")
@@ -150,7 +164,7 @@ extension Gateway {
                         if payloadsOnly { points[index].payload = payload; continue }
                         guard let idValue = point["id"] else { throw .badRequest("points[\(index)].id is required") }
                         let id = try pointID(idValue, "points[\(index)].id")
-                        let vector = try vector(point["vector"], "points[\(index)].vector", dimension: info.dimension)
+                        let vector = try vector(point["vector"], "points[\(index)].vector", dimension: info.dimension, metric: info.metric)
                         points.append(ShardCommand.Point(key: id.encodedKey, vector: vector, payload: payload))
                     }
                 } else if case .object(let batch)? = body["batch"] {
@@ -170,7 +184,7 @@ extension Gateway {
                         throw .badRequest("`batch.vectors` must be an array as long as `batch.ids`")
                     }
                     for (index, id) in ids.enumerated() {
-                        let vector = try vector(vectors[index], "batch.vectors[\(index)]", dimension: info.dimension)
+                        let vector = try vector(vectors[index], "batch.vectors[\(index)]", dimension: info.dimension, metric: info.metric)
                         let payload = try payloadText(payloads.isEmpty ? nil : payloads[index], "batch.payloads[\(index)]")
                         points.append(ShardCommand.Point(key: id.encodedKey, vector: vector, payload: payload))
                     }
@@ -385,7 +399,7 @@ extension Gateway {
             } else {
                 vectorValue = body["vector"]
             }
-            let vector = try vector(vectorValue, query ? "query" : "vector", dimension: info.dimension)
+            let vector = try vector(vectorValue, query ? "query" : "vector", dimension: info.dimension, metric: info.metric)
             let limit = try positiveInt(body["limit"] ?? body["top"], "limit", default: 10, max: 10_000)
             let offset = try positiveInt(body["offset"], "offset", default: 0, max: 100_000)
             let filter = try filter(body["filter"])
