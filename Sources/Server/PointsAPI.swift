@@ -44,25 +44,35 @@ extension Gateway {
 
     func vector(_ value: JSONValue?, _ field: String, dimension: Int, metric: Metric) throws(APIError) -> [Float] {
         guard let value else { throw .badRequest("`\(field)` is required") }
+        let floats: [Float]
         switch value {
-        case .floats(let floats):
-            guard floats.count == dimension else {
-                throw .badRequest("Wrong input: Vector dimension error: expected dim: \(dimension), got \(floats.count) (\(field))")
+        case .floats(let parsed):
+            floats = parsed
+        case .array(let items):
+            // A body the float32 fast path refused (see `body(_:floatKeys:)`) arrives as a general
+            // array; each number is rounded from its Double value.
+            guard items.count == dimension else {
+                throw .badRequest("Wrong input: Vector dimension error: expected dim: \(dimension), got \(items.count) (\(field))")
             }
-            for number in floats where !number.isFinite { throw .badRequest("\(field): vectors must be finite numbers") }
-            if metric == .cosine {
-                var squaredLength: Double = 0
-                for number in floats { squaredLength += Double(number) * Double(number) }
-                guard Self.cosineSquaredLengthRange.contains(squaredLength) else {
-                    throw .badRequest("\(field): a Cosine vector needs a length in 1e-15…3e18 (a zero vector has no direction)")
-                }
-            }
-            return floats
+            guard let converted = value.floatsValue else { throw .badRequest("`\(field)` must be an array of \(dimension) finite float32 numbers") }
+            floats = converted
         case .object:
             throw .badRequest("\(field): named vectors are not supported; give the vector as an array of numbers")
         default:
             throw .badRequest("`\(field)` must be an array of \(dimension) numbers")
         }
+        guard floats.count == dimension else {
+            throw .badRequest("Wrong input: Vector dimension error: expected dim: \(dimension), got \(floats.count) (\(field))")
+        }
+        for number in floats where !number.isFinite { throw .badRequest("\(field): vectors must be finite float32 numbers") }
+        if metric == .cosine {
+            var squaredLength: Double = 0
+            for number in floats { squaredLength += Double(number) * Double(number) }
+            guard Self.cosineSquaredLengthRange.contains(squaredLength) else {
+                throw .badRequest("\(field): a Cosine vector needs a length in 1e-15…3e18 (a zero vector has no direction)")
+            }
+        }
+        return floats
     }
 
     func payloadText(_ value: JSONValue?, _ field: String) throws(APIError) -> [UInt8] {

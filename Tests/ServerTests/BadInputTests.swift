@@ -76,6 +76,17 @@ struct BadInputTests {
         try expectError(400, "POST", "/collections/c/points/query", #"{"query": [0, 0, 0, 0]}"#, mentions: "zero")
         try admin.ok("PUT", upsert, #"{"points": [{"id": 10, "vector": [1e-7, 0, 0, 0]}]}"#)
         try admin.ok("POST", "/collections/c/points/delete", #"{"points": [10]}"#)
+        // Payload members named like vector keys may hold anything JSON allows: not bad input.
+        let oddPayload = #"{"query": [1e50, 2], "vector": ["a", 1, null], "nearest": {"x": 1e300}, "vectors": [0.1]}"#
+        try admin.ok("PUT", upsert, #"{"points": [{"id": 11, "vector": [0.5, 0, 0, 1], "payload": \#(oddPayload)}]}"#)
+        let odd = try admin.ok("GET", "/collections/c/points/11")
+        #expect(sameJSON(odd["payload"], try JSONParser.parse(oddPayload)), "payload: \(String(describing: odd["payload"]))")
+        #expect(odd["vector"]?.floatArray == Oracle.normalised([0.5, 0, 0, 1]))
+        try admin.ok("PUT", upsert, #"{"batch": {"ids": [12], "vectors": [[1, 2, 3, 4]], "payloads": [{"query": [1e50]}]}}"#)
+        try expectError(400, "PUT", upsert, #"{"points": [{"id": 13, "vector": [1e50, 0, 0, 0], "payload": {"query": [1e50]}}]}"#, mentions: "float32")
+        try expectError(400, "PUT", upsert, #"{"points": [{"id": 13, "vector": [1, 0, 0], "payload": {"query": [1e50]}}]}"#, mentions: "dim")
+        try admin.ok("POST", "/collections/c/points/delete", #"{"points": [11, 12]}"#)
+
         // Huge finite values under Dot and Euclid: distances overflow to infinity; answers stay
         // well-formed and below 500.
         for metric in ["Dot", "Euclid"] {

@@ -121,6 +121,9 @@ final class ServerHarness: @unchecked Sendable {
     }
 
     private func launch() throws -> Process {
+        guard FileManager.default.isExecutableFile(atPath: Self.binaryPath) else {
+            throw HarnessError(description: "no vectron binary at \(Self.binaryPath): build it with `swift build --build-tests`")
+        }
         starts += 1
         FileManager.default.createFile(atPath: stderrLog.path, contents: nil)
         FileManager.default.createFile(atPath: stdoutLog.path, contents: nil)
