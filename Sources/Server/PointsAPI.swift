@@ -473,6 +473,9 @@ extension Gateway {
     func scroll(_ call: Call, body: JSONValue, info: CollectionInfo, queryShape: Bool) {
         do throws(APIError) {
             let limit = try positiveInt(body["limit"], "limit", default: 10, max: 100_000)
+            // A page of 0 points still named the next point as `next_page_offset`, so a client
+            // following it looped forever; Qdrant refuses a limit below 1 too.
+            guard limit >= 1 else { throw .badRequest("`limit` must be at least 1") }
             var from: [UInt8]?
             if let value = body["offset"], !value.isNull { from = try pointID(value, "offset").encodedKey }
             let filter = try filter(body["filter"])

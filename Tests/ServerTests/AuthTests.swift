@@ -138,6 +138,7 @@ struct AuthTests {
         let files = server.allFiles()
         #expect(!files.isEmpty)
         var needles: [(String, String)] = passwords.map { ("password \($0)", $0) }
+        needles += [("user A's token", tokenA), ("user B's token", tokenB)]
         for (key, id) in apiKeys {
             needles.append(("API key \(id)", key))
             // `vk_<id>_<secret>`: the secret is the last 43 characters (base64url of 32 bytes).

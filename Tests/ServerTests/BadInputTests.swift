@@ -62,6 +62,7 @@ struct BadInputTests {
         try expectError(400, "POST", search, #"{"vector": "1, 0, 0, 0"}"#, mentions: "vector")
         try expectError(400, "POST", search, #"{"limit": 3}"#, mentions: "vector")
         try expectError(400, "POST", "/collections/c/points/scroll", #"{"offset": -5}"#, mentions: "offset")
+        try expectError(400, "POST", "/collections/c/points/scroll", #"{"limit": 0}"#, mentions: "limit")
         try expectError(400, "POST", "/collections/c/points", #"{"ids": "1"}"#, mentions: "ids")
         try expectError(400, "POST", "/collections/c/points/payload", #"{"payload": [1], "points": [1]}"#, mentions: "payload")
         try expectError(400, "POST", "/collections/c/points/payload/delete", #"{"keys": [1], "points": [1]}"#, mentions: "keys")
