@@ -6,8 +6,9 @@
 import Foundation
 import JSON
 import Testing
+import TestSupport
 
-@Suite(.serialized)
+@Suite(.serialized, .ownThread)
 struct AuthTests {
     /// Every authenticated endpoint, with a body that would be valid for `name`.
     static func dataEndpoints(_ name: String) -> [(String, String, String?)] {
@@ -137,6 +138,9 @@ struct AuthTests {
         // appears exactly once: in its stdout line at first start.
         let files = server.allFiles()
         #expect(!files.isEmpty)
+        // The grep can see what the catalog stores in clear (emails), so it would see a password.
+        let email = Array("b@example.com".utf8)
+        #expect(files.contains { BlockingHTTPClient.find(email, in: $0.bytes) != nil }, "the catalog's emails are not visible to the grep")
         var needles: [(String, String)] = passwords.map { ("password \($0)", $0) }
         needles += [("user A's token", tokenA), ("user B's token", tokenB)]
         for (key, id) in apiKeys {

@@ -4,8 +4,9 @@
 import Foundation
 import JSON
 import Testing
+import TestSupport
 
-@Suite(.serialized)
+@Suite(.serialized, .ownThread)
 struct CollectionsTests {
     @Test func collectionsAndHealth() throws {
         let server = try ServerHarness()

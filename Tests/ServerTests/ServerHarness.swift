@@ -5,6 +5,11 @@
 //
 // stdout is read by a thread into a buffer (so the pipe never fills) and copied to a log file;
 // stderr goes straight to a log file. Both are kept for the secret-leak checks.
+//
+// The end-to-end tests block on sockets and pipes for seconds, so every suite carries
+// `.ownThread` (TestSupport): they wait in the heavy lane, not on the cooperative pool that the
+// async tests of other targets need. Each test runs its own server(s), so suites may run in
+// parallel; `.serialized` keeps a suite's tests on one server at a time.
 
 import Foundation
 import JSON
