@@ -11,9 +11,29 @@ import TestSupport
 @Suite(.serialized, .ownThread)
 struct DurabilityTests {
     @Test func restartAndCrash() throws {
-        let server = try ServerHarness()
+        try scenario(config: nil, readyWithinSeconds: ServerHarness.startSecondsMax)
+    }
+
+    /// The same with a checkpoint every 2 applied entries, so that recovery starts from shard
+    /// checkpoints and compacted Raft logs. KNOWN BUG (not fixed here): after the second
+    /// SIGKILL the restart never becomes ready — a shard group (the first of collection `d`)
+    /// elects no leader ("group 1024 did not recover: the write was not committed: not the
+    /// leader, and no leader is known" after 60 s), and the log segments holding that group's
+    /// latest compaction record are gone after the failed start. The data directory just before
+    /// that start still holds them (segments 1–3, compaction at LSN 199, entries to 17), so the
+    /// fault lies in recovery (RaftHost / RaftLogStore / RecordLog), below the server. Runs as a
+    /// known issue with a short ready deadline so that it neither fails the suite nor costs the
+    /// server's whole 60-second recovery bound.
+    @Test func restartAndCrashWithFrequentCheckpoints() throws {
+        withKnownIssue("recovery after SIGKILL with frequent checkpoints never elects a shard group's leader", isIntermittent: true) {
+            try scenario(config: #"{"checkpoint_entries": 2}"#, readyWithinSeconds: 15)
+        }
+    }
+
+    func scenario(config: String?, readyWithinSeconds: TimeInterval) throws {
+        let server = try ServerHarness(config: config)
         defer { server.tearDown() }
-        try server.start()
+        try server.start(readyWithinSeconds: readyWithinSeconds)
         let adminKey = try #require(server.adminKey)
         var api = API(port: server.port, credential: adminKey)
         try api.ok("PUT", "/collections/d", #"{"vectors": {"size": 16, "distance": "Cosine"}, "shard_number": 2}"#)
@@ -50,6 +70,24 @@ struct DurabilityTests {
             #expect(try api.ok("POST", "/collections/d/points/count", "{}")["count"]?.int64Value == Int64(model.points.count))
         }
 
+        // A deleted collection, and one deleted and re-created under the same name, must
+        // recover as such.
+        try api.ok("PUT", "/collections/gone", #"{"vectors": {"size": 2, "distance": "Dot"}}"#)
+        try api.ok("PUT", "/collections/gone/points", #"{"points": [{"id": 1, "vector": [1, 2]}]}"#)
+        try api.ok("DELETE", "/collections/gone")
+        try api.ok("PUT", "/collections/again", #"{"vectors": {"size": 2, "distance": "Dot"}}"#)
+        try api.ok("PUT", "/collections/again/points", #"{"points": [{"id": 1, "vector": [1, 2]}, {"id": 2, "vector": [3, 4]}]}"#)
+        try api.ok("DELETE", "/collections/again")
+        try api.ok("PUT", "/collections/again", #"{"vectors": {"size": 3, "distance": "Euclid"}, "shard_number": 2}"#)
+        try api.ok("PUT", "/collections/again/points", #"{"points": [{"id": 7, "vector": [1, 2, 3]}]}"#)
+        func verifyOthers() throws {
+            #expect(try api.ok("GET", "/collections/gone/exists")["exists"] == .bool(false))
+            #expect(try api.ok("GET", "/collections/again")["config"]?["params"]?["vectors"]?["size"]?.int64Value == 3)
+            let again = try #require(try api.ok("POST", "/collections/again/points/scroll", #"{"with_vector": true}"#)["points"]?.arrayValue)
+            #expect(again.map { $0["id"]!.idText } == ["7"])
+            #expect(again.first?["vector"]?.floatArray == [1, 2, 3])
+        }
+
         for _ in 0..<5 { try upsertBatch(100) }
         // Overwrite some: the latest version must survive.
         next = 10
@@ -72,24 +110,27 @@ struct DurabilityTests {
         #expect(clash.stderr.contains("\(server.port)"), "stderr: \(clash.stderr)")
 
         #expect(try server.stop() == 0)
-        try server.start()
+        try server.start(readyWithinSeconds: readyWithinSeconds)
         #expect(server.adminKey == adminKey)
         api = API(port: server.port, credential: adminKey)
         try verifyAll()
+        try verifyOthers()
 
         // Crash right after an acknowledgement: every acknowledged point survives.
         for _ in 0..<4 { try upsertBatch(50) }
         try server.crash()
-        try server.start()
+        try server.start(readyWithinSeconds: readyWithinSeconds)
         api = API(port: server.port, credential: adminKey)
         try verifyAll()
+        try verifyOthers()
         // Recovery is repeatable: crash again with nothing new, and again after a delete.
         try api.ok("POST", "/collections/d/points/delete", #"{"points": [0, 1, 2]}"#)
         for id in ["0", "1", "2"] { model.points[id] = nil }
         try server.crash()
-        try server.start()
+        try server.start(readyWithinSeconds: readyWithinSeconds)
         api = API(port: server.port, credential: adminKey)
         try verifyAll()
+        try verifyOthers()
         // Searching still works after recovery (the index was rebuilt or reloaded).
         let query = data.vector(16)
         let hits = try #require(try api.ok("POST", "/collections/d/points/search", #"{"vector": \#(JSONText.vector(query)), "limit": 5, "params": {"exact": true}}"#).arrayValue)

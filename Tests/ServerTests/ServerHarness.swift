@@ -87,9 +87,9 @@ final class ServerHarness: @unchecked Sendable {
     }
 
     /// Starts the binary and waits until it is ready; throws with its output if it exits first.
-    func start() throws {
+    func start(readyWithinSeconds: TimeInterval = ServerHarness.startSecondsMax) throws {
         let process = try launch()
-        let deadline = Date().addingTimeInterval(Self.startSecondsMax)
+        let deadline = Date().addingTimeInterval(readyWithinSeconds)
         guard let listening = waitForLine(containing: "vectron listening on ", until: deadline) else {
             throw HarnessError(description: "no `listening` line; exit \(exitDescription(process)); stdout: \(currentStdout()); stderr: \(currentStderr())")
         }
@@ -98,6 +98,8 @@ final class ServerHarness: @unchecked Sendable {
         }
         self.port = port
         guard waitForLine(containing: "vectron ready", until: deadline) != nil else {
+            // A server that is not ready may not be listening to SIGTERM yet: kill it.
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             throw HarnessError(description: "not ready; exit \(exitDescription(process)); stdout: \(currentStdout()); stderr: \(currentStderr())")
         }
         if let line = currentStdout().split(separator: "\n").first(where: { $0.contains("Administrator API key") }),
