@@ -89,6 +89,27 @@ func ready(hard: HardState? = nil, entries: [Entry] = [], snapshot: Snapshot? = 
         #expect(recovered.hardState == HardState(term: 1, vote: 1, commit: 200))
     }
 
+    /// A compaction record follows the entries appended while the state machine caught up, so a
+    /// later compaction's cut (at its lowest kept entry) can keep an older compaction record
+    /// after entries it does not reach. Replay used to refuse that stream ("entries after
+    /// compaction at 12 start at 15"): the group was then treated as having lost its log and a
+    /// single-voter group never elected again (found by ServerTests' durability test).
+    @Test func anOlderCompactionRecordAfterKeptEntriesReplays() throws {
+        let fileSystem = MemoryFileSystem()
+        let store = try openStore(fileSystem)
+        let membership = Membership(voters: [1])
+        try store.persist([.init(group: 1, ready: ready(hard: HardState(term: 1, vote: 1, commit: 16), entries: entries(1...16, term: 1)))])
+        try store.compact(group: 1, snapshot: Snapshot(metadata: SnapshotMetadata(index: 12, term: 1, membership: membership), data: []))
+        try store.persist([.init(group: 1, ready: ready(hard: HardState(term: 1, vote: 1, commit: 17), entries: entries(17...17, term: 1)))])
+        let latest = Snapshot(metadata: SnapshotMetadata(index: 14, term: 1, membership: membership), data: [])
+        try store.compact(group: 1, snapshot: latest)
+        store.log.close()
+        let recovered = try openStore(fileSystem).recover(group: 1)
+        #expect(recovered.snapshot == latest)
+        #expect(recovered.entries == entries(15...17, term: 1))
+        #expect(recovered.hardState == HardState(term: 1, vote: 1, commit: 17))
+    }
+
     @Test func aLeadersSnapshotReplacesTheLog() throws {
         let fileSystem = MemoryFileSystem()
         let store = try openStore(fileSystem)
