@@ -137,6 +137,7 @@ var targets: [Target] = [
         "TestSupport", "Shard", "LSM", "VectorIndex", "Payload", "JSON", "FileIO", "FileIOSim", "Basics", "Wire", "Checksum",
     ]),
     .testTarget(name: "CatalogTests", dependencies: ["TestSupport", "Catalog", "VectorIndex", "Basics", "Wire", "Checksum"]),
+    .testTarget(name: "ServerTests", dependencies: ["TestSupport", "JSON", "Basics"]),
     .testTarget(name: "InspectionTests", dependencies: ["TestSupport", "Inspection", "LSM", "RecordLog", "StorageFormat", "VectorIndex", "FileIO", "FileIOSim", "Basics"]),
 ]
 

@@ -199,6 +199,8 @@ public final class RaftLogStore: @unchecked Sendable {
                 case .compaction:
                     let snapshot = try Self.decodeSnapshot(record.payload)
                     let index = snapshot.metadata.index
+                    // Never move the log's start backwards.
+                    if let current = state.snapshot, current.metadata.index >= index { break }
                     state.snapshot = snapshot
                     state.entries.removeAll { $0.index <= index }
                     map.drop(through: index)

@@ -59,7 +59,13 @@ extension Gateway {
                 let encoded = user?.passwordHash ?? Self.dummyHash(hasher)
                 guard hasher.verify(password, encoded: encoded), let user else { throw .unauthorized("wrong email or password") }
                 let lifetime = node.configuration.tokenLifetimeSeconds
-                let token = JWT.issue(subject: String(user.id), issuedAt: Self.unixNow(), lifetime: lifetime, secret: catalog.secret)
+                let now = Self.unixNow()
+                // A non-positive lifetime (a testing aid: `token_lifetime_seconds: -120`) issues
+                // tokens already expired by that much. `JWT.issue` traps on a lifetime ≤ 0, so such
+                // a token is backdated instead: a one-second lifetime ending `-lifetime` ago.
+                let token = lifetime > 0
+                    ? JWT.issue(subject: String(user.id), issuedAt: now, lifetime: lifetime, secret: catalog.secret)
+                    : JWT.issue(subject: String(user.id), issuedAt: now + lifetime - 1, lifetime: 1, secret: catalog.secret)
                 call.ok { writer in
                     writer.beginObject()
                     writer.member("token", .string(token))

@@ -320,7 +320,15 @@ public final class Gateway: @unchecked Sendable {
         if !floatKeys.isEmpty { options.floatArrays = .underKeys(floatKeys) }
         let value: JSONValue
         do throws(JSONError) { value = try JSONParser.parse(call.request.body, options: options) } catch {
-            throw .badRequest("malformed JSON: \(error)")
+            guard !floatKeys.isEmpty else { throw .badRequest("malformed JSON: \(error)") }
+            // The float32 fast path refuses any number outside float32 under a vector-named key —
+            // payload members named `vector` or `query` included — so a valid body (a payload
+            // holding {"query": [1e50]}) was answered "malformed JSON". Parse such a body
+            // generally; vectors then arrive as general arrays and are checked as numbers.
+            options.floatArrays = .never
+            do throws(JSONError) { value = try JSONParser.parse(call.request.body, options: options) } catch {
+                throw .badRequest("malformed JSON: \(error)")
+            }
         }
         guard case .object = value else { throw .badRequest("the request body must be a JSON object") }
         return value

@@ -35,20 +35,44 @@ extension Gateway {
         return ids
     }
 
-    func vector(_ value: JSONValue?, _ field: String, dimension: Int) throws(APIError) -> [Float] {
+    /// A Cosine vector's squared length must lie in this range: the index normalises in float32
+    /// and refuses a vector whose length is zero or not finite. Such a vector used to reach the
+    /// shard's log, where applying it failed and stopped the shard for good (every later write to
+    /// it hung); as a query it failed with a 500. Checked here in Double, with margins that keep
+    /// the float32 sum of squares positive (at most 65,536 elements) and finite.
+    static let cosineSquaredLengthRange = 1e-30...1e37
+
+    func vector(_ value: JSONValue?, _ field: String, dimension: Int, metric: Metric) throws(APIError) -> [Float] {
         guard let value else { throw .badRequest("`\(field)` is required") }
+        let floats: [Float]
         switch value {
-        case .floats(let floats):
-            guard floats.count == dimension else {
-                throw .badRequest("Wrong input: Vector dimension error: expected dim: \(dimension), got \(floats.count) (\(field))")
+        case .floats(let parsed):
+            floats = parsed
+        case .array(let items):
+            // A body the float32 fast path refused (see `body(_:floatKeys:)`) arrives as a general
+            // array; each number is rounded from its Double value.
+            guard items.count == dimension else {
+                throw .badRequest("Wrong input: Vector dimension error: expected dim: \(dimension), got \(items.count) (\(field))")
             }
-            for number in floats where !number.isFinite { throw .badRequest("\(field): vectors must be finite numbers") }
-            return floats
+            guard let converted = value.floatsValue else { throw .badRequest("`\(field)` must be an array of \(dimension) finite float32 numbers") }
+            floats = converted
         case .object:
             throw .badRequest("\(field): named vectors are not supported; give the vector as an array of numbers")
         default:
             throw .badRequest("`\(field)` must be an array of \(dimension) numbers")
         }
+        guard floats.count == dimension else {
+            throw .badRequest("Wrong input: Vector dimension error: expected dim: \(dimension), got \(floats.count) (\(field))")
+        }
+        for number in floats where !number.isFinite { throw .badRequest("\(field): vectors must be finite float32 numbers") }
+        if metric == .cosine {
+            var squaredLength: Double = 0
+            for number in floats { squaredLength += Double(number) * Double(number) }
+            guard Self.cosineSquaredLengthRange.contains(squaredLength) else {
+                throw .badRequest("\(field): a Cosine vector needs a length in 1e-15…3e18 (a zero vector has no direction)")
+            }
+        }
+        return floats
     }
 
     func payloadText(_ value: JSONValue?, _ field: String) throws(APIError) -> [UInt8] {
@@ -150,7 +174,7 @@ extension Gateway {
                         if payloadsOnly { points[index].payload = payload; continue }
                         guard let idValue = point["id"] else { throw .badRequest("points[\(index)].id is required") }
                         let id = try pointID(idValue, "points[\(index)].id")
-                        let vector = try vector(point["vector"], "points[\(index)].vector", dimension: info.dimension)
+                        let vector = try vector(point["vector"], "points[\(index)].vector", dimension: info.dimension, metric: info.metric)
                         points.append(ShardCommand.Point(key: id.encodedKey, vector: vector, payload: payload))
                     }
                 } else if case .object(let batch)? = body["batch"] {
@@ -170,7 +194,7 @@ extension Gateway {
                         throw .badRequest("`batch.vectors` must be an array as long as `batch.ids`")
                     }
                     for (index, id) in ids.enumerated() {
-                        let vector = try vector(vectors[index], "batch.vectors[\(index)]", dimension: info.dimension)
+                        let vector = try vector(vectors[index], "batch.vectors[\(index)]", dimension: info.dimension, metric: info.metric)
                         let payload = try payloadText(payloads.isEmpty ? nil : payloads[index], "batch.payloads[\(index)]")
                         points.append(ShardCommand.Point(key: id.encodedKey, vector: vector, payload: payload))
                     }
@@ -385,7 +409,7 @@ extension Gateway {
             } else {
                 vectorValue = body["vector"]
             }
-            let vector = try vector(vectorValue, query ? "query" : "vector", dimension: info.dimension)
+            let vector = try vector(vectorValue, query ? "query" : "vector", dimension: info.dimension, metric: info.metric)
             let limit = try positiveInt(body["limit"] ?? body["top"], "limit", default: 10, max: 10_000)
             let offset = try positiveInt(body["offset"], "offset", default: 0, max: 100_000)
             let filter = try filter(body["filter"])
@@ -449,6 +473,9 @@ extension Gateway {
     func scroll(_ call: Call, body: JSONValue, info: CollectionInfo, queryShape: Bool) {
         do throws(APIError) {
             let limit = try positiveInt(body["limit"], "limit", default: 10, max: 100_000)
+            // A page of 0 points still named the next point as `next_page_offset`, so a client
+            // following it looped forever; Qdrant refuses a limit below 1 too.
+            guard limit >= 1 else { throw .badRequest("`limit` must be at least 1") }
             var from: [UInt8]?
             if let value = body["offset"], !value.isNull { from = try pointID(value, "offset").encodedKey }
             let filter = try filter(body["filter"])

@@ -102,6 +102,9 @@ struct Serve: ParsableCommand {
         _ = sources
     }
 
+    /// Ten years.
+    static let tokenLifetimeSecondsMax: Int64 = 10 * 366 * 86_400
+
     func resolveConfiguration() throws -> ServerConfiguration {
         var configuration = ServerConfiguration()
         let environment = ProcessInfo.processInfo.environment
@@ -138,6 +141,10 @@ struct Serve: ParsableCommand {
         case nil, "interactive": break
         case "minimum": configuration.passwordHashing = .fastForTests
         default: throw ValidationError("--password-cost must be interactive or minimum")
+        }
+        // Bounded so that issue time + lifetime cannot overflow (JWT.issue traps on overflow).
+        guard (-Self.tokenLifetimeSecondsMax...Self.tokenLifetimeSecondsMax).contains(configuration.tokenLifetimeSeconds) else {
+            throw ValidationError("token_lifetime_seconds must be within ±\(Self.tokenLifetimeSecondsMax)")
         }
         guard (0...65_535).contains(configuration.httpPort) else { throw ValidationError("the HTTP port must be in 0…65535") }
         guard !configuration.dataDirectory.isEmpty else { throw ValidationError("the data directory cannot be empty") }
