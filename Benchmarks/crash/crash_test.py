@@ -174,6 +174,8 @@ def main():
                       "recovery_s": recovered, "max_vector_diff": worst}
             restarts.append(record)
             print(json.dumps(record), flush=True)
+            if not outcome.get("ok") and len(in_flight_present) == len(ids):
+                acked.extend(ids)  # applied in full (checked above) though the answer was lost
             if outcome.get("ok") or len(in_flight_present) == len(ids):
                 next_batch += 1  # applied: go on; otherwise send the batch again below
             continue

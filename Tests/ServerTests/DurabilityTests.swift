@@ -14,13 +14,13 @@ struct DurabilityTests {
         try scenario(config: nil, readyWithinSeconds: ServerHarness.startSecondsMax)
     }
 
-    /// The same with a checkpoint every 2 applied entries, so that recovery starts from shard
+    /// The same with a checkpoint after every kilobyte of commands, so that recovery starts from shard
     /// checkpoints and compacted Raft logs. This found a recovery bug (fixed in
     /// RaftLogStore.recover): after the second SIGKILL a shard group's log replayed an older
     /// compaction record after entries kept from before it, was judged lost, and — one voter —
     /// never elected a leader again; the restart hung for 60 s and failed.
     @Test func restartAndCrashWithFrequentCheckpoints() throws {
-        try scenario(config: #"{"checkpoint_entries": 2}"#, readyWithinSeconds: ServerHarness.startSecondsMax)
+        try scenario(config: #"{"checkpoint_bytes": 1024}"#, readyWithinSeconds: ServerHarness.startSecondsMax)
     }
 
     func scenario(config: String?, readyWithinSeconds: TimeInterval) throws {
