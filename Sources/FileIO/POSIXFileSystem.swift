@@ -20,7 +20,7 @@ public final class POSIXFileSystem: FileSystem {
         if options.contains(.create) { flags |= O_CREAT }
         if options.contains(.exclusive) { flags |= O_EXCL }
         if options.contains(.truncate) { flags |= O_TRUNC }
-        let fd = try syscall("open", path) { Glibc.open(path, flags, 0o644) }
+        let fd = try syscall("open", path) { Glibc.open(path, flags, 0o600) }
         return POSIXFileHandle(fd: fd, path: path)
     }
 
@@ -59,7 +59,7 @@ public final class POSIXFileSystem: FileSystem {
         if parent != path && parent != "." && parent != "/" && !isDirectory(parent) {
             try createDirectory(parent)
         }
-        let result = retryingEINTR { mkdir(path, 0o755) }
+        let result = retryingEINTR { mkdir(path, 0o700) }
         if result != 0 && !(errno == EEXIST && isDirectory(path)) {
             throw FileIOError(kindFor(errno), operation: "mkdir", path: path, errno: errno)
         }
@@ -82,7 +82,7 @@ public final class POSIXFileSystem: FileSystem {
     }
 
     public func lock(_ path: String) throws(FileIOError) -> any FileLock {
-        let fd = try syscall("open", path) { Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) }
+        let fd = try syscall("open", path) { Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
         let result = retryingEINTR { flock(fd, LOCK_EX | LOCK_NB) }
         if result != 0 {
             let code = errno

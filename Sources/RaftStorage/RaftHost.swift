@@ -209,6 +209,9 @@ public final class RaftHost: @unchecked Sendable {
 
     /// Proposes `data` to `group`; `completion` runs on the driver thread once the entry is
     /// applied (success: its index) or known lost (failure).
+    /// The largest proposal: what one log record holds, less room for the entry's header.
+    public var proposalBytesMax: Int { store.log.options.recordPayloadBytesMax - 64 }
+
     public func propose(group: UInt64, data: [UInt8], completion: @escaping Completion) {
         enqueue([.propose(group, data, completion)])
     }
@@ -383,6 +386,12 @@ public final class RaftHost: @unchecked Sendable {
                 groups[group]!.step(message)
             case let .propose(group, data, completion):
                 guard groups[group] != nil else { completion(.failure(.invalidArgument("no group \(group)"))); continue }
+                // An entry the log cannot hold would fail the whole cycle's append (and stop the
+                // driver): refuse it here, alone.
+                guard data.count <= proposalBytesMax else {
+                    completion(.failure(.invalidArgument("a proposal of \(data.count) bytes is over the limit of \(proposalBytesMax)")))
+                    continue
+                }
                 do throws(RaftError) {
                     let index = try groups[group]!.propose(data)
                     waiters[group, default: [:]][index] = (groups[group]!.term, completion)

@@ -282,7 +282,9 @@ public final class Node: @unchecked Sendable {
                     // Applied inline by the driver before completions run.
                     completion(.success(index))
                 } else if let runner = lock.withLock({ shards[group] }) {
-                    runner.shard.whenApplied(index) { completion(.success(index)) }
+                    runner.shard.whenApplied(index) { applied in
+                        completion(applied ? .success(index) : .failure(.unavailable("the shard stopped applying its log; see the server log")))
+                    }
                 } else {
                     completion(.failure(.notFound("the shard was removed")))
                 }
@@ -448,6 +450,7 @@ final class ShardRunner: @unchecked Sendable {
             } catch {
                 node.logger.critical("a shard stopped applying its log", metadata: ["group": "\(shard.group)", "error": "\(error)"])
                 lock.withLock { failure = error }
+                shard.fail()
             }
             if lock.withLock({ sinceCheckpoint }) >= node.configuration.checkpointBytes { maintain(force: true) }
         }

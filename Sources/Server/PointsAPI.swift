@@ -17,6 +17,10 @@ extension Gateway {
     static let commandBytesTarget = 4 << 20
     static let payloadLimits = PayloadLimits()
     static let floatKeys: Set<String> = ["vector", "vectors", "query", "nearest"]
+    /// The most points one read returns (and, with `offset`, looks at per shard).
+    static let resultPointsMax = 10_000
+    /// Keys per delete or payload command (a filter may select millions).
+    static let commandKeysMax = 50_000
 
     static func shardIndex(_ key: [UInt8], shards: Int) -> Int { Int(XXH3.hash(key) % UInt64(shards)) }
 
@@ -265,13 +269,27 @@ extension Gateway {
         return perShard
     }
 
+    /// Each shard's keys in commands of at most `commandKeysMax` keys.
+    static func chunks(_ perShard: [[[UInt8]]], _ info: CollectionInfo) -> [(group: UInt64, keys: [[UInt8]])] {
+        var out: [(group: UInt64, keys: [[UInt8]])] = []
+        for (shard, keys) in perShard.enumerated() {
+            var start = 0
+            while start < keys.count {
+                let end = min(start + commandKeysMax, keys.count)
+                out.append((info.shardGroups[shard], Array(keys[start..<end])))
+                start = end
+            }
+        }
+        return out
+    }
+
     func deletePoints(_ call: Call) {
         do throws(APIError) {
             let info = try collection(call)
             let body = try self.body(call)
             offload(call) { [self] () throws(APIError) in
                 let perShard = try selectKeys(body, info)
-                propose(call, info, perShard.enumerated().filter { !$0.element.isEmpty }.map { (info.shardGroups[$0.offset], ShardCommand.delete(keys: $0.element)) })
+                propose(call, info, Self.chunks(perShard, info).map { ($0.group, ShardCommand.delete(keys: $0.keys)) })
             }
         } catch {
             call.fail(error)
@@ -296,6 +314,7 @@ extension Gateway {
                 }
             case .deleteKeys:
                 guard case .array(let items)? = body["keys"]?.asGeneralArray else { throw .badRequest("`keys` (a list of strings) is required") }
+                guard items.count <= 1024 else { throw .badRequest("`keys` may name at most 1024 payload keys") }
                 for item in items {
                     guard case .string(let text) = item else { throw .badRequest("`keys` must hold strings") }
                     do throws(PayloadPathError) { _ = try PayloadPath(parsing: text) } catch { throw .badRequest("keys: \(error)") }
@@ -307,8 +326,8 @@ extension Gateway {
             let (payloadText, path, deletedPaths) = (payload, key, paths)
             offload(call) { [self] () throws(APIError) in
                 let perShard = try selectKeys(body, info)
-                let commands = perShard.enumerated().filter { !$0.element.isEmpty }.map { entry -> (group: UInt64, command: ShardCommand) in
-                    let keys = entry.element
+                let commands = Self.chunks(perShard, info).map { entry -> (group: UInt64, command: ShardCommand) in
+                    let keys = entry.keys
                     let command: ShardCommand
                     switch kind {
                     case .set: command = .setPayload(keys: keys, payload: payloadText, path: path)
@@ -316,7 +335,7 @@ extension Gateway {
                     case .deleteKeys: command = .deletePayloadKeys(keys: keys, paths: deletedPaths)
                     case .clear: command = .clearPayload(keys: keys)
                     }
-                    return (info.shardGroups[entry.offset], command)
+                    return (entry.group, command)
                 }
                 propose(call, info, commands)
             }
@@ -410,8 +429,9 @@ extension Gateway {
                 vectorValue = body["vector"]
             }
             let vector = try vector(vectorValue, query ? "query" : "vector", dimension: info.dimension, metric: info.metric)
-            let limit = try positiveInt(body["limit"] ?? body["top"], "limit", default: 10, max: 10_000)
-            let offset = try positiveInt(body["offset"], "offset", default: 0, max: 100_000)
+            let limit = try positiveInt(body["limit"] ?? body["top"], "limit", default: 10, max: Self.resultPointsMax)
+            let offset = try positiveInt(body["offset"], "offset", default: 0, max: Self.resultPointsMax)
+            guard limit + offset <= Self.resultPointsMax else { throw .badRequest("`limit` + `offset` may be at most \(Self.resultPointsMax)") }
             let filter = try filter(body["filter"])
             let payload = try payloadSelector(body["with_payload"], default: query ? false : false)
             let withVector = try flag(body["with_vector"], "with_vector", default: false)
@@ -472,7 +492,7 @@ extension Gateway {
     /// order); the merge takes `limit` and names the next id as `next_page_offset`.
     func scroll(_ call: Call, body: JSONValue, info: CollectionInfo, queryShape: Bool) {
         do throws(APIError) {
-            let limit = try positiveInt(body["limit"], "limit", default: 10, max: 100_000)
+            let limit = try positiveInt(body["limit"], "limit", default: 10, max: Self.resultPointsMax)
             // A page of 0 points still named the next point as `next_page_offset`, so a client
             // following it looped forever; Qdrant refuses a limit below 1 too.
             guard limit >= 1 else { throw .badRequest("`limit` must be at least 1") }

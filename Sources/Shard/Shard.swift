@@ -69,6 +69,8 @@ public final class Shard: @unchecked Sendable {
     let prefix: [UInt8]
     let upper: [UInt8]
     public private(set) var vectors: VectorState
+    /// The largest payload a point keeps (a payload change that would pass it is skipped).
+    public static let payloadBytesMax = 4 << 20
     /// Threads the vector side may use for one command's inserts.
     public var insertThreads = 1
 
@@ -120,6 +122,7 @@ public final class Shard: @unchecked Sendable {
         checkpointIndexes = found
         storageApplied = engine.durableAppliedIndexes[group] ?? 0
         applied = max(storageApplied, vectors.appliedIndex)
+        publishedApplied = min(storageApplied, vectors.appliedIndex)
         self.loadFailures = failures
     }
 
@@ -202,7 +205,7 @@ public final class Shard: @unchecked Sendable {
             vectors.skip(to: last.index)
             applied = max(applied, last.index)
         }
-        for waiter in takeAppliedWaiters() { waiter() }
+        publish(appliedIndex)
     }
 
     private func currentRecord(_ key: [UInt8], overlay: [[UInt8]: PointRecord?]) throws(ShardError) -> PointRecord? {
@@ -231,9 +234,14 @@ public final class Shard: @unchecked Sendable {
         func updatePayloads(_ keys: [[UInt8]], _ change: (inout JSONObject) throws(ShardError) -> Void) throws(ShardError) {
             for key in keys {
                 guard var record = try currentRecord(key, overlay: overlay) else { continue }
-                var object = try parseObject(record.payload)
+                // A stored payload parses (this shard wrote it) unless it is deeper than the
+                // parser's default; a change that would make it too large or too deep is
+                // skipped — alike on every replica, so the shard never stops on user input.
+                guard var object = try? parseObject(record.payload) else { continue }
                 try change(&object)
-                record.payload = JSONValue.object(object).serialized()
+                let payload = JSONValue.object(object).serialized()
+                guard payload.count <= Self.payloadBytesMax, (try? JSONParser.parse(payload)) != nil else { continue }
+                record.payload = payload
                 store(key, record)
             }
         }
@@ -245,14 +253,15 @@ public final class Shard: @unchecked Sendable {
         case .delete(let keys):
             for key in keys where try currentRecord(key, overlay: overlay) != nil { store(key, nil) }
         case .setPayload(let keys, let payload, let path):
-            let new = try parseObject(payload)
+            // The gateway checked the payload; one that does not parse changes nothing.
+            guard let new = try? parseObject(payload) else { break }
             try updatePayloads(keys) { (object: inout JSONObject) throws(ShardError) in
                 // The gateway checked the path; one that does not parse changes nothing, alike on
                 // every replica.
                 if let path { try? PayloadUpdate.set(new, into: &object, key: path) } else { PayloadUpdate.set(new, into: &object) }
             }
         case .overwritePayload(let keys, let payload):
-            let new = try parseObject(payload)
+            guard let new = try? parseObject(payload) else { break }
             try updatePayloads(keys) { (object: inout JSONObject) throws(ShardError) in object = new }
         case .deletePayloadKeys(let keys, let paths):
             try updatePayloads(keys) { (object: inout JSONObject) throws(ShardError) in
@@ -275,29 +284,47 @@ public final class Shard: @unchecked Sendable {
     }
 
     /// Runs `body` once `index` is applied to both sides: at once if it is, else on the thread
-    /// that applies it.
-    public func whenApplied(_ index: UInt64, _ body: @escaping @Sendable () -> Void) {
-        let now: Bool = applyLock.withLock {
-            if applied >= index { return true }
+    /// that applies it
+    /// (`true`), or with `false` once the shard has stopped applying (`fail`). Waiters have a
+    /// lock of their own: the Raft driver calls this and must never wait for an apply.
+    public func whenApplied(_ index: UInt64, _ body: @escaping @Sendable (Bool) -> Void) {
+        let now: Bool? = waiterLock.withLock {
+            if publishedApplied >= index { return true }
+            if stopped { return false }
             appliedWaiters.append((index, body))
-            return false
+            return nil
         }
-        if now { body() }
+        if let now { body(now) }
     }
 
-    private var appliedWaiters: [(UInt64, @Sendable () -> Void)] = []
+    private let waiterLock = ConditionLock()
+    private var publishedApplied: UInt64 = 0
+    private var stopped = false
+    private var appliedWaiters: [(UInt64, @Sendable (Bool) -> Void)] = []
 
-    private func takeAppliedWaiters() -> [@Sendable () -> Void] {
-        applyLock.withLock {
+    private func publish(_ index: UInt64) {
+        let ready: [@Sendable (Bool) -> Void] = waiterLock.withLock {
+            publishedApplied = max(publishedApplied, index)
             guard !appliedWaiters.isEmpty else { return [] }
-            var ready: [@Sendable () -> Void] = []
+            var ready: [@Sendable (Bool) -> Void] = []
             appliedWaiters.removeAll { waiter in
-                guard waiter.0 <= applied else { return false }
+                guard waiter.0 <= publishedApplied else { return false }
                 ready.append(waiter.1)
                 return true
             }
             return ready
         }
+        for waiter in ready { waiter(true) }
+    }
+
+    /// The shard stopped applying its log (an I/O failure): every waiter, now and later, is told.
+    public func fail() {
+        let waiting: [@Sendable (Bool) -> Void] = waiterLock.withLock {
+            stopped = true
+            defer { appliedWaiters = [] }
+            return appliedWaiters.map(\.1)
+        }
+        for waiter in waiting { waiter(false) }
     }
 
     // MARK: Checkpoints
@@ -348,21 +375,22 @@ public final class Shard: @unchecked Sendable {
     public func search(_ query: [Float], k: Int, ef: Int? = nil, exact: Bool = false,
                        filter: PointPredicate? = nil) throws(ShardError) -> [ShardHit] {
         let index = vectors.index
-        var records: [UInt32: PointRecord?] = [:]
+        // Only pass/fail is kept per node the filter sees (an exact scan sees every one).
+        var verdicts: [UInt32: Bool] = [:]
         var failure: ShardError?
-        func record(node: UInt32) -> PointRecord? {
-            if let known = records[node] { return known }
-            var found: PointRecord?
-            if let key = vectors.key(ofNumber: index.externalID(of: node)) {
-                do throws(ShardError) { found = try get(key) } catch { if failure == nil { failure = error } }
-            }
-            records[node] = .some(found)
-            return found
-        }
         let accept: ((UInt32) -> Bool)? = filter.map { filter in
             { node in
-                guard let found = record(node: node), let key = self.vectors.key(ofNumber: index.externalID(of: node)) else { return false }
-                return filter(key, found.payload)
+                if let known = verdicts[node] { return known }
+                var verdict = false
+                if let key = self.vectors.key(ofNumber: index.externalID(of: node)) {
+                    do throws(ShardError) {
+                        if let found = try self.get(key) { verdict = filter(key, found.payload) }
+                    } catch {
+                        if failure == nil { failure = error }
+                    }
+                }
+                verdicts[node] = verdict
+                return verdict
             }
         }
         let hits: [SearchHit]
@@ -377,9 +405,7 @@ public final class Shard: @unchecked Sendable {
         for hit in hits {
             // A point deleted while the search ran is left out.
             guard let key = vectors.key(ofNumber: hit.id) else { continue }
-            let found: PointRecord?
-            if let known = records[hit.internalID] { found = known } else { found = try get(key) }
-            guard let found else { continue }
+            guard let found = try get(key) else { continue }
             out.append(ShardHit(key: key, score: hit.score, record: found))
         }
         return out

@@ -144,7 +144,7 @@ import VectorIndex
         var generator = CommandGenerator(seed: 5, dimension: 4)
         let fired = Mutex<[UInt64]>([])
         for index: UInt64 in [3, 5, 5, 9] {
-            shard.whenApplied(index) { fired.withLock { $0.append(index) } }
+            shard.whenApplied(index) { applied in if applied { fired.withLock { $0.append(index) } } }
         }
         try shard.apply([(1, generator.command().encode()), (2, [])])
         #expect(fired.withLock { $0 } == [])
@@ -156,13 +156,50 @@ import VectorIndex
         try shard.apply([(5, generator.command().encode())])
         #expect(fired.withLock { $0 } == [3, 5, 5])
         // An index already applied fires at once.
-        shard.whenApplied(2) { fired.withLock { $0.append(2) } }
-        shard.whenApplied(6) { fired.withLock { $0.append(6) } }
+        shard.whenApplied(2) { applied in if applied { fired.withLock { $0.append(2) } } }
+        shard.whenApplied(6) { applied in if applied { fired.withLock { $0.append(6) } } }
         #expect(fired.withLock { $0 } == [3, 5, 5, 2, 6])
         try shard.apply([(7, []), (8, []), (9, generator.command().encode())])
         #expect(fired.withLock { $0 } == [3, 5, 5, 2, 6, 9])
         try shard.apply([(10, [])])
         #expect(fired.withLock { $0 }.count == 6, "each callback fires once")
+    }
+
+    /// A shard that stopped applying tells every waiter, now and later, instead of leaving
+    /// their requests hanging.
+    @Test func aFailedShardAnswersItsWaiters() throws {
+        let fileSystem = MemoryFileSystem()
+        let engine = try ShardFixture.openEngine(fileSystem)
+        defer { engine.close() }
+        let shard = try ShardFixture.openShard(engine: engine, fileSystem: fileSystem, configuration: ShardFixture.configuration(.euclid))
+        let outcomes = Mutex<[Bool]>([])
+        shard.whenApplied(4) { applied in outcomes.withLock { $0.append(applied) } }
+        try shard.apply([(1, [])])
+        #expect(outcomes.withLock { $0 } == [])
+        shard.fail()
+        #expect(outcomes.withLock { $0 } == [false])
+        shard.whenApplied(9) { applied in outcomes.withLock { $0.append(applied) } }
+        shard.whenApplied(1) { applied in outcomes.withLock { $0.append(applied) } }
+        #expect(outcomes.withLock { $0 } == [false, false, true], "an index already applied still succeeds")
+    }
+
+    /// A payload change that would make a point's payload too large is skipped (the same on
+    /// every replica) instead of failing the shard; the point keeps its payload.
+    @Test func aPayloadChangeThatDoesNotFitIsSkipped() throws {
+        let fileSystem = MemoryFileSystem()
+        let engine = try ShardFixture.openEngine(fileSystem)
+        defer { engine.close() }
+        let shard = try ShardFixture.openShard(engine: engine, fileSystem: fileSystem, configuration: ShardFixture.configuration(.euclid))
+        let key: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 1]
+        try shard.apply([(1, ShardCommand.upsert([.init(key: key, vector: [1, 2, 3, 4], payload: Array(#"{"a":1}"#.utf8))]).encode())])
+        // Five strings of 900 KB: each within the parser's limits, together over the payload bound.
+        let part = String(repeating: "x", count: 900_000)
+        let big = Array("{\"b1\":\"\(part)\",\"b2\":\"\(part)\",\"b3\":\"\(part)\",\"b4\":\"\(part)\",\"b5\":\"\(part)\"}".utf8)
+        try shard.apply([(2, ShardCommand.setPayload(keys: [key], payload: big, path: nil).encode())])
+        #expect(shard.appliedIndex == 2)
+        #expect(try shard.get(key)?.payload == Array(#"{"a":1}"#.utf8))
+        try shard.apply([(3, ShardCommand.setPayload(keys: [key], payload: Array(#"{"c":2}"#.utf8), path: nil).encode())])
+        #expect(try shard.get(key)?.payload == Array(#"{"a":1,"c":2}"#.utf8))
     }
 
     @Test func aBadEntryIsReportedWithItsIndex() throws {
