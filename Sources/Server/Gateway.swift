@@ -107,12 +107,15 @@ public final class Gateway: @unchecked Sendable {
     typealias Handler = @Sendable (Gateway, Call) -> Void
     struct Route: Sendable {
         var authenticated: Bool
+        /// Hashes a password: limited per client address (guessing, and argon2id's cost).
+        var hashesPassword = false
         var handler: Handler
     }
 
     let node: Node
     let logger: Logger
     let limiter: RateLimiter
+    let passwordLimiter: RateLimiter
     let hasher: PasswordHasher
     let workers = DispatchQueue(label: "vectron.gateway.workers", attributes: .concurrent)
     private var router = HTTPRouter<Route>()
@@ -124,6 +127,7 @@ public final class Gateway: @unchecked Sendable {
         self.node = node
         self.logger = logger
         limiter = RateLimiter(rate: node.configuration.rateLimitPerSecond, burst: node.configuration.rateLimitBurst)
+        passwordLimiter = RateLimiter(rate: node.configuration.passwordAttemptsPerSecond, burst: node.configuration.passwordAttemptsBurst)
         hasher = PasswordHasher(parameters: node.configuration.passwordHashing)
         registerRoutes()
     }
@@ -153,8 +157,9 @@ public final class Gateway: @unchecked Sendable {
     private var ready = false
     var isReady: Bool { readyLock.withLock { ready } }
 
-    private func add(_ method: HTTPMethod, _ pattern: String, authenticated: Bool = true, _ handler: @escaping Handler) {
-        router.add(method, pattern, Route(authenticated: authenticated, handler: handler))
+    private func add(_ method: HTTPMethod, _ pattern: String, authenticated: Bool = true, hashesPassword: Bool = false,
+                     _ handler: @escaping Handler) {
+        router.add(method, pattern, Route(authenticated: authenticated, hashesPassword: hashesPassword, handler: handler))
     }
 
     private func registerRoutes() {
@@ -166,8 +171,8 @@ public final class Gateway: @unchecked Sendable {
             if gateway.isReady { call.ok(.string("ready")) } else { call.fail(503, "recovering") }
         }
         add(.get, "/metrics", authenticated: false) { gateway, call in gateway.serveMetrics(call) }
-        add(.post, "/auth/register", authenticated: false) { gateway, call in gateway.register(call) }
-        add(.post, "/auth/login", authenticated: false) { gateway, call in gateway.login(call) }
+        add(.post, "/auth/register", authenticated: false, hashesPassword: true) { gateway, call in gateway.register(call) }
+        add(.post, "/auth/login", authenticated: false, hashesPassword: true) { gateway, call in gateway.login(call) }
         add(.post, "/auth/keys") { gateway, call in gateway.createKey(call) }
         add(.get, "/auth/keys") { gateway, call in gateway.listKeys(call) }
         add(.delete, "/auth/keys/{id}") { gateway, call in gateway.deleteKey(call) }
@@ -215,6 +220,14 @@ public final class Gateway: @unchecked Sendable {
         if !isReady && route.authenticated {
             call.fail(503, "the node is still recovering")
             return
+        }
+        if route.hashesPassword {
+            // The client's address without its port ("[v6]:port" or "v4:port").
+            let address = request.remoteAddress.map { text in String(text[..<(text.lastIndex(of: ":") ?? text.endIndex)]) } ?? "unknown"
+            if case .limited(let retryAfter) = passwordLimiter.take(key: address, now: (ContinuousClock.now - clockStart).seconds) {
+                call.fail(429, "too many login or registration attempts; retry after \(retryAfter) s", headers: [("Retry-After", "\(retryAfter)")])
+                return
+            }
         }
         if route.authenticated {
             do throws(APIError) {

@@ -130,10 +130,10 @@ public final class Node: @unchecked Sendable {
         let groups = lock.withLock { shards.keys.sorted() }
         for group in groups {
             guard let shard = shard(group: group) else { continue }
-            let (checkpoint, from) = (shard.vectors.appliedIndex, shard.replayFrom)
+            let from = shard.replayFrom
             try settle(group: group)
             logger.info("shard recovered", metadata: [
-                "group": "\(group)", "checkpoint": "\(checkpoint)", "replayed_from": "\(from)",
+                "group": "\(group)", "replayed_from": "\(from)",
                 "applied": "\(shard.appliedIndex)", "points": "\(shard.count)",
             ])
         }

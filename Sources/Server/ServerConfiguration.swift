@@ -28,6 +28,10 @@ public struct ServerConfiguration: Sendable {
     /// Per credential: sustained requests per second and the burst above it.
     public var rateLimitPerSecond: Double = 2000
     public var rateLimitBurst = 4000
+    /// Per client address, for login and registration (each costs an argon2id hash): sustained
+    /// attempts per second and the burst above it.
+    public var passwordAttemptsPerSecond: Double = 10
+    public var passwordAttemptsBurst = 30
     /// Lifetime of a login token.
     public var tokenLifetimeSeconds: Int64 = 3600
     /// argon2id cost for passwords.

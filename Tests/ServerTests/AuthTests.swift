@@ -196,4 +196,27 @@ struct AuthTests {
         #expect(try open.ok("GET", "/healthz") == .string("ok"))
         #expect(try server.stop() == 0)
     }
+
+    /// Login and registration hash a password each: they are limited per client address, so a
+    /// guesser (or a flood of argon2id work) is turned away with 429 and Retry-After.
+    @Test func passwordAttemptsAreLimitedPerAddress() throws {
+        let server = try ServerHarness(config: #"{"password_attempts_per_second": 1, "password_attempts_burst": 4}"#)
+        defer { server.tearDown() }
+        try server.start()
+        let open = API(port: server.port, credential: nil)
+        try open.ok("POST", "/auth/register", #"{"email": "g@example.com", "password": "guess-secret-Pw4"}"#)
+        var limited: HTTPResponseData?
+        for _ in 0..<20 {
+            let response = try open.send("POST", "/auth/login", #"{"email": "g@example.com", "password": "wrong-guess-Pw5"}"#)
+            if response.status == 429 { limited = response; break }
+            #expect(response.status == 401)
+        }
+        let response = try #require(limited, "twenty wrong passwords in a row were all checked")
+        #expect(response.errorMessage?.contains("too many") == true)
+        #expect(response.header("Retry-After").flatMap(Int.init).map { $0 >= 1 } == true)
+        // Data calls with a key are not affected.
+        let admin = API(port: server.port, credential: try #require(server.adminKey))
+        #expect(try admin.send("GET", "/collections").status == 200)
+        #expect(try server.stop() == 0)
+    }
 }

@@ -118,6 +118,8 @@ struct Serve: ParsableCommand {
                 case "http_port": configuration.httpPort = try integer(value, key)
                 case "rate_limit_per_second": configuration.rateLimitPerSecond = Double(try integer(value, key))
                 case "rate_limit_burst": configuration.rateLimitBurst = try integer(value, key)
+                case "password_attempts_per_second": configuration.passwordAttemptsPerSecond = Double(try integer(value, key))
+                case "password_attempts_burst": configuration.passwordAttemptsBurst = try integer(value, key)
                 case "token_lifetime_seconds": configuration.tokenLifetimeSeconds = Int64(try integer(value, key))
                 case "checkpoint_bytes": configuration.checkpointBytes = try integer(value, key)
                 default: throw ValidationError("unknown setting `\(key)` in \(path)")
