@@ -37,10 +37,7 @@ struct Call: Sendable {
 
     func param(_ name: String) -> String { params[name] ?? "" }
 
-    var elapsed: Double {
-        let duration = ContinuousClock.now - started
-        return Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
+    var elapsed: Double { (ContinuousClock.now - started).seconds }
 
     /// `{"result": <result>, "status": "ok", "time": t}`.
     func ok(status: Int = 200, _ result: (inout JSONWriter) -> Void) {

@@ -12,6 +12,7 @@
 // entries to each shard's apply thread; a ticker drives Raft time; a maintenance thread
 // checkpoints shards and compacts the log.
 
+import Auth
 import Basics
 import Catalog
 import FileIO
@@ -125,7 +126,7 @@ public final class Node: @unchecked Sendable {
         // committed before has been applied.
         try settle(group: Self.catalogGroup)
         if catalogState.secret.isEmpty {
-            _ = try proposeCatalogAndWait(.initialise(secret: Self.randomSecret()))
+            _ = try proposeCatalogAndWait(.initialise(secret: JWT.generateSecret()))
         }
         let groups = lock.withLock { shards.keys.sorted() }
         for group in groups {
@@ -139,7 +140,7 @@ public final class Node: @unchecked Sendable {
         }
         let elapsed = ContinuousClock.now - started
         lock.withLock {
-            recoverySeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            recoverySeconds = elapsed.seconds
             ready = true
         }
         logger.info("recovered", metadata: ["seconds": "\(recoverySeconds)", "collections": "\(catalog.collections.count)", "shards": "\(groups.count)"])
@@ -199,11 +200,6 @@ public final class Node: @unchecked Sendable {
             let durable = engine.durableAppliedIndexes[Self.catalogGroup] ?? 0
             if durable > 0 { host.compact(group: Self.catalogGroup, through: durable) }
         }
-    }
-
-    static func randomSecret() -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
     }
 
     // MARK: Groups

@@ -133,7 +133,8 @@ public final class VectorState: @unchecked Sendable {
         let version = try reader.readUInt32("keys.version")
         guard version == keysVersion else { throw reader.error("keys.version", .unsupportedVersion(UInt64(version))) }
         guard bytes.count >= keysHeaderBytes + 8 else { throw reader.error("keys.checksum", .truncated(needed: keysHeaderBytes + 8, available: bytes.count)) }
-        let stored = UInt64(littleEndianBytes: bytes[(bytes.count - 8)...])
+        var tail = ByteReader(bytes, range: bytes.count - 8 ..< bytes.count)
+        let stored = try tail.readUInt64("keys.checksum")
         let computed = XXH3.hash(bytes, range: 0 ..< bytes.count - 8)
         guard stored == computed else {
             throw DecodeError(field: "keys.checksum", offset: UInt64(bytes.count - 8), reason: .checksumMismatch(stored: stored, computed: computed))
@@ -220,12 +221,4 @@ public final class VectorState: @unchecked Sendable {
 func zeroPadded(_ value: UInt64) -> String {
     let digits = String(value)
     return String(repeating: "0", count: max(0, 20 - digits.count)) + digits
-}
-
-extension UInt64 {
-    init(littleEndianBytes bytes: ArraySlice<UInt8>) {
-        var value: UInt64 = 0
-        for (shift, byte) in bytes.prefix(8).enumerated() { value |= UInt64(byte) << (8 * UInt64(shift)) }
-        self = value
-    }
 }
