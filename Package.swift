@@ -13,8 +13,10 @@
 //                  · RaftTransport (Raft message batches between nodes over the RPC)
 //                  · Auth (argon2id passwords, API keys, HS256 JWTs, rate limits; libsodium via CSodium)
 //                  · HTTPServer (HTTP/1.1 server and router on SwiftNIO's NIOHTTP1)
+//                  · ClientProtocol (the binary client protocol's methods and messages)
 //   6 database     Catalog (the catalog group's state machine) · Shard (a shard group's: storage + HNSW)
-//   7 server       Server (the node: groups, recovery, checkpoints; the REST gateway and auth)
+//   7 server       Server (the node: groups, recovery, checkpoints; the REST and binary gateways, auth)
+//                  · VectronClient (the Swift SDK over the binary protocol)
 //   tools          Inspection (dump / verify / repair) · BenchSupport · RaftSim (the simulator)
 // `Tests/InspectionTests/LayeringTests.swift` checks every import against these rules.
 import PackageDescription
@@ -34,6 +36,8 @@ var products: [Product] = [
     .executable(name: "vectron-bench", targets: ["vectron-bench"]),
     .executable(name: "vectron-sim", targets: ["vectron-sim"]),
     .library(name: "VectronRecordLog", targets: ["RecordLog"]),
+    // The Swift client SDK (the binary protocol, async/await).
+    .library(name: "VectronClient", targets: ["VectronClient"]),
     // For the micro-benchmark package in Benchmarks/.
     .library(name: "VectronPrimitives", targets: ["Checksum", "Compression", "Wire"]),
 ]
@@ -74,6 +78,7 @@ var targets: [Target] = [
     ], swiftSettings: hotCodeSettings),
     .target(name: "RaftTransport", dependencies: ["Basics", "Wire", "Raft", "RaftStorage", "RPC", "RPCTransport"], swiftSettings: hotCodeSettings),
     .target(name: "Auth", dependencies: ["CSodium", "JSON", "Basics"]),
+    .target(name: "ClientProtocol", dependencies: ["Wire", "RPC", "Payload"], swiftSettings: hotCodeSettings),
     .target(name: "HTTPServer", dependencies: [
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -82,8 +87,10 @@ var targets: [Target] = [
     .target(name: "Catalog", dependencies: ["Wire", "Checksum", "VectorIndex"], swiftSettings: hotCodeSettings),
     .target(name: "Server", dependencies: [
         "Basics", "Wire", "Checksum", "FileIO", "JSON", "Payload", "LSM", "VectorIndex", "RecordLog", "Raft", "RaftStorage",
-        "Catalog", "Shard", "Auth", "HTTPServer", .product(name: "Logging", package: "swift-log"),
+        "Catalog", "Shard", "Auth", "HTTPServer", "RPC", "RPCTransport", "ClientProtocol", .product(name: "Logging", package: "swift-log"),
     ], swiftSettings: hotCodeSettings),
+    // The Swift SDK: the client protocol over the RPC transport.
+    .target(name: "VectronClient", dependencies: ["ClientProtocol", "RPC", "RPCTransport", "Payload", "JSON"], swiftSettings: hotCodeSettings),
     .target(name: "Shard", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "JSON", "Payload", "LSM", "VectorIndex"], swiftSettings: hotCodeSettings),
     // Tools.
     .target(name: "RaftSim", dependencies: ["Basics", "Wire", "FileIO", "FileIOSim", "RecordLog", "Linearizability", "Raft", "RaftStorage"], swiftSettings: hotCodeSettings),
@@ -137,7 +144,8 @@ var targets: [Target] = [
         "TestSupport", "Shard", "LSM", "VectorIndex", "Payload", "JSON", "FileIO", "FileIOSim", "Basics", "Wire", "Checksum",
     ]),
     .testTarget(name: "CatalogTests", dependencies: ["TestSupport", "Catalog", "VectorIndex", "Basics", "Wire", "Checksum"]),
-    .testTarget(name: "ServerTests", dependencies: ["TestSupport", "JSON", "Basics"]),
+    .testTarget(name: "ServerTests", dependencies: ["TestSupport", "JSON", "Basics", "Payload", "VectronClient", "ClientProtocol", "RPC", "RPCTransport"]),
+    .testTarget(name: "ClientProtocolTests", dependencies: ["TestSupport", "ClientProtocol", "RPC", "Payload", "Wire"], exclude: []),
     .testTarget(name: "InspectionTests", dependencies: ["TestSupport", "Inspection", "LSM", "RecordLog", "StorageFormat", "VectorIndex", "FileIO", "FileIOSim", "Basics"]),
 ]
 
@@ -162,6 +170,7 @@ if ProcessInfo.processInfo.environment["VECTRON_FUZZ"] != nil {
         ("FuzzPayload", ["JSON", "Payload"]),
         ("FuzzShardCommand", ["Shard", "Wire", "Checksum"]),
         ("FuzzCatalog", ["Catalog", "Wire", "Checksum"]),
+        ("FuzzClientMessages", ["ClientProtocol", "RPC", "Wire"]),
     ] as [(String, [Target.Dependency])] {
         targets.append(.executableTarget(name: name, dependencies: deps + ["FuzzSupport"], path: "Fuzz/\(name)"))
         products.append(.executable(name: name, targets: [name]))

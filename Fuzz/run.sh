@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds one fuzz target with libFuzzer + AddressSanitizer and runs it.
 #   Fuzz/run.sh TARGET SECONDS [extra libFuzzer flags…]
-# TARGET is FuzzRecordLogReader, FuzzLZ4, FuzzStorageSegment, FuzzBlockDecoder, FuzzFooterDecoder, FuzzManifestDecoder, FuzzHNSWCheckpoint, FuzzRaftRecords, FuzzRPCFrame, FuzzRPCMessages, FuzzRaftMessages, FuzzJSON, FuzzPayload, FuzzShardCommand or FuzzCatalog. Seeds come from Fuzz/seeds/TARGET (committed, built
+# TARGET is FuzzRecordLogReader, FuzzLZ4, FuzzStorageSegment, FuzzBlockDecoder, FuzzFooterDecoder, FuzzManifestDecoder, FuzzHNSWCheckpoint, FuzzRaftRecords, FuzzRPCFrame, FuzzRPCMessages, FuzzRaftMessages, FuzzJSON, FuzzPayload, FuzzShardCommand, FuzzCatalog or FuzzClientMessages. Seeds come from Fuzz/seeds/TARGET (committed, built
 # from the golden files); the growing corpus lives in Fuzz/corpus/TARGET (not committed).
 # Prints libFuzzer's final stats; exits non-zero if the target crashed.
 set -euo pipefail

@@ -9,8 +9,7 @@ extension Gateway {
     static let distanceNames: [Metric: String] = [.cosine: "Cosine", .dot: "Dot", .euclid: "Euclid", .manhattan: "Manhattan"]
 
     func listCollections(_ call: Call) {
-        let principal = call.principal!
-        let names = node.catalog.collections.values.filter { principal.isAdmin || $0.owner == principal.userID }.map(\.name).sorted()
+        let names = collectionNames(for: call.principal!)
         call.ok { writer in
             writer.beginObject()
             writer.key("collections")
@@ -48,49 +47,30 @@ extension Gateway {
             guard case .object(let vectors)? = body["vectors"] else {
                 throw .badRequest("`vectors` must be an object: {\"size\": n, \"distance\": \"Cosine\" | \"Dot\" | \"Euclid\" | \"Manhattan\"}")
             }
-            guard let size = vectors["size"]?.int64Value, size >= 1, size <= 65_536 else {
-                throw .badRequest("`vectors.size` must be an integer in 1…65536")
+            // A value that is not an integer in range reads as -1, which `checkCollection` refuses
+            // with the field's range.
+            func integer(_ value: JSONValue?, default fallback: Int) -> Int {
+                guard let value else { return fallback }
+                guard let number = value.int64Value, let result = Int(exactly: number), (0...(1 << 40)).contains(result) else { return -1 }
+                return result
             }
             guard case .string(let distanceName)? = vectors["distance"], let metric = Metric(name: distanceName) else {
                 throw .badRequest("`vectors.distance` must be one of Cosine, Dot, Euclid, Manhattan")
             }
-            var shards = 1
-            if let value = body["shard_number"] {
-                guard let count = value.int64Value, count >= 1, count <= Int64(Catalog.shardsMax) else {
-                    throw .badRequest("`shard_number` must be an integer in 1…\(Catalog.shardsMax)")
-                }
-                shards = Int(count)
-            }
-            var m = 16, efConstruct = 100
+            var settings = CollectionSettings(name: name, dimension: integer(vectors["size"], default: -1), metric: metric,
+                                              shards: integer(body["shard_number"], default: 1), m: 16, efConstruct: 100)
             for hnsw in [body["hnsw_config"], vectors["hnsw_config"]] {
                 guard let hnsw else { continue }
                 guard case .object(let config) = hnsw else { throw .badRequest("`hnsw_config` must be an object") }
-                if let value = config["m"] {
-                    guard let number = value.int64Value, number >= 2, number <= 128 else { throw .badRequest("`hnsw_config.m` must be an integer in 2…128") }
-                    m = Int(number)
-                }
-                if let value = config["ef_construct"] {
-                    guard let number = value.int64Value, number >= 4, number <= 4096 else {
-                        throw .badRequest("`hnsw_config.ef_construct` must be an integer in 4…4096")
-                    }
-                    efConstruct = Int(number)
-                }
+                settings.m = integer(config["m"], default: settings.m)
+                settings.efConstruct = integer(config["ef_construct"], default: settings.efConstruct)
             }
-            let command = CatalogCommand.createCollection(name: name, owner: call.principal!.userID, dimension: Int(size), metric: metric,
-                                                          shards: shards, m: m, efConstruct: efConstruct, createdAt: Self.unixNow())
-            node.proposeCatalog(command) { [self] result in
+            try checkCollection(settings)
+            createCollection(settings, owner: call.principal!.userID) { result in
                 switch result {
-                case .success(.collectionCreated(let info)):
-                    // Answer once its shards can take writes.
-                    node.whenShardsReady(info) { ready in
-                        if ready { call.ok(.bool(true)) } else { call.fail(503, "the collection's shards did not start") }
-                    }
-                case .success(.alreadyExists):
-                    // Another user's collection of this name is not revealed as such.
-                    call.fail(409, "Wrong input: Collection `\(name)` already exists!")
-                case .success(.invalid(let text)): call.fail(400, text)
-                case .success(let other): call.fail(400, "\(other)")
-                case .failure(let error): call.fail(APIError(error))
+                case .success(true): call.ok(.bool(true))
+                case .success(false): call.fail(409, "Wrong input: Collection `\(name)` already exists!")
+                case .failure(let error): call.fail(error)
                 }
             }
         } catch {
@@ -101,8 +81,7 @@ extension Gateway {
     func getCollection(_ call: Call) {
         do throws(APIError) {
             let info = try collection(call)
-            var points = 0
-            for group in info.shardGroups { points += node.shard(group: group)?.count ?? 0 }
+            let points = pointCount(info)
             call.ok { writer in
                 writer.beginObject()
                 writer.member("status", .string("green"))
@@ -154,12 +133,10 @@ extension Gateway {
             call.ok(.bool(false))
             return
         }
-        node.proposeCatalog(.deleteCollection(name: info.name)) { result in
+        deleteCollection(info) { result in
             switch result {
-            case .success(.collectionDeleted): call.ok(.bool(true))
-            case .success(.notFound): call.ok(.bool(false))
-            case .success(let other): call.fail(400, "\(other)")
-            case .failure(let error): call.fail(APIError(error))
+            case .success(let existed): call.ok(.bool(existed))
+            case .failure(let error): call.fail(error)
             }
         }
     }

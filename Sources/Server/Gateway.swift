@@ -13,7 +13,9 @@ import HTTPServer
 import JSON
 import Logging
 import Payload
+import RPCTransport
 import Shard
+import Synchronization
 import VectorIndex
 #if canImport(Glibc)
 import Glibc
@@ -25,6 +27,10 @@ struct Principal: Sendable {
     var isAdmin: Bool
     /// The rate-limit bucket: the API key's id, or the user's for a token.
     var bucket: String
+    /// The API key presented (its id), or nil for a token.
+    var keyID: String?
+    /// A token's expiry (Unix seconds), or nil for an API key.
+    var expiresAt: Int64?
 }
 
 /// One request being answered.
@@ -119,6 +125,8 @@ public final class Gateway: @unchecked Sendable {
     private var server: HTTPServer?
     let clockStart = ContinuousClock.now
     let metrics = Metrics()
+    /// The binary protocol's server (BinaryAPI.swift), once started.
+    let binaryServer = Mutex<RPCServer?>(nil)
 
     public init(node: Node, logger: Logger) {
         self.node = node
@@ -146,7 +154,11 @@ public final class Gateway: @unchecked Sendable {
         }
     }
 
-    public func stop() { server?.shutdown() }
+    /// Stops serving: REST first, then the binary protocol (running requests answer).
+    public func stop() {
+        server?.shutdown()
+        stopBinary()
+    }
 
     /// Serving starts: recovery ended and the administrator exists.
     public func markReady() { readyLock.withLock { ready = true } }
@@ -264,6 +276,11 @@ public final class Gateway: @unchecked Sendable {
         guard let credential = presented, !credential.isEmpty else {
             throw .unauthorized("missing credentials: send an `api-key` header or `Authorization: Bearer …`")
         }
+        return try authenticate(credential: credential)
+    }
+
+    /// Who presents `credential`: a login token (JWT) or an API key.
+    func authenticate(credential: String) throws(APIError) -> Principal {
         let catalog = node.catalog
         if credential.split(separator: ".", omittingEmptySubsequences: false).count == 3 {
             let claims: JSONObject
@@ -275,7 +292,7 @@ public final class Gateway: @unchecked Sendable {
             guard case .string(let subject)? = claims["sub"], let id = UInt64(subject), let user = catalog.users[id] else {
                 throw .unauthorized("invalid token: unknown subject")
             }
-            return Principal(userID: user.id, isAdmin: user.isAdmin, bucket: "user:\(user.id)")
+            return Principal(userID: user.id, isAdmin: user.isAdmin, bucket: "user:\(user.id)", expiresAt: claims["exp"]?.int64Value)
         }
         // A generated key names its record (`vk_<id>_…`); anything else can only be the
         // administrator's key from VECTRON_ADMIN_KEY.
@@ -284,7 +301,7 @@ public final class Gateway: @unchecked Sendable {
         guard let key, Secrets.constantTimeEqual(APIKey.hash(credential), key.hash), let user = catalog.users[key.owner] else {
             throw .unauthorized("invalid API key")
         }
-        return Principal(userID: user.id, isAdmin: user.isAdmin, bucket: "key:\(key.id)")
+        return Principal(userID: user.id, isAdmin: user.isAdmin, bucket: "key:\(key.id)", keyID: key.id)
     }
 
     static let adminKeyID = "admin"
@@ -344,14 +361,9 @@ public final class Gateway: @unchecked Sendable {
         return value
     }
 
-    /// The caller's collection `name` (404 for a missing one and for another user's).
+    /// The caller's collection named in the path (404 for a missing one and for another user's).
     func collection(_ call: Call) throws(APIError) -> CollectionInfo {
-        let name = call.param("name")
-        guard let info = node.catalog.collections[name], let principal = call.principal,
-              principal.isAdmin || info.owner == principal.userID else {
-            throw .notFound("Not found: Collection `\(name)` doesn't exist!")
-        }
-        return info
+        try collection(named: call.param("name"), for: call.principal)
     }
 
     /// Runs `body` on a worker thread, answering its error.

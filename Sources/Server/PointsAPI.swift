@@ -1,7 +1,5 @@
 // /collections/{name}/points…: upsert, retrieve, delete, payload changes, search, query,
-// scroll, count. Points spread over a collection's shards by the XXH3 of their id's key; a
-// write proposes one command per shard it touches and answers once every one is applied; a
-// read asks every shard and merges.
+// scroll, count — Qdrant's JSON shapes over the operations in Operations.swift.
 
 import Basics
 import Catalog
@@ -13,16 +11,7 @@ import Shard
 import VectorIndex
 
 extension Gateway {
-    /// A command's encoded size above which a shard's part of a request is split.
-    static let commandBytesTarget = 4 << 20
-    static let payloadLimits = PayloadLimits()
     static let floatKeys: Set<String> = ["vector", "vectors", "query", "nearest"]
-    /// The most points one read returns (and, with `offset`, looks at per shard).
-    static let resultPointsMax = 10_000
-    /// Keys per delete or payload command (a filter may select millions).
-    static let commandKeysMax = 50_000
-
-    static func shardIndex(_ key: [UInt8], shards: Int) -> Int { Int(XXH3.hash(key) % UInt64(shards)) }
 
     // MARK: Parsing
 
@@ -38,13 +27,6 @@ extension Gateway {
         for (index, item) in items.enumerated() { ids.append(try pointID(item, "\(field)[\(index)]")) }
         return ids
     }
-
-    /// A Cosine vector's squared length must lie in this range: the index normalises in float32
-    /// and refuses a vector whose length is zero or not finite. Such a vector used to reach the
-    /// shard's log, where applying it failed and stopped the shard for good (every later write to
-    /// it hung); as a query it failed with a 500. Checked here in Double, with margins that keep
-    /// the float32 sum of squares positive (at most 65,536 elements) and finite.
-    static let cosineSquaredLengthRange = 1e-30...1e37
 
     func vector(_ value: JSONValue?, _ field: String, dimension: Int, metric: Metric) throws(APIError) -> [Float] {
         guard let value else { throw .badRequest("`\(field)` is required") }
@@ -65,40 +47,8 @@ extension Gateway {
         default:
             throw .badRequest("`\(field)` must be an array of \(dimension) numbers")
         }
-        guard floats.count == dimension else {
-            throw .badRequest("Wrong input: Vector dimension error: expected dim: \(dimension), got \(floats.count) (\(field))")
-        }
-        for number in floats where !number.isFinite { throw .badRequest("\(field): vectors must be finite float32 numbers") }
-        if metric == .cosine {
-            var squaredLength: Double = 0
-            for number in floats { squaredLength += Double(number) * Double(number) }
-            guard Self.cosineSquaredLengthRange.contains(squaredLength) else {
-                throw .badRequest("\(field): a Cosine vector needs a length in 1e-15…3e18 (a zero vector has no direction)")
-            }
-        }
+        try checkVector(floats, field, dimension: dimension, metric: metric)
         return floats
-    }
-
-    func payloadText(_ value: JSONValue?, _ field: String) throws(APIError) -> [UInt8] {
-        guard let value, !value.isNull else { return Array("{}".utf8) }
-        guard case .object(let object) = value else { throw .badRequest("`\(field)` must be a JSON object") }
-        do throws(PayloadError) { try Self.payloadLimits.validate(object) } catch { throw .badRequest("\(field): \(error)") }
-        return value.serialized()
-    }
-
-    func filter(_ value: JSONValue?) throws(APIError) -> Filter? {
-        guard let value, !value.isNull else { return nil }
-        do throws(FilterError) { return try Filter.parse(value) } catch { throw .badRequest("Bad filter: \(error)") }
-    }
-
-    /// A shard-level predicate for `filter`.
-    static func predicate(_ filter: Filter?) -> PointPredicate? {
-        guard let filter else { return nil }
-        return { key, payload in
-            guard let id = try? PointID(encodedKey: key) else { return false }
-            guard case .object(let object)? = try? JSONParser.parse(payload) else { return false }
-            return filter.matches(id: id, payload: object)
-        }
     }
 
     func positiveInt(_ value: JSONValue?, _ field: String, default fallback: Int, max: Int = 1_000_000) throws(APIError) -> Int {
@@ -139,20 +89,12 @@ extension Gateway {
 
     // MARK: Writing
 
-    /// Proposes each shard's commands; answers with Qdrant's update result once all are applied.
-    func propose(_ call: Call, _ info: CollectionInfo, _ commands: [(group: UInt64, command: ShardCommand)]) {
-        if commands.isEmpty {
-            call.ok(Self.updateResult(0))
-            return
-        }
-        let pending = PendingWrites(count: commands.count)
-        for (group, command) in commands {
-            node.propose(group: group, data: command.encode()) { result in
-                guard let outcome = pending.complete(result) else { return }
-                switch outcome {
-                case .success(let index): call.ok(Self.updateResult(index))
-                case .failure(let error): call.fail(APIError(error))
-                }
+    /// Answers a write with Qdrant's update result.
+    func answerUpdate(_ call: Call) -> @Sendable (Result<UInt64, APIError>) -> Void {
+        { result in
+            switch result {
+            case .success(let index): call.ok(Self.updateResult(index))
+            case .failure(let error): call.fail(error)
             }
         }
     }
@@ -213,25 +155,7 @@ extension Gateway {
                 body = try self.body(call)
                 try read(body, payloadsOnly: true)
             }
-            var perShard = [[ShardCommand.Point]](repeating: [], count: info.shardGroups.count)
-            for point in points { perShard[Self.shardIndex(point.key, shards: info.shardGroups.count)].append(point) }
-            var commands: [(group: UInt64, command: ShardCommand)] = []
-            for (shard, shardPoints) in perShard.enumerated() where !shardPoints.isEmpty {
-                var chunk: [ShardCommand.Point] = []
-                var bytes = 0
-                for point in shardPoints {
-                    let size = point.key.count + point.vector.count * 4 + point.payload.count + 16
-                    if !chunk.isEmpty && bytes + size > Self.commandBytesTarget {
-                        commands.append((info.shardGroups[shard], .upsert(chunk)))
-                        chunk = []
-                        bytes = 0
-                    }
-                    chunk.append(point)
-                    bytes += size
-                }
-                commands.append((info.shardGroups[shard], .upsert(chunk)))
-            }
-            propose(call, info, commands)
+            propose(Self.upsertCommands(points, info), completion: answerUpdate(call))
         } catch {
             call.fail(error)
         }
@@ -244,52 +168,20 @@ extension Gateway {
 
     enum PayloadChange { case set, overwrite, deleteKeys, clear }
 
-    /// The points a request selects: `points` (ids) or `filter` (resolved on every shard now).
-    func selectKeys(_ body: JSONValue, _ info: CollectionInfo, field: String = "points") throws(APIError) -> [[[UInt8]]] {
-        var perShard = [[[UInt8]]](repeating: [], count: info.shardGroups.count)
-        if let ids = body[field], !ids.isNull {
-            for id in try pointIDs(ids, field) {
-                let key = id.encodedKey
-                perShard[Self.shardIndex(key, shards: perShard.count)].append(key)
-            }
-            return perShard
-        }
+    /// The points a request selects: `points` (ids) or `filter`.
+    func selection(_ body: JSONValue, field: String = "points") throws(APIError) -> PointSelection {
+        if let ids = body[field], !ids.isNull { return .ids(try pointIDs(ids, field)) }
         guard let filter = try filter(body["filter"]) else { throw .badRequest("give `\(field)` (a list of ids) or `filter`") }
-        let predicate = Self.predicate(filter)
-        for (index, group) in info.shardGroups.enumerated() {
-            guard let shard = node.shard(group: group) else { throw .unavailable("shard \(group) is not open") }
-            var after: [UInt8]?
-            repeat {
-                let page: (points: [ShardPoint], next: [UInt8]?)
-                do throws(ShardError) { page = try shard.scroll(after: after, limit: 4096, filter: predicate) } catch { throw .internalError("\(error)") }
-                perShard[index].append(contentsOf: page.points.map(\.key))
-                after = page.next
-            } while after != nil
-        }
-        return perShard
-    }
-
-    /// Each shard's keys in commands of at most `commandKeysMax` keys.
-    static func chunks(_ perShard: [[[UInt8]]], _ info: CollectionInfo) -> [(group: UInt64, keys: [[UInt8]])] {
-        var out: [(group: UInt64, keys: [[UInt8]])] = []
-        for (shard, keys) in perShard.enumerated() {
-            var start = 0
-            while start < keys.count {
-                let end = min(start + commandKeysMax, keys.count)
-                out.append((info.shardGroups[shard], Array(keys[start..<end])))
-                start = end
-            }
-        }
-        return out
+        return .filter(filter)
     }
 
     func deletePoints(_ call: Call) {
         do throws(APIError) {
             let info = try collection(call)
-            let body = try self.body(call)
+            let selection = try selection(try self.body(call))
             offload(call) { [self] () throws(APIError) in
-                let perShard = try selectKeys(body, info)
-                propose(call, info, Self.chunks(perShard, info).map { ($0.group, ShardCommand.delete(keys: $0.keys)) })
+                let perShard = try selectKeys(selection, info)
+                propose(Self.commands(perShard, info) { .delete(keys: $0) }, completion: answerUpdate(call))
             }
         } catch {
             call.fail(error)
@@ -300,44 +192,35 @@ extension Gateway {
         do throws(APIError) {
             let info = try collection(call)
             let body = try self.body(call)
-            var payload: [UInt8] = []
-            var key: String?
-            var paths: [String] = []
+            let edit: PayloadEdit
             switch kind {
             case .set, .overwrite:
                 guard body["payload"]?.objectValue != nil else { throw .badRequest("`payload` (an object) is required") }
-                payload = try payloadText(body["payload"], "payload")
-                if kind == .set, let value = body["key"], !value.isNull {
+                let payload = try payloadText(body["payload"], "payload")
+                if kind == .overwrite {
+                    edit = .overwrite(payload: payload)
+                } else if let value = body["key"], !value.isNull {
                     guard case .string(let text) = value else { throw .badRequest("`key` must be a string") }
-                    do throws(PayloadPathError) { _ = try PayloadPath(parsing: text) } catch { throw .badRequest("key: \(error)") }
-                    key = text
+                    edit = .set(payload: payload, path: text)
+                } else {
+                    edit = .set(payload: payload, path: nil)
                 }
             case .deleteKeys:
                 guard case .array(let items)? = body["keys"]?.asGeneralArray else { throw .badRequest("`keys` (a list of strings) is required") }
-                guard items.count <= 1024 else { throw .badRequest("`keys` may name at most 1024 payload keys") }
+                var paths: [String] = []
                 for item in items {
                     guard case .string(let text) = item else { throw .badRequest("`keys` must hold strings") }
-                    do throws(PayloadPathError) { _ = try PayloadPath(parsing: text) } catch { throw .badRequest("keys: \(error)") }
                     paths.append(text)
                 }
+                edit = .deleteKeys(paths)
             case .clear:
-                break
+                edit = .clear
             }
-            let (payloadText, path, deletedPaths) = (payload, key, paths)
+            try checkEdit(edit)
+            let selection = try selection(body)
             offload(call) { [self] () throws(APIError) in
-                let perShard = try selectKeys(body, info)
-                let commands = Self.chunks(perShard, info).map { entry -> (group: UInt64, command: ShardCommand) in
-                    let keys = entry.keys
-                    let command: ShardCommand
-                    switch kind {
-                    case .set: command = .setPayload(keys: keys, payload: payloadText, path: path)
-                    case .overwrite: command = .overwritePayload(keys: keys, payload: payloadText)
-                    case .deleteKeys: command = .deletePayloadKeys(keys: keys, paths: deletedPaths)
-                    case .clear: command = .clearPayload(keys: keys)
-                    }
-                    return (entry.group, command)
-                }
-                propose(call, info, commands)
+                let perShard = try selectKeys(selection, info)
+                propose(Self.commands(perShard, info) { Self.command(edit, keys: $0) }, completion: answerUpdate(call))
             }
         } catch {
             call.fail(error)
@@ -375,14 +258,10 @@ extension Gateway {
             let raw = call.param("id")
             let id: PointID
             if let number = UInt64(raw) { id = .number(number) } else { id = try pointID(.string(raw), "id") }
-            let key = id.encodedKey
-            guard let shard = node.shard(group: info.shardGroups[Self.shardIndex(key, shards: info.shardGroups.count)]) else {
-                throw .unavailable("the point's shard is not open")
+            offload(call) { [self] () throws(APIError) in
+                guard let point = try fetch([id], info).first else { throw .notFound("Not found: Point with id \(id) does not exists!") }
+                call.ok { Self.writePoint(&$0, key: point.key, record: point.record, score: nil, payload: .all, vector: true) }
             }
-            let record: PointRecord?
-            do throws(ShardError) { record = try shard.get(key) } catch { throw .internalError("\(error)") }
-            guard let record else { throw .notFound("Not found: Point with id \(id) does not exists!") }
-            call.ok { Self.writePoint(&$0, key: key, record: record, score: nil, payload: .all, vector: true) }
         } catch {
             call.fail(error)
         }
@@ -395,18 +274,13 @@ extension Gateway {
             let ids = try pointIDs(body["ids"], "ids")
             let payload = try payloadSelector(body["with_payload"], default: true)
             let withVector = try flag(body["with_vector"], "with_vector", default: false)
-            var found: [([UInt8], PointRecord)] = []
-            for id in ids {
-                let key = id.encodedKey
-                guard let shard = node.shard(group: info.shardGroups[Self.shardIndex(key, shards: info.shardGroups.count)]) else {
-                    throw .unavailable("a shard is not open")
+            offload(call) { [self] () throws(APIError) in
+                let found = try fetch(ids, info)
+                call.ok { writer in
+                    writer.beginArray()
+                    for (key, record) in found { Self.writePoint(&writer, key: key, record: record, score: nil, payload: payload, vector: withVector) }
+                    writer.endArray()
                 }
-                do throws(ShardError) { if let record = try shard.get(key) { found.append((key, record)) } } catch { throw .internalError("\(error)") }
-            }
-            call.ok { writer in
-                writer.beginArray()
-                for (key, record) in found { Self.writePoint(&writer, key: key, record: record, score: nil, payload: payload, vector: withVector) }
-                writer.endArray()
             }
         } catch {
             call.fail(error)
@@ -428,41 +302,25 @@ extension Gateway {
             } else {
                 vectorValue = body["vector"]
             }
-            let vector = try vector(vectorValue, query ? "query" : "vector", dimension: info.dimension, metric: info.metric)
-            let limit = try positiveInt(body["limit"] ?? body["top"], "limit", default: 10, max: Self.resultPointsMax)
-            let offset = try positiveInt(body["offset"], "offset", default: 0, max: Self.resultPointsMax)
-            guard limit + offset <= Self.resultPointsMax else { throw .badRequest("`limit` + `offset` may be at most \(Self.resultPointsMax)") }
-            let filter = try filter(body["filter"])
-            let payload = try payloadSelector(body["with_payload"], default: query ? false : false)
+            var spec = SearchSpec(
+                vector: try vector(vectorValue, query ? "query" : "vector", dimension: info.dimension, metric: info.metric),
+                limit: try positiveInt(body["limit"] ?? body["top"], "limit", default: 10, max: Self.resultPointsMax),
+                offset: try positiveInt(body["offset"], "offset", default: 0, max: Self.resultPointsMax),
+                filter: try filter(body["filter"]), threshold: nil, ef: nil, exact: false)
+            let payload = try payloadSelector(body["with_payload"], default: false)
             let withVector = try flag(body["with_vector"], "with_vector", default: false)
-            var threshold: Float?
             if let value = body["score_threshold"], !value.isNull {
                 guard let number = value.doubleValue else { throw .badRequest("`score_threshold` must be a number") }
-                threshold = Float(number)
+                spec.threshold = Float(number)
             }
-            var ef: Int?
-            var exact = false
             if case .object(let params)? = body["params"] {
-                if let value = params["hnsw_ef"], !value.isNull { ef = try positiveInt(value, "params.hnsw_ef", default: 0, max: 100_000) }
-                exact = try flag(params["exact"], "params.exact", default: false)
+                if let value = params["hnsw_ef"], !value.isNull { spec.ef = try positiveInt(value, "params.hnsw_ef", default: 0, max: 100_000) }
+                spec.exact = try flag(params["exact"], "params.exact", default: false)
             }
-            let k = limit + offset
-            let predicate = Self.predicate(filter)
-            let higherIsBetter = info.metric.higherIsBetter
-            let (searchEF, searchExact, scoreThreshold) = (ef, exact, threshold)
+            try checkSearch(spec)
+            let checked = spec
             offload(call) { [self] () throws(APIError) in
-                var hits: [ShardHit] = []
-                for group in info.shardGroups {
-                    guard let shard = node.shard(group: group) else { throw .unavailable("shard \(group) is not open") }
-                    do throws(ShardError) {
-                        hits.append(contentsOf: try shard.search(vector, k: k, ef: searchEF.map { max($0, k) }, exact: searchExact, filter: predicate))
-                    } catch {
-                        throw .internalError("\(error)")
-                    }
-                }
-                hits.sort { higherIsBetter ? $0.score > $1.score : $0.score < $1.score }
-                if let threshold = scoreThreshold { hits.removeAll { higherIsBetter ? $0.score < threshold : $0.score > threshold } }
-                let page = hits.dropFirst(offset).prefix(limit)
+                let page = try searchHits(checked, info)
                 call.ok { writer in
                     if query {
                         writer.beginObject()
@@ -488,34 +346,17 @@ extension Gateway {
         }
     }
 
-    /// Keyset pagination over every shard: each returns its points from `offset` on (in id
-    /// order); the merge takes `limit` and names the next id as `next_page_offset`.
     func scroll(_ call: Call, body: JSONValue, info: CollectionInfo, queryShape: Bool) {
         do throws(APIError) {
             let limit = try positiveInt(body["limit"], "limit", default: 10, max: Self.resultPointsMax)
-            // A page of 0 points still named the next point as `next_page_offset`, so a client
-            // following it looped forever; Qdrant refuses a limit below 1 too.
-            guard limit >= 1 else { throw .badRequest("`limit` must be at least 1") }
             var from: [UInt8]?
             if let value = body["offset"], !value.isNull { from = try pointID(value, "offset").encodedKey }
             let filter = try filter(body["filter"])
             let payload = try payloadSelector(body["with_payload"], default: true)
             let withVector = try flag(body["with_vector"], "with_vector", default: false)
-            let predicate = Self.predicate(filter)
             let start = from
             offload(call) { [self] () throws(APIError) in
-                var points: [ShardPoint] = []
-                for group in info.shardGroups {
-                    guard let shard = node.shard(group: group) else { throw .unavailable("shard \(group) is not open") }
-                    do throws(ShardError) {
-                        points.append(contentsOf: try shard.scroll(from: start, limit: limit + 1, filter: predicate).points)
-                    } catch {
-                        throw .internalError("\(error)")
-                    }
-                }
-                points.sort { $0.key.lexicographicallyPrecedes($1.key) }
-                let next = points.count > limit ? points[limit].key : nil
-                let page = points.prefix(limit)
+                let (page, next) = try scrollPage(from: start, limit: limit, filter: filter, info)
                 call.ok { writer in
                     writer.beginObject()
                     writer.key("points")
@@ -537,14 +378,9 @@ extension Gateway {
     func count(_ call: Call) {
         do throws(APIError) {
             let info = try collection(call)
-            let body = try self.body(call)
-            let predicate = Self.predicate(try filter(body["filter"]))
+            let filter = try filter(try self.body(call)["filter"])
             offload(call) { [self] () throws(APIError) in
-                var total = 0
-                for group in info.shardGroups {
-                    guard let shard = node.shard(group: group) else { throw .unavailable("shard \(group) is not open") }
-                    do throws(ShardError) { total += try shard.count(filter: predicate) } catch { throw .internalError("\(error)") }
-                }
+                let total = try countPoints(filter: filter, info)
                 call.ok { writer in
                     writer.beginObject()
                     writer.member("count", .integer(Int64(total)))
@@ -575,36 +411,6 @@ enum PayloadSelector: Sendable {
             for (key, value) in object.members where !keys.contains(key) { out.set(key, value) }
         }
         return .object(out)
-    }
-}
-
-/// Joins the completions of one request's shard writes: the last one answers (with the highest
-/// index), the first failure answers at once.
-final class PendingWrites: @unchecked Sendable {
-    private let lock = ConditionLock()
-    private var left: Int
-    private var highest: UInt64 = 0
-    private var answered = false
-
-    init(count: Int) { left = count }
-
-    func complete(_ result: Result<UInt64, ServerError>) -> Result<UInt64, ServerError>? {
-        lock.withLock { () -> Result<UInt64, ServerError>? in
-            guard !answered else { return nil }
-            switch result {
-            case .failure:
-                answered = true
-                return result
-            case .success(let index):
-                highest = max(highest, index)
-                left -= 1
-                if left == 0 {
-                    answered = true
-                    return .success(highest)
-                }
-                return nil
-            }
-        }
     }
 }
 

@@ -9,6 +9,9 @@ public struct ServerConfiguration: Sendable {
     /// The REST API's address. Loopback by default: exposing it is a deliberate choice.
     public var httpHost = "127.0.0.1"
     public var httpPort = 6333
+    /// The binary protocol's address (Format/client.md); its host defaults to the REST API's.
+    public var rpcHost: String?
+    public var rpcPort = 6334
     /// The bootstrap administrator's API key (`VECTRON_ADMIN_KEY`); when nil, the first start
     /// generates one and prints it once.
     public var adminKey: String?

@@ -34,7 +34,9 @@ import Testing
         "HTTPServer": ["NIOCore", "NIOPosix", "NIOHTTP1"],
         "Catalog": ["Wire", "Checksum", "VectorIndex"],
         "Server": ["Basics", "Wire", "Checksum", "FileIO", "JSON", "Payload", "LSM", "VectorIndex", "RecordLog", "Raft", "RaftStorage",
-                   "Catalog", "Shard", "Auth", "HTTPServer", "Logging"],
+                   "Catalog", "Shard", "Auth", "HTTPServer", "RPC", "RPCTransport", "ClientProtocol", "Logging"],
+        "ClientProtocol": ["Wire", "RPC", "Payload"],
+        "VectronClient": ["ClientProtocol", "RPC", "RPCTransport", "Payload", "JSON"],
         "Shard": ["Basics", "Wire", "Checksum", "FileIO", "JSON", "Payload", "LSM", "VectorIndex"],
     ]
     /// Platform modules any layer may import; Foundation only outside the core.

@@ -49,6 +49,9 @@ final class ServerHarness: @unchecked Sendable {
     var httpPort = 0
     private(set) var process: Process?
     private(set) var port = 0
+    /// The binary protocol's port: 0 picks a free one (read from the output, as `binaryPort`).
+    var rpcPort = 0
+    private(set) var binaryPort = 0
     /// The bootstrap administrator's API key, printed at first start only.
     private(set) var adminKey: String?
     private let output = NSCondition()
@@ -97,6 +100,11 @@ final class ServerHarness: @unchecked Sendable {
             throw HarnessError(description: "cannot read the port from \(listening)")
         }
         self.port = port
+        guard let binary = currentStdout().split(separator: "\n").last(where: { $0.contains("vectron binary protocol on vectron://") }),
+              let binaryPortText = binary.split(separator: ":").last, let binaryPort = Int(binaryPortText) else {
+            throw HarnessError(description: "no binary protocol port in \(currentStdout())")
+        }
+        self.binaryPort = binaryPort
         guard waitForLine(containing: "vectron ready", until: deadline) != nil else {
             // A server that is not ready may not be listening to SIGTERM yet: kill it.
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
@@ -136,7 +144,8 @@ final class ServerHarness: @unchecked Sendable {
         FileManager.default.createFile(atPath: stdoutLog.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binaryPath)
-        process.arguments = ["serve", "--data-dir", dataDirectory.path, "--http-port", String(httpPort), "--password-cost", "minimum"] + extraArguments
+        process.arguments = ["serve", "--data-dir", dataDirectory.path, "--http-port", String(httpPort), "--rpc-port", String(rpcPort),
+                             "--password-cost", "minimum"] + extraArguments
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "VECTRON_ADMIN_KEY")
         environment.removeValue(forKey: "VECTRON_CONFIG")

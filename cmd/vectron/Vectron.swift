@@ -21,15 +21,19 @@ struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a Vectron node (single node: every role in this process).",
         discussion: """
-        Defaults: data in ./vectron-data, REST API on 127.0.0.1:6333.
-        Environment: VECTRON_DATA_DIR, VECTRON_HTTP_HOST, VECTRON_HTTP_PORT, VECTRON_ADMIN_KEY,
-        VECTRON_CONFIG (a JSON file with any of "data_dir", "http_host", "http_port",
-        "rate_limit_per_second", "rate_limit_burst", "token_lifetime_seconds", "checkpoint_bytes").
+        Defaults: data in ./vectron-data, REST API on 127.0.0.1:6333, binary protocol on 127.0.0.1:6334.
+        Environment: VECTRON_DATA_DIR, VECTRON_HTTP_HOST, VECTRON_HTTP_PORT, VECTRON_RPC_HOST,
+        VECTRON_RPC_PORT, VECTRON_ADMIN_KEY, VECTRON_CONFIG (a JSON file with any of "data_dir",
+        "http_host", "http_port", "rpc_host", "rpc_port", "rate_limit_per_second", "rate_limit_burst",
+        "password_attempts_per_second", "password_attempts_burst", "token_lifetime_seconds",
+        "checkpoint_bytes"), VECTRON_LOG_LEVEL.
         """)
 
     @Option(name: .long, help: "The data directory (default ./vectron-data).") var dataDir: String?
     @Option(name: .long, help: "The REST API's address (default 127.0.0.1).") var httpHost: String?
     @Option(name: .long, help: "The REST API's port (default 6333; 0 picks a free one).") var httpPort: Int?
+    @Option(name: .long, help: "The binary protocol's address (default: the REST API's).") var rpcHost: String?
+    @Option(name: .long, help: "The binary protocol's port (default 6334; 0 picks a free one).") var rpcPort: Int?
     @Option(name: .long, help: "A JSON config file.") var config: String?
     @Option(name: .long, help: "argon2id cost: interactive (default) or minimum (tests only).") var passwordCost: String?
 
@@ -57,14 +61,18 @@ struct Serve: ParsableCommand {
         // The port first, so a busy one fails before anything is recovered or written; until
         // recovery ends the API answers 503 and /readyz says so.
         let gateway = Gateway(node: node, logger: logger)
-        let port: Int
+        let port: Int, rpcPort: Int
         do {
             port = try gateway.start()
+            rpcPort = try gateway.startBinary()
         } catch {
             FileHandle.standardError.write(Data("vectron: \(error)\n".utf8))
+            gateway.stop()
             node.stop()
             throw ExitCode(1)
         }
+        let rpcHost = configuration.rpcHost ?? configuration.httpHost
+        print("vectron binary protocol on vectron://\(rpcHost):\(rpcPort)")
         print("vectron listening on http://\(configuration.httpHost):\(port) (data: \(configuration.dataDirectory))")
         fflush(nil)  /* stdout: a test reads the port from it */
         do {
@@ -82,7 +90,8 @@ struct Serve: ParsableCommand {
         gateway.markReady()
         print("vectron ready")
         fflush(nil)
-        logger.info("serving", metadata: ["http": "\(configuration.httpHost):\(port)", "data": "\(configuration.dataDirectory)"])
+        logger.info("serving", metadata: ["http": "\(configuration.httpHost):\(port)", "rpc": "\(rpcHost):\(rpcPort)",
+                                          "data": "\(configuration.dataDirectory)"])
 
         // SIGINT / SIGTERM: stop serving, checkpoint, close.
         let stopped = DispatchSemaphore(value: 0)
@@ -116,6 +125,8 @@ struct Serve: ParsableCommand {
                 case "data_dir": configuration.dataDirectory = try string(value, key)
                 case "http_host": configuration.httpHost = try string(value, key)
                 case "http_port": configuration.httpPort = try integer(value, key)
+                case "rpc_host": configuration.rpcHost = try string(value, key)
+                case "rpc_port": configuration.rpcPort = try integer(value, key)
                 case "rate_limit_per_second": configuration.rateLimitPerSecond = Double(try integer(value, key))
                 case "rate_limit_burst": configuration.rateLimitBurst = try integer(value, key)
                 case "password_attempts_per_second": configuration.passwordAttemptsPerSecond = Double(try integer(value, key))
@@ -132,6 +143,11 @@ struct Serve: ParsableCommand {
             guard let port = Int(value) else { throw ValidationError("VECTRON_HTTP_PORT must be a port number") }
             configuration.httpPort = port
         }
+        if let value = environment["VECTRON_RPC_HOST"] { configuration.rpcHost = value }
+        if let value = environment["VECTRON_RPC_PORT"] {
+            guard let port = Int(value) else { throw ValidationError("VECTRON_RPC_PORT must be a port number") }
+            configuration.rpcPort = port
+        }
         if let value = environment["VECTRON_ADMIN_KEY"], !value.isEmpty {
             guard value.utf8.count >= 16 else { throw ValidationError("VECTRON_ADMIN_KEY must be at least 16 characters") }
             configuration.adminKey = value
@@ -139,6 +155,8 @@ struct Serve: ParsableCommand {
         if let dataDir { configuration.dataDirectory = dataDir }
         if let httpHost { configuration.httpHost = httpHost }
         if let httpPort { configuration.httpPort = httpPort }
+        if let rpcHost { configuration.rpcHost = rpcHost }
+        if let rpcPort { configuration.rpcPort = rpcPort }
         switch passwordCost {
         case nil, "interactive": break
         case "minimum": configuration.passwordHashing = .fastForTests
@@ -149,6 +167,7 @@ struct Serve: ParsableCommand {
             throw ValidationError("token_lifetime_seconds must be within ±\(Self.tokenLifetimeSecondsMax)")
         }
         guard (0...65_535).contains(configuration.httpPort) else { throw ValidationError("the HTTP port must be in 0…65535") }
+        guard (0...65_535).contains(configuration.rpcPort) else { throw ValidationError("the binary protocol's port must be in 0…65535") }
         guard !configuration.dataDirectory.isEmpty else { throw ValidationError("the data directory cannot be empty") }
         return configuration
     }
