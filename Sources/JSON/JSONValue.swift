@@ -167,3 +167,33 @@ public struct JSONObject: Sendable, Equatable {
         lhs.keys == rhs.keys && lhs.values == rhs.values
     }
 }
+
+// Literals, for code that builds payloads and filters by hand (the SDK's users, tests):
+// `let payload: JSONObject = ["city": "Berlin", "population": 3_600_000, "tags": ["capital"]]`.
+
+extension JSONObject: ExpressibleByDictionaryLiteral {
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self.init()
+        for (key, value) in elements {
+            let inserted = insertNew(key, value)
+            precondition(inserted, "duplicate key \(key) in a JSONObject literal")
+        }
+    }
+}
+
+extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral,
+    ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral {
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int64) { self = .integer(value) }
+    public init(floatLiteral value: Double) { self = .double(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        var object = JSONObject()
+        for (key, value) in elements {
+            precondition(object[key] == nil, "duplicate key \(key) in a JSON object literal")
+            object.set(key, value)
+        }
+        self = .object(object)
+    }
+}

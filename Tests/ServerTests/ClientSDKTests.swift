@@ -92,7 +92,7 @@ struct ClientSDKTests {
         #expect(included.first?.payload?.count == 1 && included.first?.payload?["n"] != nil)
 
         // Exact search against brute force, with and without a filter.
-        let filterA: JSONValue = try JSONParser.parse(Array(#"{"must": [{"key": "group", "match": {"value": "a"}}]}"#.utf8))
+        let filterA: JSONValue = ["must": [["key": "group", "match": ["value": "a"]]]]
         for _ in 0..<5 {
             let query = data.vector(dimension)
             let hits = try await sdk.search(name, vector: query, limit: 10, withPayload: .all, exact: true)
@@ -184,7 +184,8 @@ struct ClientSDKTests {
         #expect(isInvalid(await code { try await admin.deletePayloadKeys("mine", ["a..b"], points: .ids([.number(1)])) }))
         #expect(isNotFound(await code { try await admin.upsert("nope", points: [Point(id: 1, vector: [1, 2, 3])]) }))
         #expect(isNotFound(await code { _ = try await admin.count("nope") }))
-        try await admin.upsert("mine", points: [Point(id: 7, vector: [1, 2, 3])])
+        try await admin.upsert("mine", points: [Point(id: 7, vector: [1, 2, 3], payload: ["lang": "en", "n": 1, "tags": ["x"]])])
+        #expect(try await admin.retrieve("mine", ids: [.number(7)]).first?.payload == ["lang": "en", "n": 1, "tags": ["x"]])
         #expect(try await admin.count("mine") == 1)
 
         // A wrong key is refused in the handshake.
