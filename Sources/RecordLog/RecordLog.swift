@@ -99,6 +99,9 @@ public struct LogStatistics: Sendable, Equatable {
     /// benchmarks; unsynced writes are not timed, to keep clock reads off their path).
     public var writeNanoseconds: UInt64 = 0
     public var syncNanoseconds: UInt64 = 0
+    /// One observation per sync counted in `syncs`: a group commit's fdatasyncs (older sealed
+    /// segments and the active one) or a `syncWritten` call's, in seconds.
+    public var syncLatency = LatencyHistogram()
     public var relocatedRecords: UInt64 = 0
     public var segmentsCreated: UInt64 = 0
     public var segmentsDeleted: UInt64 = 0
@@ -334,6 +337,7 @@ public final class RecordLog: @unchecked Sendable {
             unsyncedSealed.removeAll { numbers.contains($0) }
             statistics.syncs += 1
             statistics.syncNanoseconds += elapsed
+            statistics.syncLatency.record(nanoseconds: elapsed)
         }
     }
 
@@ -616,6 +620,7 @@ public final class RecordLog: @unchecked Sendable {
         statistics.bytesWritten += writerStatistics.bytesWritten
         statistics.writeNanoseconds += writerStatistics.writeNanoseconds
         statistics.syncNanoseconds += writerStatistics.syncNanoseconds
+        statistics.syncLatency.merge(writerStatistics.syncLatency)
         writerStatistics = LogStatistics()
     }
 
@@ -831,6 +836,7 @@ public final class RecordLog: @unchecked Sendable {
         writerStatistics.bytesWritten += UInt64(buffer.count)
         writerStatistics.writeNanoseconds += written - started
         writerStatistics.syncNanoseconds += synced - written
+        writerStatistics.syncLatency.record(nanoseconds: synced - written)
         buffer.removeAll(keepingCapacity: true)
     }
 
@@ -1146,6 +1152,19 @@ public final class RecordLog: @unchecked Sendable {
             var s = statistics
             s.segmentCount = segments.count
             return s
+        }
+    }
+
+    /// The size on disk of the log's segment files and their number: one `fstat` per segment,
+    /// under `lock` so that no segment's file is closed meanwhile. Zero once closed.
+    public var diskUsage: (bytes: UInt64, segments: Int) {
+        lock.withLock {
+            guard !isClosed else { return (0, 0) }
+            var bytes: UInt64 = 0
+            for state in segments.values {
+                do throws(FileIOError) { bytes += try state.handle.size() } catch { continue }
+            }
+            return (bytes, segments.count)
         }
     }
 

@@ -22,6 +22,7 @@ import Raft
 import RaftStorage
 import RecordLog
 import Shard
+import Synchronization
 import VectorIndex
 import Wire
 
@@ -61,6 +62,12 @@ public final class Node: @unchecked Sendable {
     private var threadsRunning = 0
     public private(set) var recoverySeconds: Double = 0
     private var ready = false
+
+    /// Raft commit latency: from `propose` until the entry is applied and its proposer is
+    /// answered (successes only). Its own lock: the driver and every shard's apply thread
+    /// record here.
+    private let commitLatencyHistogram = Mutex(LatencyHistogram())
+    var commitLatency: LatencyHistogram { commitLatencyHistogram.withLock { $0 } }
 
     public var catalog: Catalog { lock.withLock { catalogState } }
     public var isReady: Bool { lock.withLock { ready } }
@@ -268,7 +275,16 @@ public final class Node: @unchecked Sendable {
 
     /// Proposes `data` to `group`; `completion` runs (on some internal thread) once the entry is
     /// applied — to the catalog or to the shard — or failed.
-    func propose(group: UInt64, data: [UInt8], completion: @escaping @Sendable (Result<UInt64, ServerError>) -> Void) {
+    func propose(group: UInt64, data: [UInt8], completion answer: @escaping @Sendable (Result<UInt64, ServerError>) -> Void) {
+        let started = ContinuousClock.now
+        // Recorded before the answer, so that whoever sees the answer sees the observation.
+        let completion: @Sendable (Result<UInt64, ServerError>) -> Void = { [self] result in
+            if case .success = result {
+                let elapsed = (ContinuousClock.now - started).seconds
+                commitLatencyHistogram.withLock { $0.record(seconds: elapsed) }
+            }
+            answer(result)
+        }
         host.propose(group: group, data: data) { [self] result in
             switch result {
             case .failure(let error):

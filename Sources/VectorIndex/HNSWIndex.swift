@@ -210,6 +210,15 @@ public final class HNSWIndex: @unchecked Sendable {
     public var nodeSlots: Int { metaLock.withLock { nodeCount - freeSlots.count } }
     public var tombstoneCount: Int { metaLock.withLock { tombstones } }
 
+    /// Bytes the index has allocated for its nodes: the level-0 arena, the float vectors, the
+    /// per-node arrays and the upper-level pool (capacity, not use; the id map is not counted).
+    public var allocatedBytes: Int {
+        structureLock.lockShared()
+        defer { structureLock.unlock() }
+        let perNode = nodeStride + vectorBytes + MemoryLayout<UInt8>.size * 2 + MemoryLayout<UInt32>.size + MemoryLayout<UInt64>.size
+        return capacity * perNode + upperCapacity * MemoryLayout<UInt32>.size
+    }
+
     public func contains(_ id: UInt64) -> Bool { metaLock.withLock { idMap[id] != nil } }
 
     public func internalID(of id: UInt64) -> UInt32? { metaLock.withLock { idMap[id] } }

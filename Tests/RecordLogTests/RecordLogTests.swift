@@ -113,6 +113,40 @@ import Testing
         log.close()
     }
 
+    /// The sync statistics (what the server's fsync histogram shows) count one observation per
+    /// sync — a synced append alone, or a `syncWritten` — and none for an unsynced write; the
+    /// disk usage is the segment files' bytes.
+    @Test func syncStatisticsCountEverySync() throws {
+        let fs = MemoryFileSystem()
+        var options = smallOptions()
+        options.segmentBytesMax = 1 << 20  // no rotation: its seal would add a sync
+        let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: options)
+        let before = log.stats
+        for i in 0..<5 { try log.append(LogRecord(stream: 1, kind: 1, payload: [UInt8(i)])) }
+        var stats = log.stats
+        #expect(stats.syncs == before.syncs + 5)
+        #expect(stats.syncLatency.count == stats.syncs)
+        try log.append(LogRecord(stream: 1, kind: 1, payload: [9]), sync: false)
+        #expect(log.stats.syncs == stats.syncs, "an unsynced write is not a sync")
+        try log.syncWritten()
+        stats = log.stats
+        #expect(stats.syncs == before.syncs + 6)
+        #expect(stats.syncLatency.count == stats.syncs)
+        #expect(stats.syncLatency.sum >= 0)
+        // Cumulative buckets never decrease; in memory every sync is far below the last bound.
+        let buckets = LatencyHistogram.bounds.indices.map { stats.syncLatency.cumulativeCount(bucket: $0) }
+        #expect(buckets == buckets.sorted())
+        #expect(buckets.last == stats.syncLatency.count)
+
+        let usage = log.diskUsage
+        #expect(usage.segments == log.segmentFiles.count)
+        let onDisk = log.segmentFiles.reduce(0) { $0 + (fs.contents(of: "/log/" + $1)?.count ?? 0) }
+        #expect(usage.bytes == UInt64(onDisk))
+        #expect(usage.bytes > 0)
+        log.close()
+        #expect(log.diskUsage.segments == 0 && log.diskUsage.bytes == 0)
+    }
+
     @Test func rejectsBadArgumentsWithTypedErrors() throws {
         let fs = MemoryFileSystem()
         let (log, _) = try RecordLog.open(directory: "/log", fileSystem: fs, options: smallOptions())
