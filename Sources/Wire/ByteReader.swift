@@ -75,7 +75,15 @@ public struct ByteReader: Sendable {
                 throw error(field, .malformedVarint)
             }
             result |= UInt64(byte & 0x7F) << shift
-            if byte & 0x80 == 0 { return result }
+            if byte & 0x80 == 0 {
+                // A last byte of 0 after others is an overlong form of a shorter varint: refused,
+                // so every value has one encoding and decoded messages re-encode to their bytes.
+                if byte == 0 && position - start > 1 {
+                    position = start
+                    throw error(field, .malformedVarint)
+                }
+                return result
+            }
             shift += 7
             if shift > 63 {
                 position = start

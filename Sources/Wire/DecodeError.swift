@@ -8,7 +8,7 @@ public struct DecodeError: Error, Equatable, Sendable, CustomStringConvertible {
     public enum Reason: Equatable, Sendable {
         /// The input ended before the field was complete.
         case truncated(needed: Int, available: Int)
-        /// A varint ran longer than 10 bytes or overflowed 64 bits.
+        /// A varint ran longer than 10 bytes, overflowed 64 bits, or was not in its shortest form.
         case malformedVarint
         /// A length or count exceeds the limit the format allows.
         case tooLarge(value: UInt64, limit: UInt64)

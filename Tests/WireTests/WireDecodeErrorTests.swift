@@ -70,6 +70,9 @@ import Wire
             ("10th byte continues", Array(repeating: 0x80, count: 9) + [0x81, 0x00]),
             ("10th byte 0x80", Array(repeating: 0x80, count: 9) + [0x80, 0x00]),
             ("16 bytes", Array(repeating: 0xFF, count: 16)),
+            ("overlong zero", [0x80, 0x00]),
+            ("overlong 1", [0x81, 0x80, 0x00]),
+            ("overlong 127", [0xFF, 0x00]),
         ]
         for (name, bytes) in malformed {
             var reader = try Self.reader(after: bytes)
