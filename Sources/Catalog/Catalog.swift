@@ -52,7 +52,10 @@ public struct APIKeyInfo: Sendable, Equatable {
 
 public enum CatalogCommand: Sendable, Equatable {
     case createCollection(name: String, owner: UInt64, dimension: Int, metric: Metric, shards: Int, m: Int, efConstruct: Int, createdAt: Int64)
-    case deleteCollection(name: String)
+    /// Deletes collection `name` — only the one whose first shard group is `firstGroup` when
+    /// that is given, so a delete decided against one collection cannot remove another that
+    /// took its name since (nil: whichever holds the name; the legacy form, kind 2).
+    case deleteCollection(name: String, firstGroup: UInt64?)
     case createUser(email: String, passwordHash: String, isAdmin: Bool, createdAt: Int64)
     case createKey(id: String, owner: UInt64, hash: [UInt8], name: String, createdAt: Int64)
     case deleteKey(id: String)
@@ -118,8 +121,12 @@ public struct Catalog: Sendable, Equatable {
                                       m: m, efConstruct: efConstruct, createdAt: createdAt)
             collections[name] = info
             return .collectionCreated(info)
-        case let .deleteCollection(name):
-            guard let info = collections.removeValue(forKey: name) else { return .notFound("collection `\(name)` does not exist") }
+        case let .deleteCollection(name, firstGroup):
+            guard let info = collections[name] else { return .notFound("collection `\(name)` does not exist") }
+            if let firstGroup, info.shardGroups.first != firstGroup {
+                return .notFound("collection `\(name)` was deleted and created again since")
+            }
+            collections[name] = nil
             return .collectionDeleted(info)
         case let .createUser(email, passwordHash, isAdmin, createdAt):
             if user(email: email) != nil { return .alreadyExists("a user with this email already exists") }

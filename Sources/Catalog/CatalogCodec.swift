@@ -23,9 +23,13 @@ extension CatalogCommand {
             writer.writeVarint(UInt64(m))
             writer.writeVarint(UInt64(efConstruct))
             writer.write(UInt64(bitPattern: createdAt))
-        case let .deleteCollection(name):
+        case let .deleteCollection(name, nil):
             writer.write(UInt8(2))
             writer.writeString(name)
+        case let .deleteCollection(name, firstGroup?):
+            writer.write(UInt8(7))
+            writer.writeString(name)
+            writer.writeVarint(firstGroup)
         case let .createUser(email, passwordHash, isAdmin, createdAt):
             writer.write(UInt8(3))
             writer.writeString(email)
@@ -68,7 +72,7 @@ extension CatalogCommand {
             command = .createCollection(name: name, owner: owner, dimension: dimension, metric: metric, shards: shards,
                                         m: m, efConstruct: efConstruct, createdAt: createdAt)
         case 2:
-            command = .deleteCollection(name: try reader.readString("collection.name"))
+            command = .deleteCollection(name: try reader.readString("collection.name"), firstGroup: nil)
         case 3:
             let email = try reader.readString("user.email")
             let hash = try reader.readString("user.password hash")
@@ -86,6 +90,9 @@ extension CatalogCommand {
             command = .deleteKey(id: try reader.readString("key.id"))
         case 6:
             command = .initialise(secret: Array(try reader.readLengthPrefixed("secret", limit: 1024)))
+        case 7:
+            let name = try reader.readString("collection.name")
+            command = .deleteCollection(name: name, firstGroup: try reader.readVarint("collection.first group"))
         default:
             throw reader.error("command.kind", .invalidValue(UInt64(kind)))
         }

@@ -182,7 +182,7 @@ extension Gateway {
 
     /// Deletes a collection; completes with whether it existed.
     func deleteCollection(_ info: CollectionInfo, completion: @escaping @Sendable (Result<Bool, APIError>) -> Void) {
-        node.proposeCatalog(.deleteCollection(name: info.name)) { result in
+        node.proposeCatalog(.deleteCollection(name: info.name, firstGroup: info.shardGroups.first)) { result in
             switch result {
             case .success(.collectionDeleted): completion(.success(true))
             case .success(.notFound): completion(.success(false))

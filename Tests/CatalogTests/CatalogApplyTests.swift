@@ -56,14 +56,19 @@ import VectorIndex
               case .collectionCreated(let b) = catalog.apply(Self.create("b", shards: 2)) else { Issue.record("refused"); return }
         #expect(a.shardGroups == [1024, 1025, 1026])
         #expect(b.shardGroups == [1027, 1028])
-        #expect(catalog.apply(.deleteCollection(name: "a")) == .collectionDeleted(a))
-        #expect(catalog.apply(.deleteCollection(name: "a")) == .notFound("collection `a` does not exist"))
+        #expect(catalog.apply(.deleteCollection(name: "a", firstGroup: nil)) == .collectionDeleted(a))
+        #expect(catalog.apply(.deleteCollection(name: "a", firstGroup: nil)) == .notFound("collection `a` does not exist"))
         guard case .collectionCreated(let again) = catalog.apply(Self.create("a", shards: 2)) else { Issue.record("refused"); return }
         #expect(again.shardGroups == [1029, 1030], "a new collection of an old name takes new groups")
-        #expect(catalog.nextGroup == 1031)
+        // A delete decided against the first `a` (a retry, a stale request) leaves the new one.
+        #expect(catalog.apply(.deleteCollection(name: "a", firstGroup: 1024)) == .notFound("collection `a` was deleted and created again since"))
+        #expect(catalog.collections["a"] == again)
+        #expect(catalog.apply(.deleteCollection(name: "a", firstGroup: 1029)) == .collectionDeleted(again))
+        _ = catalog.apply(Self.create("a", shards: 2))
+        #expect(catalog.nextGroup == 1033)
         // Every group ever handed out is distinct, over a long random history.
         var generator = CatalogCommandGenerator(random: SeededRandom(seed: 3))
-        var seen = Set<UInt64>([1024, 1025, 1026, 1027, 1028, 1029, 1030])
+        var seen = Set<UInt64>(1024...1032)
         for _ in 0..<500 {
             if case .collectionCreated(let info) = catalog.apply(generator.stateCommand()) {
                 for group in info.shardGroups { #expect(seen.insert(group).inserted, "group \(group) handed out twice") }

@@ -19,7 +19,7 @@ import Wire
         }
     }
 
-    @Test(arguments: 1...6) func commandsRoundTrip(kind: Int) throws {
+    @Test(arguments: 1...7) func commandsRoundTrip(kind: Int) throws {
         var generator = CatalogCommandGenerator(random: SeededRandom(seed: 50 + UInt64(kind)))
         for _ in 0..<200 {
             let command = generator.command(kind: kind)
@@ -30,7 +30,7 @@ import Wire
         }
     }
 
-    @Test(arguments: 1...6) func damagedCommandsAreRefusedOrValid(kind: Int) {
+    @Test(arguments: 1...7) func damagedCommandsAreRefusedOrValid(kind: Int) {
         var generator = CatalogCommandGenerator(random: SeededRandom(seed: 60 + UInt64(kind)))
         var random = SeededRandom(seed: 70 + UInt64(kind))
         for _ in 0..<20 {
@@ -56,7 +56,7 @@ import Wire
         func decode(_ bytes: [UInt8]) -> DecodeError? { Self.refused { () throws(DecodeError) in _ = try CatalogCommand.decode(bytes) } }
         #expect(decode([2, 2, 0])?.reason == .unsupportedVersion(2))
         #expect(decode([1, 0])?.reason == .invalidValue(0))
-        #expect(decode([1, 7])?.reason == .invalidValue(7))
+        #expect(decode([1, 8])?.reason == .invalidValue(8))
         // A string over 4,096 bytes; a string that is not UTF-8.
         var long = ByteWriter()
         long.write(bytes: [1, 2])

@@ -25,7 +25,8 @@ enum CatalogGolden {
                           createdAt: 1_790_000_100),
         .createKey(id: "vk_01", owner: 1, hash: (0..<32).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 5) }, name: "ci", createdAt: 1_790_000_200),
         .deleteKey(id: "vk_00"),
-        .deleteCollection(name: "scratch"),
+        .deleteCollection(name: "scratch", firstGroup: nil),
+        .deleteCollection(name: "docs.v2", firstGroup: 1030),
     ]
 
     /// The catalog of the golden snapshot: the commands above plus a deleted collection (its
@@ -34,7 +35,7 @@ enum CatalogGolden {
         var catalog = Catalog()
         for command in commands { _ = catalog.apply(command) }
         _ = catalog.apply(.createCollection(name: "scratch", owner: 1, dimension: 2, metric: .dot, shards: 2, m: 4, efConstruct: 8, createdAt: -1))
-        _ = catalog.apply(.deleteCollection(name: "scratch"))
+        _ = catalog.apply(.deleteCollection(name: "scratch", firstGroup: nil))
         _ = catalog.apply(.createUser(email: "reader@example.com", passwordHash: "$argon2id$v=19$x", isAdmin: false, createdAt: 1_790_000_300))
         _ = catalog.apply(.createCollection(name: "docs.v2", owner: 2, dimension: 3, metric: .euclid, shards: 1, m: 8, efConstruct: 64,
                                             createdAt: 1_790_000_400))
@@ -71,7 +72,7 @@ enum CatalogGolden {
             decoded.append(command)
         }
         #expect(decoded == CatalogGolden.commands)
-        #expect(Set(decoded.map { $0.encode()[1] }) == Set(1...6), "one command of each kind")
+        #expect(Set(decoded.map { $0.encode()[1] }) == Set(1...7), "one command of each kind")
     }
 
     @Test func goldenCatalogDecodesAndReencodes() throws {
