@@ -161,7 +161,10 @@ public final class RaftHost: @unchecked Sendable {
     /// Adds a group, recovering its state from the log (a new group starts with `membership`).
     /// If the group's records fail their checks (or the whole log was set aside), the group
     /// drops them and starts empty as having lost its log — which needs its hard-state file.
-    public func addGroup(_ group: UInt64, configuration: RaftConfiguration, membership: Membership) throws(RaftStorageError) {
+    /// Returns the index of the first entry the group's recovered log holds (entries before it
+    /// were compacted).
+    @discardableResult
+    public func addGroup(_ group: UInt64, configuration: RaftConfiguration, membership: Membership) throws(RaftStorageError) -> UInt64 {
         var vote: DurableVote?
         if let path = votePath(group), let fileSystem { vote = try HardStateFile.read(path, fileSystem: fileSystem) }
         var state: PersistedState
@@ -189,6 +192,7 @@ public final class RaftHost: @unchecked Sendable {
             let raft = try RaftNode(configuration: configuration, state: state)
             let known = vote ?? DurableVote()
             inboxLock.withLock { pendingGroups.append((group, raft, known)) }
+            return raft.firstIndex
         } catch {
             throw .corrupt(group: group, lsn: 0, "the recovered state is inconsistent: \(error)")
         }

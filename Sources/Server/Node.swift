@@ -211,11 +211,14 @@ public final class Node: @unchecked Sendable {
 
     // MARK: Groups
 
-    private func addGroup(_ group: UInt64) throws(ServerError) {
+    /// Adds and recovers a Raft group; returns its log's first index.
+    @discardableResult
+    private func addGroup(_ group: UInt64) throws(ServerError) -> UInt64 {
         var raft = RaftConfiguration(id: Self.nodeID, seed: group &* 0x9E37_79B9_7F4A_7C15 &+ 1)
         raft.quiesce = true
+        let firstIndex: UInt64
         do throws(RaftStorageError) {
-            try host.addGroup(group, configuration: raft, membership: Membership(voters: [Self.nodeID]))
+            firstIndex = try host.addGroup(group, configuration: raft, membership: Membership(voters: [Self.nodeID]))
         } catch {
             throw .startup("cannot recover Raft group \(group): \(error)")
         }
@@ -224,6 +227,7 @@ public final class Node: @unchecked Sendable {
                             metadata: ["group": "\(group)", "error": "\(reason)"])
         }
         host.campaign(group: group)
+        return firstIndex
     }
 
     private func openShard(group: UInt64, collection: CollectionInfo) throws(ServerError) {
@@ -240,10 +244,20 @@ public final class Node: @unchecked Sendable {
         for failure in shard.loadFailures {
             logger.error("a shard checkpoint was damaged; an older one was used", metadata: ["group": "\(group)", "error": "\(failure)"])
         }
+        if shard.rebuiltPoints > 0 {
+            logger.warning("a shard had no usable checkpoint; its index was rebuilt from storage",
+                           metadata: ["group": "\(group)", "points": "\(shard.rebuiltPoints)"])
+        }
         shard.insertThreads = configuration.insertThreads
         let runner = ShardRunner(shard: shard, node: self)
         lock.withLock { shards[group] = runner }
-        try addGroup(group)
+        let firstIndex = try addGroup(group)
+        // Replay must start where both sides left off; if the log no longer holds that (state
+        // lost beyond what the log kept), serving would hide the lost writes: refuse to start.
+        do throws(ShardError) { try shard.ensureCovered(firstIndex: firstIndex) } catch {
+            throw .startup("shard \(group) of `\(collection.name)` cannot be recovered: \(error); its checkpoints and storage "
+                           + "hold less than the log was compacted to. Restore the data directory from a backup.")
+        }
     }
 
     /// Waits until `group` has a leader and has applied a no-op proposed through it.

@@ -97,7 +97,20 @@ public final class Shard: @unchecked Sendable {
         var upper = prefix
         upper[upper.count - 1] += 1
         self.upper = upper
-        do throws(FileIOError) { try fileSystem.createDirectory(directory) } catch { throw .io(error) }
+        do throws(FileIOError) {
+            if !fileSystem.isDirectory(directory) {
+                // A new directory's entry must survive a power loss before checkpoints go into it.
+                try fileSystem.createDirectory(directory)
+                var parent = directory
+                for _ in 0..<2 {
+                    guard let slash = parent.lastIndex(of: "/"), slash != parent.startIndex else { break }
+                    parent = String(parent[..<slash])
+                    try fileSystem.syncDirectory(parent)
+                }
+            }
+        } catch {
+            throw .io(error)
+        }
         var found = try VectorState.checkpoints(in: directory, fileSystem: fileSystem)
         var loaded: VectorState?
         var failures: [String] = []
@@ -114,17 +127,47 @@ public final class Shard: @unchecked Sendable {
         } else {
             do throws(VectorIndexError) { vectors = try VectorState(configuration: configuration) } catch { throw .index(error) }
         }
-        if !failures.isEmpty && loaded == nil {
-            // Every checkpoint was damaged: replaying from the start needs the whole log, which
-            // `ensureCovered` checks against the log's first index.
-            vectors.skip(to: 0)
-        }
         checkpointIndexes = found
         storageApplied = engine.durableAppliedIndexes[group] ?? 0
         applied = max(storageApplied, vectors.appliedIndex)
         publishedApplied = min(storageApplied, vectors.appliedIndex)
         self.loadFailures = failures
+        if loaded == nil && storageApplied > 0 {
+            // No checkpoint loads (every one damaged, or the directory lost) but the storage side
+            // holds the points as of `storageApplied`: rebuild the index from them, so replay
+            // needs only the log after that — what compaction kept — not the whole log.
+            try rebuildVectors()
+        }
     }
+
+    /// Points the vector side was rebuilt from at open (0: it loaded a checkpoint or started empty).
+    public private(set) var rebuiltPoints = 0
+
+    private func rebuildVectors() throws(ShardError) {
+        let iterator: StorageIterator
+        do throws(StorageError) { iterator = try engine.makeIterator(lower: prefix, upper: upper) } catch { throw .storage(error) }
+        var batch: [ShardCommand.Point] = []
+        func insert() throws(ShardError) {
+            guard !batch.isEmpty else { return }
+            do throws(VectorIndexError) {
+                try vectors.apply(.upsert(batch), at: storageApplied, threads: Self.rebuildThreads)
+            } catch {
+                throw .index(error)
+            }
+            rebuiltPoints += batch.count
+            batch.removeAll(keepingCapacity: true)
+        }
+        while let (key, record) = try nextPoint(iterator) {
+            batch.append(ShardCommand.Point(key: key, vector: record.vector, payload: []))
+            if batch.count == 1024 { try insert() }
+        }
+        try insert()
+        vectors.skip(to: storageApplied)
+        applied = storageApplied
+        publishedApplied = storageApplied
+    }
+
+    static let rebuildThreads = 2
 
     /// Checkpoints that failed to load at open (each was passed over for an older one).
     public let loadFailures: [String]

@@ -147,9 +147,10 @@ import VectorIndex
         try ShardCheck.check(node.shard, node.model, metric: .cosine, random: &random, context: "after the next checkpoint")
     }
 
-    /// Every checkpoint damaged: the vector side starts empty and needs the whole log; once the
-    /// log was compacted past that, `ensureCovered` reports the gap.
-    @Test func everyCheckpointDamagedNeedsTheWholeLog() throws {
+    /// Every checkpoint damaged: the vector side is rebuilt from the storage side's points (as of
+    /// its durable index), so replay needs only what compaction kept; with storage empty too, it
+    /// would need the whole log, and `ensureCovered` reports a gap.
+    @Test func everyCheckpointDamagedRebuildsTheIndexFromStorage() throws {
         let node = try Node(seed: 88)
         var random = SeededRandom(seed: 89)
         try node.applyNew(12)
@@ -169,14 +170,36 @@ import VectorIndex
         }
         let shard = node.shard
         #expect(shard.loadFailures.count == 2, "\(shard.loadFailures)")
-        #expect(shard.vectors.appliedIndex == 0)
-        #expect(shard.replayFrom == 0)
-        let error = thrownError(ShardError.self) { try shard.ensureCovered(firstIndex: compactable + 1) }
-        #expect(error == .gap(needed: 1, first: compactable + 1))
-        #expect(throws: Never.self) { try shard.ensureCovered(firstIndex: 1) }
-        // With the whole log still there, replay gives the right state.
-        try node.replay(from: 1, random: &random)
-        try ShardCheck.check(shard, node.model, metric: .cosine, random: &random, context: "after a full replay")
+        #expect(shard.vectors.appliedIndex == 24)
+        #expect(shard.replayFrom == 24)
+        #expect(shard.rebuiltPoints == shard.count && shard.count > 0)
+        #expect(throws: Never.self) { try shard.ensureCovered(firstIndex: compactable + 1) }
+        let error = thrownError(ShardError.self) { try shard.ensureCovered(firstIndex: 26) }
+        #expect(error == .gap(needed: 25, first: 26))
+        try node.replay(from: compactable + 1, random: &random)
+        try ShardCheck.check(shard, node.model, metric: .cosine, random: &random, context: "after a rebuild and a replay")
+    }
+
+    /// The shard's directory lost whole (every checkpoint gone): the same rebuild from storage.
+    @Test func aLostShardDirectoryRebuildsTheIndexFromStorage() throws {
+        let node = try Node(seed: 90)
+        var random = SeededRandom(seed: 91)
+        try node.applyNew(15)
+        try node.shard.checkpoint()
+        try node.applyNew(15)
+        try node.shard.checkpoint()
+        try node.applyNew(5)
+        let compactable = node.shard.compactableIndex
+        let directory = "\(ShardFixture.shardsDirectory)/1024"
+        try node.crash(seed: 9, keep: 1) { fileSystem in
+            for name in (try? fileSystem.list(directory)) ?? [] { try? fileSystem.remove(directory + "/" + name) }
+        }
+        let shard = node.shard
+        #expect(shard.loadFailures.isEmpty)
+        #expect(shard.rebuiltPoints > 0 && shard.replayFrom == 30)
+        #expect(throws: Never.self) { try shard.ensureCovered(firstIndex: compactable + 1) }
+        try node.replay(from: compactable + 1, random: &random)
+        try ShardCheck.check(shard, node.model, metric: .cosine, random: &random, context: "after a lost directory")
     }
 
     /// With a single checkpoint there is no older one to fall back to (Format/shard.md §1: the
@@ -199,7 +222,8 @@ import VectorIndex
         }
         let shard = node.shard
         #expect(shard.loadFailures.count == 1)
-        #expect(shard.replayFrom == 0)
+        // Rebuilt from the storage side, which holds more than the damaged checkpoint did.
+        #expect(shard.rebuiltPoints > 0 && shard.replayFrom >= 20)
         #expect(throws: Never.self) { try shard.ensureCovered(firstIndex: compactable + 1) }
         try node.replay(from: compactable + 1, random: &random)
         try ShardCheck.check(shard, node.model, metric: .cosine, random: &random, context: "after a full replay")
