@@ -126,7 +126,11 @@ public final class Node: @unchecked Sendable {
         for info in catalogState.collections.values {
             for group in info.shardGroups { try openShard(group: group, collection: info) }
         }
-        startDetachedThread { [self] in host.runLoop() }
+        lock.withLock { driverStarted = true }
+        startDetachedThread { [self] in
+            host.runLoop()
+            driverStopped.set()
+        }
         startThread { [self] in tickLoop() }
         startThread { [self] in maintenanceLoop() }
         // Every group: elect (one member), then a no-op through the log shows that everything
@@ -163,14 +167,20 @@ public final class Node: @unchecked Sendable {
         lock.withLock { while threadsRunning > 0 { lock.wait() } }
         for runner in runners { runner.stop() }
         host.stop()
+        // The driver ends its cycle (it may be applying catalog entries to the engine) first.
+        if lock.withLock({ driverStarted }) { driverStopped.wait() }
         for runner in runners {
             do throws(ShardError) { try runner.shard.checkpoint() } catch {
                 logger.error("checkpoint at shutdown failed", metadata: ["group": "\(runner.shard.group)", "error": "\(error)"])
             }
         }
+        host.store.log.close()
         engine.close()
         directoryLock.unlock()
     }
+
+    private var driverStarted = false
+    private let driverStopped = Event()
 
     private func startThread(_ body: @escaping @Sendable () -> Void) {
         lock.withLock { threadsRunning += 1 }
