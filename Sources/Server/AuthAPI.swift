@@ -4,6 +4,7 @@ import Auth
 import Basics
 import Catalog
 import HTTPServer
+import Dispatch
 import JSON
 
 extension Gateway {
@@ -23,7 +24,7 @@ extension Gateway {
             if node.catalog.user(email: email.normalized) != nil || email.normalized == Self.adminEmail {
                 throw .conflict("a user with this email already exists")
             }
-            offload(call) { [self] () throws(APIError) in
+            hashing(call) { [self] () throws(APIError) in
                 let hash: String
                 do throws(AuthError) { hash = try hasher.hash(password) } catch { throw .internalError("\(error)") }
                 node.proposeCatalog(.createUser(email: email.normalized, passwordHash: hash, isAdmin: false, createdAt: Self.unixNow())) { result in
@@ -54,7 +55,7 @@ extension Gateway {
             }
             let catalog = node.catalog
             let user = catalog.user(email: emailText.lowercased())
-            offload(call) { [self] () throws(APIError) in
+            hashing(call) { [self] () throws(APIError) in
                 // Verify even for an unknown user, so timing does not tell which emails exist.
                 let encoded = user?.passwordHash ?? Self.dummyHash(hasher)
                 guard hasher.verify(password, encoded: encoded), let user else { throw .unauthorized("wrong email or password") }
@@ -151,5 +152,62 @@ extension Gateway {
             case .failure(let error): call.fail(APIError(error))
             }
         }
+    }
+}
+
+/// Runs password hashing (argon2id: tens of milliseconds and 64 MiB each) on a pool of its own,
+/// at most `concurrentMax` at once, so logins neither starve searches of the worker queue nor
+/// take unbounded memory; beyond `queuedMax` waiting, a request is refused with 503.
+final class HashingPool: @unchecked Sendable {
+    static let concurrentMax = 2
+    static let queuedMax = 64
+
+    private let lock = ConditionLock()
+    private var running = 0
+    private var waiting: [@Sendable () -> Void] = []
+    private let queue = DispatchQueue(label: "vectron.gateway.hashing", attributes: .concurrent)
+
+    /// Starts `work` now or later; false if too many are waiting.
+    func submit(_ work: @escaping @Sendable () -> Void) -> Bool {
+        enum Decision { case start, queued, refused }
+        let decision: Decision = lock.withLock {
+            if running < Self.concurrentMax {
+                running += 1
+                return .start
+            }
+            guard waiting.count < Self.queuedMax else { return .refused }
+            waiting.append(work)
+            return .queued
+        }
+        switch decision {
+        case .start: run(work)
+        case .queued: break
+        case .refused: return false
+        }
+        return true
+    }
+
+    private func run(_ work: @escaping @Sendable () -> Void) {
+        queue.async { [self] in
+            work()
+            let next: (@Sendable () -> Void)? = lock.withLock {
+                if waiting.isEmpty {
+                    running -= 1
+                    return nil
+                }
+                return waiting.removeFirst()
+            }
+            if let next { run(next) }
+        }
+    }
+}
+
+extension Gateway {
+    /// Runs `body` (which hashes a password) on the hashing pool, answering its error.
+    func hashing(_ call: Call, _ body: @escaping @Sendable () throws(APIError) -> Void) {
+        let accepted = hashingPool.submit {
+            do throws(APIError) { try body() } catch { call.fail(error) }
+        }
+        if !accepted { call.fail(503, "too many logins and registrations in progress; retry shortly") }
     }
 }

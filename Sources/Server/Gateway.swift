@@ -121,6 +121,7 @@ public final class Gateway: @unchecked Sendable {
     let passwordLimiter: RateLimiter
     let hasher: PasswordHasher
     let workers = DispatchQueue(label: "vectron.gateway.workers", attributes: .concurrent)
+    let hashingPool = HashingPool()
     private var router = HTTPRouter<Route>()
     private var server: HTTPServer?
     let clockStart = ContinuousClock.now
