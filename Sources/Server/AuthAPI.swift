@@ -91,6 +91,8 @@ extension Gateway {
         }
     }
 
+    static let keysPerUserMax = 100
+
     func createKey(_ call: Call) {
         do throws(APIError) {
             let body = try self.body(call)
@@ -100,6 +102,10 @@ extension Gateway {
                 name = text
             }
             let owner = call.principal!.userID
+            // The catalog is kept (and rewritten) whole: bound what one user can add to it.
+            guard node.catalog.keys.values.count(where: { $0.owner == owner }) < Self.keysPerUserMax else {
+                throw .conflict("at most \(Self.keysPerUserMax) API keys per user: delete one first")
+            }
             let generated = APIKey.generate()
             let createdAt = Self.unixNow()
             node.proposeCatalog(.createKey(id: generated.id, owner: owner, hash: APIKey.hash(generated.secret), name: name, createdAt: createdAt)) { result in

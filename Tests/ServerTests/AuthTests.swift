@@ -219,4 +219,21 @@ struct AuthTests {
         #expect(try admin.send("GET", "/collections").status == 200)
         #expect(try server.stop() == 0)
     }
+
+    /// A user may hold at most 100 API keys (the catalog is rewritten whole on every change).
+    @Test func keysPerUserAreBounded() throws {
+        let server = try ServerHarness()
+        defer { server.tearDown() }
+        try server.start()
+        let open = API(port: server.port, credential: nil)
+        try open.ok("POST", "/auth/register", #"{"email": "k@example.com", "password": "correct-horse-9"}"#)
+        let token = try #require(try open.ok("POST", "/auth/login", #"{"email": "k@example.com", "password": "correct-horse-9"}"#)["token"]?.stringValue)
+        let user = API(port: server.port, credential: token, asBearer: true)
+        var ids: [String] = []
+        for index in 0..<100 { ids.append(try #require(try user.ok("POST", "/auth/keys", #"{"name": "k\#(index)"}"#)["id"]?.stringValue)) }
+        let message = try user.fails(409, "POST", "/auth/keys", "{}")
+        #expect(message.contains("at most 100"), "\(message)")
+        #expect(try user.ok("DELETE", "/auth/keys/\(ids[0])") == .bool(true))
+        try user.ok("POST", "/auth/keys", "{}")
+    }
 }
