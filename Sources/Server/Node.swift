@@ -136,6 +136,9 @@ public final class Node: @unchecked Sendable {
         // Every group: elect (one member), then a no-op through the log shows that everything
         // committed before has been applied.
         try settle(group: Self.catalogGroup)
+        // Only now is the catalog whole (its log replayed): a shard created after the stored
+        // catalog was written must not be taken for an orphan.
+        sweepOrphanShards()
         if catalogState.secret.isEmpty {
             _ = try proposeCatalogAndWait(.initialise(secret: JWT.generateSecret()))
         }
@@ -418,13 +421,33 @@ extension Node: RaftApplier {
         for info in deleted {
             for group in info.shardGroups {
                 guard let runner = lock.withLock({ shards.removeValue(forKey: group) }) else { continue }
-                runner.stop()
                 host.removeGroup(group) { [logger] error in
                     if let error { logger.error("removing a shard group failed", metadata: ["group": "\(group)", "error": "\(error)"]) }
                 }
-                do throws(ShardError) { try runner.shard.destroy() } catch {
-                    logger.error("removing a shard's data failed", metadata: ["group": "\(group)", "error": "\(error)"])
+                // Off the driver thread: stopping the runner waits for its current batch of HNSW
+                // inserts, and removing the data flushes the storage engine.
+                startThread { [self] in
+                    runner.stop()
+                    do throws(ShardError) { try runner.shard.destroy() } catch {
+                        logger.error("removing a shard's data failed", metadata: ["group": "\(group)", "error": "\(error)"])
+                    }
                 }
+            }
+        }
+    }
+
+    /// Removes the data of shard groups no collection has (a crash during a deletion left them).
+    private func sweepOrphanShards() {
+        let directory = joinPath(configuration.dataDirectory, "shards")
+        guard fileSystem.isDirectory(directory), let names = try? fileSystem.list(directory) else { return }
+        let live = Set(catalog.collections.values.flatMap(\.shardGroups))
+        for name in names {
+            guard let group = UInt64(name), !live.contains(group) else { continue }
+            do throws(ShardError) {
+                try Shard.destroy(group: group, directory: joinPath(directory, name), engine: engine, fileSystem: fileSystem)
+                logger.info("removed the data of a deleted collection's shard", metadata: ["group": "\(group)"])
+            } catch {
+                logger.error("removing an orphan shard's data failed", metadata: ["group": "\(group)", "error": "\(error)"])
             }
         }
     }

@@ -396,13 +396,32 @@ public final class Shard: @unchecked Sendable {
     /// Removes the shard's data: its points from the engine and its checkpoint files.
     public func destroy() throws(ShardError) {
         try applyLock.withLock { () throws(ShardError) in
-            do throws(StorageError) { try engine.deleteRange(from: prefix, to: upper) } catch { throw .storage(error) }
-            do throws(FileIOError) {
-                for name in try fileSystem.list(directory) { try fileSystem.remove(joinPath(directory, name)) }
-                try fileSystem.remove(directory)
-            } catch {
-                throw .io(error)
+            try Self.destroy(group: group, directory: directory, engine: engine, fileSystem: fileSystem)
+        }
+    }
+
+    /// Removes a shard's data — its storage keys, durably, then its directory — whether or not
+    /// the shard is open (an orphan left by a crash during a collection's deletion).
+    public static func destroy(group: UInt64, directory: String, engine: StorageEngine, fileSystem: any FileSystem) throws(ShardError) {
+        let prefix = Self.prefix(group: group)
+        var upper = prefix
+        upper[upper.count - 1] += 1
+        do throws(StorageError) {
+            try engine.deleteRange(from: prefix, to: upper)
+            // The engine keeps no log of its own: flush, so that the directory never goes
+            // before the keys do (a crash in between leaves the directory, which a start sweeps).
+            try engine.flush()
+        } catch {
+            throw .storage(error)
+        }
+        do throws(FileIOError) {
+            guard fileSystem.isDirectory(directory) else { return }
+            for name in try fileSystem.list(directory) where fileSystem.fileExists(joinPath(directory, name)) {
+                try fileSystem.remove(joinPath(directory, name))
             }
+            if fileSystem.isDirectory(directory) { try fileSystem.remove(directory) }
+        } catch {
+            throw .io(error)
         }
     }
 

@@ -139,9 +139,14 @@ struct DurabilityTests {
                 try FileManager.default.removeItem(at: directory.appendingPathComponent(file))
             }
         }
+        // And the data of a shard no collection has (a crash during a deletion leaves such) goes.
+        let orphan = shards.appendingPathComponent("999999")
+        try FileManager.default.createDirectory(at: orphan, withIntermediateDirectories: true)
+        try Data([1, 2, 3]).write(to: orphan.appendingPathComponent("index-00000000000000000001.hnsw"))
         try server.start(readyWithinSeconds: readyWithinSeconds)
         api = API(port: server.port, credential: adminKey)
         #expect(server.currentStderr().contains("rebuilt from storage"), "\(server.currentStderr())")
+        #expect(!FileManager.default.fileExists(atPath: orphan.path), "an orphan shard directory was kept")
         try verifyAll()
         try verifyOthers()
         let rebuilt = try #require(try api.ok("POST", "/collections/d/points/search", #"{"vector": \#(JSONText.vector(query)), "limit": 5, "params": {"exact": true}}"#).arrayValue)
