@@ -51,13 +51,13 @@ class Server:
         started = time.monotonic()
         env = dict(os.environ, VECTRON_ADMIN_KEY=KEY)
         self.log = open(os.path.join(os.path.dirname(self.data_dir), "server.log"), "ab")
-        self.process = subprocess.Popen([self.binary, "serve", "--data-dir", self.data_dir, "--http-port", "0"],
+        self.process = subprocess.Popen([self.binary, "serve", "--data-dir", self.data_dir, "--http-port", "0", "--rpc-port", "0"],
                                         stdout=subprocess.PIPE, stderr=self.log, env=env)
         while True:
             line = self.process.stdout.readline().decode()
             if not line:
                 raise RuntimeError("the server exited during start")
-            match = re.search(r"127\.0\.0\.1:(\d+)", line)
+            match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
             if match:
                 self.port = int(match.group(1))
             if line.startswith("vectron ready"):
