@@ -75,6 +75,25 @@ struct Serve: ParsableCommand {
         print("vectron binary protocol on vectron://\(rpcHost):\(rpcPort)")
         print("vectron listening on http://\(configuration.httpHost):\(port) (data: \(configuration.dataDirectory))")
         fflush(nil)  /* stdout: a test reads the port from it */
+        // SIGINT / SIGTERM: during recovery, exit at once (recovery is crash-safe: the next start
+        // resumes it); once serving, stop cleanly (below).
+        let stopped = DispatchSemaphore(value: 0)
+        let serving = ServingFlag()
+        var sources: [DispatchSourceSignal] = []
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler {
+                if serving.isSet {
+                    stopped.signal()
+                } else {
+                    FileHandle.standardError.write(Data("vectron: stopped during recovery (signal \(signalNumber)); the next start resumes it\n".utf8))
+                    _exit(128 + signalNumber)
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
         do {
             try node.start()
             if let generated = try gateway.bootstrapAdministrator() {
@@ -87,22 +106,14 @@ struct Serve: ParsableCommand {
             node.stop()
             throw ExitCode(1)
         }
+        serving.set()
         gateway.markReady()
         print("vectron ready")
         fflush(nil)
         logger.info("serving", metadata: ["http": "\(configuration.httpHost):\(port)", "rpc": "\(rpcHost):\(rpcPort)",
                                           "data": "\(configuration.dataDirectory)"])
 
-        // SIGINT / SIGTERM: stop serving, checkpoint, close.
-        let stopped = DispatchSemaphore(value: 0)
-        var sources: [DispatchSourceSignal] = []
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { stopped.signal() }
-            source.resume()
-            sources.append(source)
-        }
+        // SIGINT / SIGTERM (handled from before recovery, see above): stop serving, checkpoint, close.
         stopped.wait()
         logger.info("stopping")
         gateway.stop()
@@ -181,4 +192,13 @@ struct Serve: ParsableCommand {
         guard let number = value.int64Value, let result = Int(exactly: number) else { throw ValidationError("`\(key)` must be an integer") }
         return result
     }
+}
+
+/// Whether the server has finished recovering (read from the signal handler's queue).
+final class ServingFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
 }
