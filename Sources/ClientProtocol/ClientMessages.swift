@@ -13,8 +13,10 @@ public enum ClientLimits {
     public static let nameBytesMax = 255
     /// Floats in one vector.
     public static let dimensionMax = 65_536
-    /// A payload's or a filter's JSON text.
+    /// A payload's or a filter's JSON text in a request.
     public static let jsonBytesMax = 1 << 20
+    /// A payload read back: payload changes merge into what a point has, up to 4 MiB.
+    public static let storedPayloadBytesMax = 4 << 20
     /// Keys in a payload selector or a list of payload paths, and bytes in each.
     public static let keysMax = 1024
     public static let keyBytesMax = 1024
@@ -115,8 +117,8 @@ extension ByteReader {
     }
 
     /// JSON text (not parsed here): empty means "absent".
-    public mutating func readJSONText(_ field: String) throws(DecodeError) -> [UInt8] {
-        Array(try readLengthPrefixed(field, limit: ClientLimits.jsonBytesMax))
+    public mutating func readJSONText(_ field: String, limit: Int = ClientLimits.jsonBytesMax) throws(DecodeError) -> [UInt8] {
+        Array(try readLengthPrefixed(field, limit: limit))
     }
 
     public mutating func readCollectionName() throws(DecodeError) -> String {
@@ -514,7 +516,7 @@ public struct PointRead: Equatable, Sendable {
         }
         var point = PointRead(id: id)
         if flags & hasScore != 0 { point.score = Float(bitPattern: try reader.readUInt32("point.score")) }
-        if flags & hasPayload != 0 { point.payload = try reader.readJSONText("point.payload") }
+        if flags & hasPayload != 0 { point.payload = try reader.readJSONText("point.payload", limit: ClientLimits.storedPayloadBytesMax) }
         if flags & hasVector != 0 { point.vector = try reader.readVector("point.vector") }
         return point
     }

@@ -76,6 +76,12 @@ public struct FrameFlags: OptionSet, Sendable, Hashable {
 }
 
 /// Limits a decoder enforces before it buffers or allocates anything.
+extension FrameFormat {
+    /// The largest payload a server reads before the handshake succeeded (a handshake is at
+    /// most ~4.1 KiB: its fields and a credential of ≤ 4096 bytes).
+    public static let handshakeBytesMax = 16 << 10
+}
+
 public struct FrameLimits: Sendable, Equatable {
     /// Bound on both the stored and the decompressed payload length.
     public var payloadBytesMax: Int

@@ -10,20 +10,34 @@ import NIOCore
 import RPC
 import Wire
 
+/// The limits a connection's decoder applies, changeable while it runs: a server reads the
+/// handshake under small limits and raises them once the peer is authenticated, so an
+/// unauthenticated peer cannot make it buffer large frames. Used on the channel's event loop only.
+public final class FrameLimitGate: @unchecked Sendable {
+    public var limits: FrameLimits
+
+    public init(_ limits: FrameLimits) { self.limits = limits }
+}
+
 public struct FrameByteDecoder: ByteToMessageDecoder {
     public typealias InboundOut = Frame
 
-    public let limits: FrameLimits
+    public let gate: FrameLimitGate
+    public var limits: FrameLimits { gate.limits }
     /// Bytes of the connection consumed so far (for error offsets).
     var streamOffset: UInt64 = 0
 
     public init(limits: FrameLimits) {
-        self.limits = limits
+        gate = FrameLimitGate(limits)
+    }
+
+    public init(gate: FrameLimitGate) {
+        self.gate = gate
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let base = streamOffset
-        let limits = self.limits
+        let limits = gate.limits
         let result = try buffer.withUnsafeReadableBytes { raw in
             try FrameCodec.decode(raw, baseOffset: base, limits: limits)
         }
@@ -64,7 +78,12 @@ public struct FrameByteEncoder: MessageToByteEncoder {
 extension ChannelPipeline.SynchronousOperations {
     /// Adds the frame decoder and encoder: the handlers after them read and write `Frame`s.
     public func addFrameCodec(limits: FrameLimits) throws {
-        try addHandler(ByteToMessageHandler(FrameByteDecoder(limits: limits)))
+        try addFrameCodec(gate: FrameLimitGate(limits))
+    }
+
+    /// The same, with limits the handlers after it may change (`FrameLimitGate`).
+    public func addFrameCodec(gate: FrameLimitGate) throws {
+        try addHandler(ByteToMessageHandler(FrameByteDecoder(gate: gate)))
         try addHandler(MessageToByteHandler(FrameByteEncoder()))
     }
 }

@@ -45,9 +45,11 @@ public final class RPCServer: Sendable {
                 low: configuration.writeBufferLowWatermark, high: configuration.writeBufferHighWatermark))
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    guard self.adopt(channel) else { throw RPCError.unavailable("server is shutting down") }
-                    try channel.pipeline.syncOperations.addFrameCodec(limits: configuration.limits)
-                    try channel.pipeline.syncOperations.addHandler(ServerConnectionHandler(server: self))
+                    guard self.adopt(channel) else { throw RPCError.unavailable("server is shutting down or at its connection limit") }
+                    // Until the handshake succeeds, frames are held to the handshake's size.
+                    let gate = FrameLimitGate(FrameLimits(payloadBytesMax: min(configuration.limits.payloadBytesMax, FrameFormat.handshakeBytesMax)))
+                    try channel.pipeline.syncOperations.addFrameCodec(gate: gate)
+                    try channel.pipeline.syncOperations.addHandler(ServerConnectionHandler(server: self, gate: gate))
                 }
             }
         let listener: any Channel
@@ -106,7 +108,7 @@ public final class RPCServer: Sendable {
     func adopt(_ channel: any Channel) -> Bool {
         let id = ObjectIdentifier(channel)
         let adopted = state.withLock { state -> Bool in
-            guard !state.stopping else { return false }
+            guard !state.stopping, state.connections.count < configuration.connectionsMax else { return false }
             state.connections[id] = channel
             return true
         }

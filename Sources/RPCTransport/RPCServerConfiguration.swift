@@ -19,11 +19,13 @@ public struct RPCServerConfiguration: Sendable {
     public var writeBufferHighWatermark: Int
     /// A connection that has not completed its handshake by then is closed.
     public var handshakeTimeout: Duration
+    /// Connections open at once; more are closed as they arrive.
+    public var connectionsMax: Int
 
     public init(
         clusterID: UInt64, nodeID: UInt64 = 0, limits: FrameLimits = FrameLimits(), concurrentRequestsMax: Int = 8192,
         compressionBytesMin: Int? = nil, writeBufferLowWatermark: Int = 32 << 10, writeBufferHighWatermark: Int = 256 << 10,
-        handshakeTimeout: Duration = .seconds(10)
+        handshakeTimeout: Duration = .seconds(10), connectionsMax: Int = 1024
     ) {
         precondition(concurrentRequestsMax > 0, "concurrentRequestsMax must be positive")
         precondition(writeBufferLowWatermark > 0 && writeBufferLowWatermark <= writeBufferHighWatermark, "bad watermarks")
@@ -35,5 +37,7 @@ public struct RPCServerConfiguration: Sendable {
         self.writeBufferLowWatermark = writeBufferLowWatermark
         self.writeBufferHighWatermark = writeBufferHighWatermark
         self.handshakeTimeout = handshakeTimeout
+        precondition(connectionsMax > 0, "connectionsMax must be positive")
+        self.connectionsMax = connectionsMax
     }
 }

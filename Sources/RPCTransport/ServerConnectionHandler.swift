@@ -60,9 +60,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler, FrameFlushing {
     var deferred: [Frame] = []
     var deferredHead = 0
 
-    init(server: RPCServer) {
+    /// The decoder's limits: the handshake's until the peer is authenticated, then the server's.
+    let gate: FrameLimitGate
+
+    init(server: RPCServer, gate: FrameLimitGate) {
         self.server = server
         self.configuration = server.configuration
+        self.gate = gate
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -196,6 +200,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, FrameFlushing {
         case .success(let peer):
             handshakeTimer?.cancel()
             handshakeTimer = nil
+            gate.limits = configuration.limits
             peerPayloadBytesMax = Int(hello.payloadBytesMax)
             phase = .ready(peer)
             let accepted = HandshakeAccepted(

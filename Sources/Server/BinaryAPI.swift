@@ -37,9 +37,12 @@ extension APIError {
 extension Gateway {
     /// Starts the binary protocol's server; returns the bound port.
     public func startBinary() throws(ServerError) -> Int {
+        // Requests decode before their caller is checked: bound what one connection may have
+        // running (each may hold a request of up to the body limit).
         let configuration = RPCServerConfiguration(
             clusterID: ClientMethods.clusterID,
-            limits: FrameLimits(payloadBytesMax: max(node.configuration.maxBodyBytes, 1 << 20)))
+            limits: FrameLimits(payloadBytesMax: max(node.configuration.maxBodyBytes, 1 << 20)),
+            concurrentRequestsMax: 256, connectionsMax: 1024)
         let server = RPCServer(configuration: configuration, registry: binaryMethods(), authenticator: binaryAuthenticator())
         let host = node.configuration.rpcHost ?? node.configuration.httpHost
         let port = node.configuration.rpcPort
@@ -61,7 +64,8 @@ extension Gateway {
         Self.blocking { () async -> Void in await server.shutdown(gracePeriod: grace) }
     }
 
-    /// Runs async work to completion from synchronous code (start and stop only).
+    /// Runs async work to completion from synchronous code (start and stop only). Blocks the
+    /// calling thread: never call it from a Swift concurrency thread (it could wait for itself).
     static func blocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
         let done = ConditionLock()
         nonisolated(unsafe) var result: T?
@@ -112,7 +116,9 @@ extension Gateway {
             return Principal(userID: user.id, isAdmin: user.isAdmin, bucket: "key:\(key.id)", keyID: key.id)
         }
         if parts.count == 3, parts[0] == "token", let id = UInt64(parts[1]), let expiresAt = Int64(parts[2]) {
-            guard Self.unixNow() <= expiresAt + JWT.leewayDefault else { throw .unauthorized("the token expired: log in again") }
+            // The rule of `JWT.verify`: expired from `exp + leeway` on.
+            let (end, overflow) = expiresAt.addingReportingOverflow(JWT.leewayDefault)
+            guard overflow || Self.unixNow() < end else { throw .unauthorized("the token expired: log in again") }
             guard let user = catalog.users[id] else { throw .unauthorized("invalid token: unknown subject") }
             return Principal(userID: user.id, isAdmin: user.isAdmin, bucket: "user:\(user.id)", expiresAt: expiresAt)
         }

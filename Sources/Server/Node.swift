@@ -170,9 +170,16 @@ public final class Node: @unchecked Sendable {
         lock.withLock { while threadsRunning > 0 { lock.wait() } }
         for runner in runners { runner.stop() }
         host.stop()
-        // The driver ends its cycle (it may be applying catalog entries to the engine) first.
+        // The driver ends its cycle (it may be applying catalog entries to the engine) first;
+        // a collection deletion it applied meanwhile started a thread: wait for that too, and
+        // checkpoint only the shards still open.
         if lock.withLock({ driverStarted }) { driverStopped.wait() }
-        for runner in runners {
+        let open: [ShardRunner] = lock.withLock {
+            while threadsRunning > 0 { lock.wait() }
+            return Array(shards.values)
+        }
+        for runner in open where !runners.contains(where: { $0 === runner }) { runner.stop() }
+        for runner in open {
             do throws(ShardError) { try runner.shard.checkpoint() } catch {
                 logger.error("checkpoint at shutdown failed", metadata: ["group": "\(runner.shard.group)", "error": "\(error)"])
             }
@@ -184,6 +191,8 @@ public final class Node: @unchecked Sendable {
 
     private var driverStarted = false
     private let driverStopped = Event()
+    /// Threads removing deleted collections' shards.
+    var deletionsRunning = 0
 
     private func startThread(_ body: @escaping @Sendable () -> Void) {
         lock.withLock { threadsRunning += 1 }
@@ -426,10 +435,15 @@ extension Node: RaftApplier {
                 }
                 // Off the driver thread: stopping the runner waits for its current batch of HNSW
                 // inserts, and removing the data flushes the storage engine.
+                lock.withLock { deletionsRunning += 1 }
                 startThread { [self] in
                     runner.stop()
                     do throws(ShardError) { try runner.shard.destroy() } catch {
                         logger.error("removing a shard's data failed", metadata: ["group": "\(group)", "error": "\(error)"])
+                    }
+                    lock.withLock {
+                        deletionsRunning -= 1
+                        lock.broadcast()
                     }
                 }
             }
@@ -438,6 +452,8 @@ extension Node: RaftApplier {
 
     /// Removes the data of shard groups no collection has (a crash during a deletion left them).
     private func sweepOrphanShards() {
+        // Deletions replayed from the catalog's log remove their own shards first.
+        lock.withLock { while deletionsRunning > 0 { lock.wait() } }
         let directory = joinPath(configuration.dataDirectory, "shards")
         guard fileSystem.isDirectory(directory), let names = try? fileSystem.list(directory) else { return }
         let live = Set(catalog.collections.values.flatMap(\.shardGroups))

@@ -119,7 +119,7 @@ public final class Shard: @unchecked Sendable {
                 loaded = try VectorState.loadCheckpoint(directory: directory, applied: newest, fileSystem: fileSystem)
             } catch {
                 failures.append("\(error)")
-                found.removeFirst()
+                Self.setAside(checkpoint: found.removeFirst(), directory: directory, fileSystem: fileSystem)
             }
         }
         if let loaded {
@@ -168,6 +168,17 @@ public final class Shard: @unchecked Sendable {
     }
 
     static let rebuildThreads = 2
+
+    /// Renames a checkpoint that failed to load to `….damaged` (kept for a post-mortem, no
+    /// longer listed, loaded or counted as one of the two kept).
+    static func setAside(checkpoint applied: UInt64, directory: String, fileSystem: any FileSystem) {
+        for name in [VectorState.indexFileName(applied), VectorState.keysFileName(applied)] {
+            let path = joinPath(directory, name)
+            guard fileSystem.fileExists(path) else { continue }
+            try? fileSystem.rename(path, to: path + ".damaged")
+        }
+        try? fileSystem.syncDirectory(directory)
+    }
 
     /// Checkpoints that failed to load at open (each was passed over for an older one).
     public let loadFailures: [String]

@@ -48,7 +48,14 @@ public enum VectronError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidArgument: self = .invalidArgument(error.message)
         case .unauthenticated: self = .unauthenticated(error.message)
         case .permissionDenied: self = .permissionDenied(error.message)
-        case .resourceExhausted: self = .resourceExhausted(error.message)
+        case .resourceExhausted:
+            // A request or an answer over a frame limit fails the same way every time: the
+            // caller must send less (smaller batches, a lower limit), not retry.
+            if error.message.contains("exceeds") {
+                self = .invalidArgument("too large: \(error.message)")
+            } else {
+                self = .resourceExhausted(error.message)
+            }
         case .unavailable, .notLeader, .wrongShard: self = .unavailable(error.message)
         case .deadlineExceeded: self = .deadlineExceeded(error.message)
         case .cancelled: self = .cancelled(error.message)

@@ -232,6 +232,18 @@ final class OrderLog: Sendable {
         #expect(tooLarge.code == .resourceExhausted && tooLarge.message.contains("stored length"))
         try await oversized.expectClosed()
 
+        // Before the handshake, a frame larger than a handshake can be is refused from its
+        // header: an unauthenticated peer cannot make the server buffer a large frame.
+        let bigHello = try await RawConnection(port: port)
+        var helloHeader = FrameCodec.encode(Frame(kind: .handshake, requestID: 0, payload: []))
+        helloHeader.removeLast(FrameFormat.trailerBytes)
+        let helloLength = UInt32(FrameFormat.handshakeBytesMax + 1)
+        withUnsafeBytes(of: helloLength.littleEndian) { for i in 0..<4 { helloHeader[20 + i] = $0[i]; helloHeader[24 + i] = $0[i] } }
+        try await bigHello.send(helloHeader)
+        let helloRefused = try RPCError.decode(try await bigHello.nextFrame().payload)
+        #expect(helloRefused.code == .resourceExhausted && helloRefused.message.contains("stored length"), "\(helloRefused)")
+        try await bigHello.expectClosed()
+
         // A request before the handshake.
         let early = try await RawConnection(port: port)
         try await early.send(.request(id: 1, method: echoMethod.id, payload: []))
@@ -244,6 +256,22 @@ final class OrderLog: Sendable {
         }
         #expect((await client.statistics()).connections.count == 1)
         await client.shutdown()
+        await server.shutdown()
+    }
+
+    /// Connections beyond `connectionsMax` are closed as they arrive.
+    @Test func connectionsBeyondTheCapAreClosed() async throws {
+        let (server, port) = try await startServer(Self.registry()) { $0.connectionsMax = 2 }
+        let first = try await RawConnection(port: port)
+        #expect(try await first.handshake().kind == .handshakeAccepted)
+        let second = try await RawConnection(port: port)
+        #expect(try await second.handshake().kind == .handshakeAccepted)
+        let third = try await RawConnection(port: port)
+        try await third.expectClosed()
+        #expect(server.connectionCount == 2)
+        // The two admitted connections still work.
+        try await first.send(.request(id: 1, method: echoMethod.id, payload: [7]))
+        #expect(try await first.nextFrame().payload == [7])
         await server.shutdown()
     }
 

@@ -135,6 +135,8 @@ import VectorIndex
         #expect(shard.loadFailures.count == 1, "\(shard.loadFailures)")
         #expect(shard.vectors.appliedIndex == 15)
         #expect(shard.replayFrom == 15)
+        // The damaged checkpoint is set aside: not tried again, kept for a post-mortem.
+        #expect(!node.fileSystem.fileExists(path) && node.fileSystem.fileExists(path + ".damaged"))
         #expect(throws: Never.self) { try shard.ensureCovered(firstIndex: compactable + 1) }
         try node.replay(from: compactable + 1, random: &random)
         try ShardCheck.check(shard, node.model, metric: .cosine, random: &random, context: "after falling back")
