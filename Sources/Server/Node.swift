@@ -189,6 +189,10 @@ public final class Node: @unchecked Sendable {
         directoryLock.unlock()
     }
 
+    /// Committed command bytes a shard may have waiting to be applied before writes that do
+    /// not wait for their apply wait for it anyway.
+    static let applyBacklogBytesMax = 64 << 20
+
     private var driverStarted = false
     private let driverStopped = Event()
     /// Threads removing deleted collections' shards.
@@ -311,7 +315,12 @@ public final class Node: @unchecked Sendable {
 
     /// Proposes `data` to `group`; `completion` runs (on some internal thread) once the entry is
     /// applied — to the catalog or to the shard — or failed.
-    func propose(group: UInt64, data: [UInt8], completion answer: @escaping @Sendable (Result<UInt64, ServerError>) -> Void) {
+    /// With `waitForApply` false a shard write is answered once it is committed — durable in
+    /// the log, applied soon after, in order — unless the shard's backlog of committed entries
+    /// not yet applied exceeds `applyBacklogBytesMax`; then it waits for the apply like the rest
+    /// (backpressure).
+    func propose(group: UInt64, data: [UInt8], waitForApply: Bool = true,
+                 completion answer: @escaping @Sendable (Result<UInt64, ServerError>) -> Void) {
         let started = ContinuousClock.now
         // Recorded before the answer, so that whoever sees the answer sees the observation.
         let completion: @Sendable (Result<UInt64, ServerError>) -> Void = { [self] result in
@@ -330,6 +339,10 @@ public final class Node: @unchecked Sendable {
                     // Applied inline by the driver before completions run.
                     completion(.success(index))
                 } else if let runner = lock.withLock({ shards[group] }) {
+                    if !waitForApply && runner.backlogBytes <= Self.applyBacklogBytesMax {
+                        completion(.success(index))
+                        return
+                    }
                     runner.shard.whenApplied(index) { applied in
                         completion(applied ? .success(index) : .failure(.unavailable("the shard stopped applying its log; see the server log")))
                     }
@@ -492,11 +505,17 @@ final class ShardRunner: @unchecked Sendable {
     var failed: ShardError? { lock.withLock { failure } }
 
     func enqueue(_ entries: [(index: UInt64, data: [UInt8])]) {
+        let bytes = entries.reduce(0) { $0 + $1.data.count }
         lock.withLock {
             queue.append(entries)
+            backlog += bytes
             lock.signal()
         }
     }
+
+    /// Bytes of committed commands queued or being applied.
+    var backlogBytes: Int { lock.withLock { backlog } }
+    private var backlog = 0
 
     func stop() {
         lock.withLock {
@@ -516,12 +535,14 @@ final class ShardRunner: @unchecked Sendable {
                 return all
             }
             guard let batch else { break }
+            let bytes = batch.reduce(0) { $0 + $1.data.count }
+            defer { lock.withLock { backlog -= bytes } }
             if lock.withLock({ failure }) != nil { continue }
             do throws(ShardError) {
                 try shard.apply(batch)
                 // Replay after a crash costs in proportion to the command bytes since the last
                 // checkpoint (HNSW inserts): bound those, not the entry count.
-                lock.withLock { sinceCheckpoint += batch.reduce(0) { $0 + $1.data.count } }
+                lock.withLock { sinceCheckpoint += bytes }
             } catch {
                 node.logger.critical("a shard stopped applying its log", metadata: ["group": "\(shard.group)", "error": "\(error)"])
                 lock.withLock { failure = error }

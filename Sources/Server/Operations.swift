@@ -200,16 +200,18 @@ extension Gateway {
 
     // MARK: Writing
 
-    /// Proposes each shard's commands; completes with the highest applied index once all are
-    /// applied, or with the first failure.
-    func propose(_ commands: [(group: UInt64, command: ShardCommand)], completion: @escaping @Sendable (Result<UInt64, APIError>) -> Void) {
+    /// Proposes each shard's commands; completes with the highest index once all are applied
+    /// (or, without `waitForApply`, committed: durable, searchable soon after), or with the
+    /// first failure.
+    func propose(_ commands: [(group: UInt64, command: ShardCommand)], waitForApply: Bool = true,
+                 completion: @escaping @Sendable (Result<UInt64, APIError>) -> Void) {
         if commands.isEmpty {
             completion(.success(0))
             return
         }
         let pending = PendingWrites(count: commands.count)
         for (group, command) in commands {
-            node.propose(group: group, data: command.encode()) { result in
+            node.propose(group: group, data: command.encode(), waitForApply: waitForApply) { result in
                 guard let outcome = pending.complete(result) else { return }
                 completion(outcome.mapError { APIError($0) })
             }

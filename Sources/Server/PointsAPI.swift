@@ -91,18 +91,24 @@ extension Gateway {
 
     /// Answers a write with Qdrant's update result.
     func answerUpdate(_ call: Call) -> @Sendable (Result<UInt64, APIError>) -> Void {
-        { result in
+        let applied = waitForApply(call)
+        return { result in
             switch result {
-            case .success(let index): call.ok(Self.updateResult(index))
+            case .success(let index): call.ok(Self.updateResult(index, applied: applied))
             case .failure(let error): call.fail(error)
             }
         }
     }
 
-    static func updateResult(_ index: UInt64) -> JSONValue {
+    /// `?wait=false` (Qdrant's): answer a write once it is durable in the log, before it is
+    /// applied and searchable. Anything else — the default — answers once it is applied, so a
+    /// search right after sees it. Either way the write is durable when answered.
+    func waitForApply(_ call: Call) -> Bool { call.request.queryValue("wait") != "false" }
+
+    static func updateResult(_ index: UInt64, applied: Bool = true) -> JSONValue {
         var object = JSONObject()
         object.set("operation_id", .unsigned(index))
-        object.set("status", .string("completed"))
+        object.set("status", .string(applied ? "completed" : "acknowledged"))
         return .object(object)
     }
 
@@ -155,7 +161,7 @@ extension Gateway {
                 body = try self.body(call)
                 try read(body, payloadsOnly: true)
             }
-            propose(Self.upsertCommands(points, info), completion: answerUpdate(call))
+            propose(Self.upsertCommands(points, info), waitForApply: waitForApply(call), completion: answerUpdate(call))
         } catch {
             call.fail(error)
         }
@@ -181,7 +187,7 @@ extension Gateway {
             let selection = try selection(try self.body(call))
             offload(call) { [self] () throws(APIError) in
                 let perShard = try selectKeys(selection, info)
-                propose(Self.commands(perShard, info) { .delete(keys: $0) }, completion: answerUpdate(call))
+                propose(Self.commands(perShard, info) { .delete(keys: $0) }, waitForApply: waitForApply(call), completion: answerUpdate(call))
             }
         } catch {
             call.fail(error)
@@ -220,7 +226,7 @@ extension Gateway {
             let selection = try selection(body)
             offload(call) { [self] () throws(APIError) in
                 let perShard = try selectKeys(selection, info)
-                propose(Self.commands(perShard, info) { Self.command(edit, keys: $0) }, completion: answerUpdate(call))
+                propose(Self.commands(perShard, info) { Self.command(edit, keys: $0) }, waitForApply: waitForApply(call), completion: answerUpdate(call))
             }
         } catch {
             call.fail(error)

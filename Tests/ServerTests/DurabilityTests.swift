@@ -23,6 +23,43 @@ struct DurabilityTests {
         try scenario(config: #"{"checkpoint_bytes": 1024}"#, readyWithinSeconds: ServerHarness.startSecondsMax)
     }
 
+    /// `?wait=false` answers once a write is durable in the log, before it is applied: a crash
+    /// right after the answers loses none of them, and a later write with the default wait sees
+    /// every earlier one applied (shards apply in log order).
+    @Test func writesAnsweredBeforeTheirApplyAreDurable() throws {
+        let server = try ServerHarness()
+        defer { server.tearDown() }
+        try server.start()
+        let adminKey = try #require(server.adminKey)
+        var api = API(port: server.port, credential: adminKey)
+        try api.ok("PUT", "/collections/w", #"{"vectors": {"size": 8, "distance": "Cosine"}, "shard_number": 2}"#)
+        var data = TestData(seed: 61)
+        var model = Model(metric: "Cosine", dimension: 8)
+        var next = 0
+        func batch(wait: Bool) throws {
+            var items: [String] = []
+            for _ in 0..<64 {
+                let vector = data.vector(8)
+                model.points[String(next)] = (model.stored(vector), JSONObject())
+                items.append(#"{"id": \#(next), "vector": \#(JSONText.vector(vector))}"#)
+                next += 1
+            }
+            let result = try api.ok("PUT", "/collections/w/points" + (wait ? "" : "?wait=false"), #"{"points": [\#(items.joined(separator: ","))]}"#)
+            #expect(result["status"]?.stringValue == (wait ? "completed" : "acknowledged"))
+        }
+        for _ in 0..<20 { try batch(wait: false) }
+        try server.crash()
+        try server.start()
+        api = API(port: server.port, credential: adminKey)
+        #expect(try api.ok("POST", "/collections/w/points/count", "{}")["count"]?.int64Value == Int64(model.points.count))
+        for _ in 0..<10 { try batch(wait: false) }
+        try batch(wait: true)
+        #expect(try api.ok("GET", "/collections/w")["points_count"]?.int64Value == Int64(model.points.count))
+        let query = data.vector(8)
+        let hits = try #require(try api.ok("POST", "/collections/w/points/search", #"{"vector": \#(JSONText.vector(query)), "limit": 5, "params": {"exact": true}}"#).arrayValue)
+        #expect(hits.map { $0["id"]!.idText } == model.ranked(query).prefix(5).map(\.id))
+    }
+
     func scenario(config: String?, readyWithinSeconds: TimeInterval) throws {
         let server = try ServerHarness(config: config)
         defer { server.tearDown() }
