@@ -103,7 +103,7 @@ public enum LogInspector {
             let f = LogFormat.HeaderField.self
             lines += [
                 "\(offsetString(f.magic))  magic            \"VECTRLOG\"",
-                "\(offsetString(f.version))  version          \(LogFormat.version)",
+                "\(offsetString(f.version))  version          \(header.version)",
                 "\(offsetString(f.headerSize))  header size      \(LogFormat.segmentHeaderBytes)",
                 "\(offsetString(f.flags))  flags            \(header.flags.rawValue)\(header.flags.contains(.predecessorUnsynced) ? " (predecessor-unsynced)" : "")",
                 "\(offsetString(f.logID))  log id           \(hex64(header.logID))",
@@ -114,7 +114,7 @@ public enum LogInspector {
                 "\(offsetString(f.checksum))  header checksum  \(hex64(bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: f.checksum, as: UInt64.self)) })) (XXH3-64 of bytes 0..<56, ok)",
             ]
             jsonHeader = .object([
-                ("version", .uint(UInt64(LogFormat.version))), ("log_id", .uint(header.logID)),
+                ("version", .uint(UInt64(header.version))), ("log_id", .uint(header.logID)),
                 ("segment_number", .uint(header.segmentNumber)), ("first_lsn", .uint(header.firstLSN)),
                 ("created_unix_nanos", .uint(header.createdUnixNanos)),
             ])
@@ -170,7 +170,9 @@ public enum LogInspector {
         switch scan.end {
         case .clean:
             endText = "\(offsetString(scan.validEnd))  end (\(scan.isSealed ? "sealed" : "open, newest segment"))"
-            endJSON = .object([("status", .string("clean")), ("offset", .uint(UInt64(scan.validEnd))), ("sealed", .bool(scan.isSealed))])
+                + (scan.zeroFilledTailBytes > 0 ? "; zero-filled tail of \(scan.zeroFilledTailBytes) bytes (prepared, unused)" : "")
+            endJSON = .object([("status", .string("clean")), ("offset", .uint(UInt64(scan.validEnd))), ("sealed", .bool(scan.isSealed)),
+                               ("zero_filled_tail_bytes", .uint(UInt64(scan.zeroFilledTailBytes)))])
         case let .tornTail(offset):
             endText = "\(offsetString(offset))  torn tail: \(bytes.count - offset) bytes that are not a valid record and were never proven durable"
             endJSON = .object([("status", .string("torn_tail")), ("offset", .uint(UInt64(offset))), ("bytes", .uint(UInt64(bytes.count - offset)))])

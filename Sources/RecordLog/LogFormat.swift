@@ -12,7 +12,16 @@ import Wire
 public enum LogFormat {
     /// "VECTRLOG" in ASCII, as stored (little-endian u64 of these bytes).
     public static let magic: [UInt8] = Array("VECTRLOG".utf8)
-    public static let version: UInt16 = 1
+    /// The newest version (readers accept `versionMin...version`). Version 2 (Format/log.md
+    /// §11) adds one rule to version 1: a segment may be longer than its records, the rest of
+    /// the file all zero bytes (a segment prepared ahead, zero-filled, so that appends overwrite
+    /// instead of growing the file). Writers write version 2 for prepared segments only; a
+    /// segment created empty is written as version 1.
+    public static let version: UInt16 = 2
+    /// The oldest version readers accept.
+    public static let versionMin: UInt16 = 1
+    /// The first version whose segments may end in a zero-filled tail.
+    public static let zeroFilledTailVersion: UInt16 = 2
     public static let segmentHeaderBytes = 64
     public static let recordHeaderBytes = 40
     public static let segmentFileSuffix = ".vlog"
@@ -33,6 +42,11 @@ public enum LogFormat {
         let digits = String(number, radix: 16)
         return String(repeating: "0", count: max(0, 16 - digits.count)) + digits + segmentFileSuffix
     }
+
+    /// A segment file prepared ahead (zero-filled, synced) waits under this name until a
+    /// rotation writes its header and renames it. Not a segment name: readers ignore it, and
+    /// opening a log removes a leftover one.
+    public static let preparedFileName = "prepared-segment.tmp"
 
     /// The segment number named by a file name, or nil if the name is not a segment's.
     public static func segmentNumber(fromFileName name: String) -> UInt64? {
@@ -103,8 +117,12 @@ public struct SegmentHeader: Equatable, Sendable {
     public var firstLSN: UInt64
     public var createdUnixNanos: UInt64
     public var flags: SegmentHeaderFlags
+    /// The segment's format version (`LogFormat.versionMin...LogFormat.version`).
+    public var version: UInt16
 
-    public init(logID: UInt64, segmentNumber: UInt64, firstLSN: UInt64, createdUnixNanos: UInt64, flags: SegmentHeaderFlags = []) {
+    public init(logID: UInt64, segmentNumber: UInt64, firstLSN: UInt64, createdUnixNanos: UInt64, flags: SegmentHeaderFlags = [],
+                version: UInt16 = LogFormat.version) {
+        self.version = version
         self.logID = logID
         self.segmentNumber = segmentNumber
         self.firstLSN = firstLSN
@@ -115,7 +133,7 @@ public struct SegmentHeader: Equatable, Sendable {
     public func encode(into writer: inout ByteWriter) {
         let start = writer.count
         writer.write(bytes: LogFormat.magic)
-        writer.write(LogFormat.version)
+        writer.write(version)
         writer.write(UInt16(LogFormat.segmentHeaderBytes))
         writer.write(flags.rawValue)
         writer.write(logID)
@@ -141,7 +159,7 @@ public struct SegmentHeader: Equatable, Sendable {
                               reason: .checksumMismatch(stored: stored, computed: computed))
         }
         let version = try reader.readUInt16("version")
-        guard version == LogFormat.version else {
+        guard (LogFormat.versionMin...LogFormat.version).contains(version) else {
             throw DecodeError(field: "version", offset: 8, reason: .unsupportedVersion(UInt64(version)))
         }
         let headerSize = try reader.readUInt16("header size")
@@ -157,7 +175,7 @@ public struct SegmentHeader: Equatable, Sendable {
         let firstLSN = try reader.readUInt64("first lsn")
         let created = try reader.readUInt64("created")
         try reader.readReserved(UInt64.self, "reserved")
-        return SegmentHeader(logID: logID, segmentNumber: number, firstLSN: firstLSN, createdUnixNanos: created, flags: flags)
+        return SegmentHeader(logID: logID, segmentNumber: number, firstLSN: firstLSN, createdUnixNanos: created, flags: flags, version: version)
     }
 }
 

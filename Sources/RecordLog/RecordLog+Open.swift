@@ -278,6 +278,21 @@ extension RecordLog {
         return byLSN.values.sorted { $0.lsn < $1.lsn }
     }
 
+    /// Removes a prepared file a previous run left (it may hold anything: a crash can fall
+    /// between writing a header into it and renaming it) and, unless preparation is off,
+    /// prepares the file of the segment that opening creates — inline, as the log is not open yet.
+    static func prepareForOpen(directory: String, fileSystem: any FileSystem, options: RecordLogOptions) throws(LogError) -> (any FileHandle)? {
+        do throws(FileIOError) {
+            if try fileSystem.list(directory).contains(LogFormat.preparedFileName) {
+                try fileSystem.remove(joinPath(directory, LogFormat.preparedFileName))
+            }
+            if options.segmentPreparation == .none { return nil }
+            return try RecordLog.prepareSegmentFile(directory: directory, fileSystem: fileSystem, bytes: options.segmentBytesMax)
+        } catch {
+            throw .io(error)
+        }
+    }
+
     static func recover(
         directory: String, fileSystem: any FileSystem, options: RecordLogOptions, directoryLock: any FileLock
     ) throws(LogError) -> (RecordLog, RecoveryReport) {
@@ -295,13 +310,16 @@ extension RecordLog {
             let id = options.logID ?? UInt64.random(in: 1...UInt64.max)
             let (handle, size) = try createSegment(number: 1, logID: id, firstLSN: 1, truncation: TruncationState(),
                                                    directory: directory, fileSystem: fileSystem,
-                                                   createdUnixNanos: options.creationTimeOverride)
+                                                   createdUnixNanos: options.creationTimeOverride,
+                                                   prepared: try prepareForOpen(directory: directory, fileSystem: fileSystem, options: options))
             let log = RecordLog(directory: directory, options: options, logID: id, fileSystem: fileSystem,
                                 directoryLock: directoryLock,
                                 active: ActiveSegment(number: 1, handle: handle, size: size, syncedSize: size, contentStart: size),
                                 nextLSN: 2, truncation: TruncationState())
             log.segments[1] = SegmentState(handle: handle)
             log.statistics.segmentsCreated = 1
+            log.statistics.segmentsPrepared = options.segmentPreparation == .none ? 0 : 1
+            log.startPreparing()
             return (log, report)
         }
 
@@ -333,7 +351,8 @@ extension RecordLog {
         let activeNumber = last.number + 1
         let (activeHandle, activeSize) = try createSegment(
             number: activeNumber, logID: logID, firstLSN: nextLSN, truncation: truncation,
-            directory: directory, fileSystem: fileSystem, createdUnixNanos: options.creationTimeOverride)
+            directory: directory, fileSystem: fileSystem, createdUnixNanos: options.creationTimeOverride,
+            prepared: try prepareForOpen(directory: directory, fileSystem: fileSystem, options: options))
         let log = RecordLog(directory: directory, options: options, logID: logID, fileSystem: fileSystem,
                             directoryLock: directoryLock,
                             active: ActiveSegment(number: activeNumber, handle: activeHandle, size: activeSize, syncedSize: activeSize, contentStart: activeSize),
@@ -341,6 +360,7 @@ extension RecordLog {
         for segment in found { log.segments[segment.number] = SegmentState(handle: segment.handle) }
         log.segments[activeNumber] = SegmentState(handle: activeHandle)
         log.statistics.segmentsCreated = 1
+        log.statistics.segmentsPrepared = options.segmentPreparation == .none ? 0 : 1
 
         // Index: every live user record; a later copy (relocated) replaces an earlier one.
         var byStream: [UInt64: [UInt64: RecordLocation]] = [:]
@@ -377,6 +397,7 @@ extension RecordLog {
             throw failure
         }
         report.segmentsRemoved += before.subtracting(after).sorted().map(LogFormat.segmentFileName)
+        log.startPreparing()
         return (log, report)
     }
 }

@@ -30,6 +30,14 @@
 // as none of their records is live. When there are more than `segmentCountMax` segments, the
 // live records of the oldest are rewritten forward (keeping their LSNs) and it is deleted.
 //
+// # Prepared segments
+// With `segmentPreparation` set, a new segment's file is zero-filled to `segmentBytesMax` and
+// synced before it gets its header and name (format version 2, Format/log.md §9). Appends then
+// overwrite allocated blocks instead of growing the file, so their fdatasyncs commit no size
+// change — on ext4 that saves a journal commit per batch. With `.background`, the next file is
+// prepared on a thread of its own while the current segment fills; a rotation that finds none
+// ready creates its segment as before rather than wait.
+//
 // # Failure
 // An I/O error while writing or syncing fails the appenders of that batch and stops the log:
 // every later call fails with `.failed` until the log is reopened, because after a failed sync
@@ -104,6 +112,8 @@ public struct LogStatistics: Sendable, Equatable {
     public var syncLatency = LatencyHistogram()
     public var relocatedRecords: UInt64 = 0
     public var segmentsCreated: UInt64 = 0
+    /// Segments created from a prepared (zero-filled) file; the rest were created empty.
+    public var segmentsPrepared: UInt64 = 0
     public var segmentsDeleted: UInt64 = 0
     public var segmentCount = 0
     public var liveRecords = 0
@@ -171,6 +181,10 @@ public final class RecordLog: @unchecked Sendable {
     var writerStatistics = LogStatistics()
     /// Set (under `lock`) when a segment may have lost its last live record.
     var deadSegmentPossible = false
+    /// A zero-filled, synced file under `LogFormat.preparedFileName`, ready for the next
+    /// rotation, and whether a thread is preparing one (both under `lock`; `.background` only).
+    var preparedFile: (any FileHandle)?
+    var isPreparing = false
 
     struct RecordLocation {
         var lsn: UInt64
@@ -855,10 +869,12 @@ public final class RecordLog: @unchecked Sendable {
             return !unsyncedSealed.isEmpty
         }
         let number = active.number + 1
+        let prepared = try takePreparedFile()
         let (handle, size) = try Self.createSegment(
             number: number, logID: logID, firstLSN: nextLSN, truncation: truncation,
             directory: directory, fileSystem: fileSystem, createdUnixNanos: options.creationTimeOverride,
-            flags: sealedUnsynced ? .predecessorUnsynced : [])
+            flags: sealedUnsynced ? .predecessorUnsynced : [], prepared: prepared)
+        startPreparing()
         nextLSN += 1  // the checkpoint
         active = ActiveSegment(number: number, handle: handle, size: size, syncedSize: size, contentStart: size)
         lock.withLock {
@@ -866,6 +882,7 @@ public final class RecordLog: @unchecked Sendable {
             raiseDurableMark(to: (number, size))
             segments[number] = SegmentState(handle: handle)
             statistics.segmentsCreated += 1
+            if prepared != nil { statistics.segmentsPrepared += 1 }
             // The sealed segment may hold nothing live (only markers, or all truncated): now
             // that it is no longer active, it can be deleted.
             deadSegmentPossible = true
@@ -873,13 +890,20 @@ public final class RecordLog: @unchecked Sendable {
     }
 
     /// Creates a segment holding its header and a checkpoint, durably (file and directory).
+    /// With a `prepared` file (zero-filled and synced, under `LogFormat.preparedFileName`), the
+    /// header and checkpoint overwrite its start and are synced before the file is renamed to
+    /// the segment's name: a segment never exists by its name without them.
     static func createSegment(
         number: UInt64, logID: UInt64, firstLSN: UInt64, truncation: TruncationState,
-        directory: String, fileSystem: any FileSystem, createdUnixNanos: UInt64?, flags: SegmentHeaderFlags = []
+        directory: String, fileSystem: any FileSystem, createdUnixNanos: UInt64?, flags: SegmentHeaderFlags = [],
+        prepared: (any FileHandle)? = nil
     ) throws(LogError) -> (any FileHandle, Int) {
         var writer = ByteWriter(capacity: 256)
+        // Only a prepared segment can end in a zero-filled tail, so only it needs version 2; a
+        // segment created empty is a version 1 file, which version 1 readers read too.
         SegmentHeader(logID: logID, segmentNumber: number, firstLSN: firstLSN,
-                      createdUnixNanos: createdUnixNanos ?? WallClock.unixNanoseconds(), flags: flags)
+                      createdUnixNanos: createdUnixNanos ?? WallClock.unixNanoseconds(), flags: flags,
+                      version: prepared == nil ? LogFormat.versionMin : LogFormat.zeroFilledTailVersion)
             .encode(into: &writer)
         var bytes = writer.finish()
         let checkpoint = truncation.encode()
@@ -888,6 +912,18 @@ public final class RecordLog: @unchecked Sendable {
                                 payloadLength: UInt32(checkpoint.count), storedPayload: raw, into: &bytes)
         }
         let path = joinPath(directory, LogFormat.segmentFileName(number))
+        if let prepared {
+            do throws(FileIOError) {
+                try prepared.write(at: 0, bytes)
+                try prepared.dataSync()
+                try fileSystem.rename(joinPath(directory, LogFormat.preparedFileName), to: path)
+                try fileSystem.syncDirectory(directory)
+                return (prepared, bytes.count)
+            } catch {
+                prepared.close()
+                throw .io(error)
+            }
+        }
         do throws(FileIOError) {
             let handle = try fileSystem.open(path, options: .createNew)
             try handle.write(at: 0, bytes)
@@ -896,6 +932,86 @@ public final class RecordLog: @unchecked Sendable {
             return (handle, bytes.count)
         } catch {
             throw .io(error)
+        }
+    }
+
+    // MARK: Prepared segments
+
+    /// Creates `LogFormat.preparedFileName` afresh, zero-filled to `bytes` and synced. Stops
+    /// early (returning nil, the file removed) when `shouldStop` says so between chunks.
+    static func prepareSegmentFile(directory: String, fileSystem: any FileSystem, bytes: Int,
+                                   shouldStop: () -> Bool = { false }) throws(FileIOError) -> (any FileHandle)? {
+        let path = joinPath(directory, LogFormat.preparedFileName)
+        let handle = try fileSystem.open(path, options: [.read, .write, .create, .truncate])
+        do throws(FileIOError) {
+            let zeros = [UInt8](repeating: 0, count: min(bytes, RecordLogOptions.preparationChunkBytes))
+            var offset = 0
+            while offset < bytes {
+                if shouldStop() {
+                    handle.close()
+                    try? fileSystem.remove(path)
+                    return nil
+                }
+                let count = min(zeros.count, bytes - offset)
+                try handle.write(at: UInt64(offset), count == zeros.count ? zeros : Array(zeros[..<count]))
+                offset += count
+            }
+            try handle.dataSync()
+            return handle
+        } catch {
+            handle.close()
+            try? fileSystem.remove(path)
+            throw error
+        }
+    }
+
+    /// The prepared file for the segment a rotation is about to create (leader only): made now
+    /// with `.inline`; with `.background`, the one the preparing thread finished, or nil (the
+    /// segment is created empty) if it is not ready — a rotation never waits for it.
+    func takePreparedFile() throws(LogError) -> (any FileHandle)? {
+        switch options.segmentPreparation {
+        case .none:
+            return nil
+        case .inline:
+            do throws(FileIOError) {
+                return try Self.prepareSegmentFile(directory: directory, fileSystem: fileSystem, bytes: options.segmentBytesMax)
+            } catch {
+                throw .io(error)
+            }
+        case .background:
+            return lock.withLock {
+                defer { preparedFile = nil }
+                return isPreparing ? nil : preparedFile
+            }
+        }
+    }
+
+    /// With `.background`, starts a thread that prepares the next segment's file unless one is
+    /// ready or being prepared. A failure to prepare is not a log failure: nothing written to
+    /// the log depends on it, and the next rotation creates its segment empty.
+    func startPreparing() {
+        guard options.segmentPreparation == .background else { return }
+        let start = lock.withLock { () -> Bool in
+            if isPreparing || preparedFile != nil || isClosing || isClosed { return false }
+            isPreparing = true
+            return true
+        }
+        guard start else { return }
+        startDetachedThread { [self] in
+            let handle = try? Self.prepareSegmentFile(directory: directory, fileSystem: fileSystem, bytes: options.segmentBytesMax,
+                                                      shouldStop: { lock.withLock { isClosing || isClosed } })
+            lock.withLock {
+                if let handle {
+                    if isClosing || isClosed {
+                        handle.close()
+                        try? fileSystem.remove(joinPath(directory, LogFormat.preparedFileName))
+                    } else {
+                        preparedFile = handle
+                    }
+                }
+                isPreparing = false
+                lock.broadcast()
+            }
         }
     }
 
@@ -1223,8 +1339,13 @@ public final class RecordLog: @unchecked Sendable {
         // then wait for what is queued.
         isClosing = true
         lock.broadcast()
-        while writerActive || !pending.isEmpty || !overflow.isEmpty || !removing.isEmpty { lock.wait() }
+        while writerActive || !pending.isEmpty || !overflow.isEmpty || !removing.isEmpty || isPreparing { lock.wait() }
         isClosed = true
+        if let preparedFile {
+            preparedFile.close()
+            try? fileSystem.remove(joinPath(directory, LogFormat.preparedFileName))
+            self.preparedFile = nil
+        }
         if durableMark.segment == active.number && durableMark.size > active.syncedSize { active.syncedSize = durableMark.size }
         // Unsynced appends become durable on a clean close (no leader runs any more).
         if failure == nil && (active.syncedSize < active.size || !unsyncedSealed.isEmpty) {

@@ -34,6 +34,27 @@ public struct RecordLogOptions: Sendable {
     /// tens of them). Off by default, so that tests see file operations in a fixed order.
     public var removesFilesInBackground = false
 
+    /// How a new segment's file comes to be.
+    public enum SegmentPreparation: Sendable, Equatable {
+        /// Created at rotation, empty: every batch's write grows the file, so every fdatasync
+        /// also commits a size change (a file-system journal commit on ext4).
+        case none
+        /// Prepared at rotation, zero-filled to `segmentBytesMax` and synced before the header is
+        /// written: appends overwrite allocated blocks, and their fdatasyncs commit no metadata.
+        /// The rotation pays for the zero-fill; for tests (a fixed order of file operations).
+        case inline
+        /// Like `inline`, but the next segment's file is prepared on a thread of its own as soon
+        /// as the previous one is taken, so that a rotation normally finds it ready.
+        case background
+    }
+
+    /// See `SegmentPreparation`. `.none` by default, so that tests and the simulator see file
+    /// operations in a fixed order; servers want `.background` (Benchmarks/RESULTS.md, issue 2).
+    public var segmentPreparation: SegmentPreparation = .none
+
+    /// Zero bytes written per `pwrite` while preparing a segment.
+    public static let preparationChunkBytes = 1 << 20
+
     public init() {}
 
     func validate() throws(LogError) {

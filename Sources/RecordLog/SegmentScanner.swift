@@ -8,6 +8,11 @@
 // the bad spot is corruption, otherwise it is a torn tail of writes that were never
 // acknowledged. Sealed (older) segments were fully synced, so anything bad in them is corruption.
 //
+// From version 2 on, a segment may be longer than its records: segments are prepared ahead,
+// zero-filled to their full size, and appends overwrite the zeros. Where no record decodes and
+// every remaining byte is zero, the records have ended (a clean end, subject to the same seal
+// rule as the end of a file). A bad record followed by anything but zeros is judged as above.
+//
 // Used by recovery, `vectron-tool dump/verify/repair` and the fuzzers: it never traps on bad
 // input and allocates only in proportion to the input.
 
@@ -37,6 +42,9 @@ public struct SegmentScan: Sendable {
     public var fileSize: Int = 0
     /// The last fresh (not relocated) LSN in the segment, if any.
     public var lastFreshLSN: UInt64?
+    /// Zero bytes after the records that end a version 2 segment (the unused part of a segment
+    /// prepared ahead); 0 when the records end at the end of the file.
+    public var zeroFilledTailBytes = 0
     public var isSealed: Bool { records.last?.header.kind == .seal }
 }
 
@@ -88,6 +96,10 @@ public enum SegmentScanner {
             do throws(DecodeError) {
                 record = try RecordHeader.decode(bytes, at: offset, end: bytes.count, payloadBytesMax: payloadBytesMax)
             } catch {
+                if header.version >= LogFormat.zeroFilledTailVersion && isZero(bytes, from: offset) {
+                    scan.zeroFilledTailBytes = bytes.count - offset
+                    break
+                }
                 if isLast && !laterRecordProvesDurable(bytes, badOffset: offset, payloadBytesMax: payloadBytesMax) {
                     scan.end = .tornTail(offset: offset)
                 } else {
@@ -190,6 +202,23 @@ public enum SegmentScanner {
         default: break
         }
         return nil
+    }
+
+    /// Whether every byte from `offset` to the end is zero.
+    static func isZero(_ bytes: [UInt8], from offset: Int) -> Bool {
+        bytes.withUnsafeBytes { raw -> Bool in
+            var position = offset
+            // Eight bytes at a time: a 64 MiB tail is scanned on every open.
+            while position + 8 <= raw.count {
+                if raw.loadUnaligned(fromByteOffset: position, as: UInt64.self) != 0 { return false }
+                position += 8
+            }
+            while position < raw.count {
+                if raw[position] != 0 { return false }
+                position += 1
+            }
+            return true
+        }
     }
 
     /// Is there a valid record after `badOffset` whose synced offset is beyond `badOffset`?

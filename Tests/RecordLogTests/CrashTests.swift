@@ -82,7 +82,10 @@ func isAllowedOutcome(_ actual: Model, model: Model, inFlight: InFlight?) -> Str
 @Suite(.ownThread) struct CrashTests {
     static let rounds = 1_000
 
-    @Test func acknowledgedAppendsSurviveCrashes() throws {
+    /// Every round runs with segments created empty and with segments prepared zero-filled
+    /// (format version 2: the records end inside a zero-filled tail).
+    @Test(arguments: [RecordLogOptions.SegmentPreparation.none, .inline])
+    func acknowledgedAppendsSurviveCrashes(preparation: RecordLogOptions.SegmentPreparation) throws {
         let seeds: [UInt64]
         if let one = ProcessInfo.processInfo.environment["VECTRON_CRASH_SEED"].flatMap(UInt64.init) {
             seeds = [one]
@@ -91,13 +94,13 @@ func isAllowedOutcome(_ actual: Model, model: Model, inFlight: InFlight?) -> Str
         }
         var crashes = 0, tornTails = 0, faults = 0, relocated: UInt64 = 0
         for seed in seeds {
-            let outcome = try runRound(seed: seed)
+            let outcome = try runRound(seed: seed, preparation: preparation)
             crashes += outcome.crashes
             tornTails += outcome.tornTails
             faults += outcome.faults
             relocated += outcome.relocatedRecords
             if let failure = outcome.failure {
-                Issue.record("crash round seed \(seed) (replay: VECTRON_CRASH_SEED=\(seed)): \(failure)")
+                Issue.record("crash round seed \(seed), preparation \(preparation) (replay: VECTRON_CRASH_SEED=\(seed)): \(failure)")
                 return
             }
         }
@@ -118,10 +121,11 @@ func isAllowedOutcome(_ actual: Model, model: Model, inFlight: InFlight?) -> Str
         var failure: String?
     }
 
-    func runRound(seed: UInt64) throws -> RoundOutcome {
+    func runRound(seed: UInt64, preparation: RecordLogOptions.SegmentPreparation) throws -> RoundOutcome {
         var outcome = RoundOutcome()
         var random = SeededRandom(seed: seed)
-        let options = smallOptions(segmentBytes: 4096, segmentCount: 2 + Int(random.next() % 4), batchBytes: 4096)
+        var options = smallOptions(segmentBytes: 4096, segmentCount: 2 + Int(random.next() % 4), batchBytes: 4096)
+        options.segmentPreparation = preparation
         var memory = MemoryFileSystem()
         var faulty = FaultInjectingFileSystem(wrapping: memory, seed: seed)
         var log = try RecordLog.open(directory: "/db/log", fileSystem: faulty, options: options).0

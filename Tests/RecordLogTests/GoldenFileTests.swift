@@ -1,9 +1,13 @@
-// Golden files: Format/golden/log/ holds a small log written by `writeGoldenLog` — two streams,
-// an LZ4-compressed record, a prefix and a suffix truncation, and a rotation. The tests decode
-// those committed bytes (so a change to the writer that breaks old files fails here), compare
+// Golden files: Format/golden/log/ (format version 1: segments created empty) and
+// Format/golden/log-v2/ (version 2: segments prepared zero-filled) hold a small log written by
+// `writeGoldenLog` — two streams, an LZ4-compressed record, a prefix and a suffix truncation,
+// and a rotation. The tests decode the committed bytes of both versions (so a change to the
+// reader that breaks old files fails here), check that today's writer still produces both
+// (version 1 with `segmentPreparation = .none`, version 2 with `.inline`), compare
 // `vectron-tool dump` output with the committed `.dump.txt` files, and flip every byte of them.
 //
-// Regenerate (only for a new format version, never to paper over a change):
+// Regenerate the version 2 files (only when the writer's policy changes where records land,
+// never to paper over a change; the version 1 files predate version 2 and stay as they are):
 //   VECTRON_REGENERATE_GOLDEN=1 swift test --filter GoldenFileTests
 
 import TestSupport
@@ -16,12 +20,18 @@ import RecordLog
 import Testing
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-let goldenLogDirectory = repositoryRoot + "/Format/golden/log"
+/// Version 1's golden files (written before segments were prepared; never regenerated).
+let goldenLogDirectoryV1 = repositoryRoot + "/Format/golden/log"
+/// The current version's golden files, which today's writer must reproduce.
+let goldenLogDirectory = repositoryRoot + "/Format/golden/log-v2"
+let goldenLogDirectories = [goldenLogDirectoryV1, goldenLogDirectory]
 
-func goldenOptions() -> RecordLogOptions {
+/// The golden writer's options: segments prepared (version 2) unless `directory` is version 1's.
+func goldenOptions(_ directory: String = goldenLogDirectory) -> RecordLogOptions {
     var options = smallOptions(segmentBytes: 4096, segmentCount: 8)
     options.logID = 0x5EED
     options.creationTimeOverride = 1_790_000_000_000_000_000
+    options.segmentPreparation = directory == goldenLogDirectoryV1 ? .none : .inline
     return options
 }
 
@@ -46,8 +56,8 @@ func goldenPayload(stream: UInt64, index: Int) -> [UInt8] {
     return [UInt8]("stream \(stream) record \(index): ".utf8) + (0..<(100 + index * 3)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ index) }
 }
 
-func writeGoldenLog(directory: String, fileSystem: any FileSystem) throws {
-    let (log, _) = try RecordLog.open(directory: directory, fileSystem: fileSystem, options: goldenOptions())
+func writeGoldenLog(directory: String, fileSystem: any FileSystem, options: RecordLogOptions = goldenOptions()) throws {
+    let (log, _) = try RecordLog.open(directory: directory, fileSystem: fileSystem, options: options)
     for index in 0..<24 {
         try log.append(LogRecord(stream: 1, kind: 1, payload: goldenPayload(stream: 1, index: index)))
         if index == 5 {
@@ -63,13 +73,13 @@ func writeGoldenLog(directory: String, fileSystem: any FileSystem) throws {
     log.close()
 }
 
-/// Copies the committed golden segments into a memory file system.
-func loadGolden() throws -> (MemoryFileSystem, [String]) {
-    let names = try FileManager.default.contentsOfDirectory(atPath: goldenLogDirectory).filter { $0.hasSuffix(".vlog") }.sorted()
+/// Copies the committed golden segments of `directory` into a memory file system.
+func loadGolden(_ directory: String = goldenLogDirectory) throws -> (MemoryFileSystem, [String]) {
+    let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".vlog") }.sorted()
     let fs = MemoryFileSystem()
     try fs.createDirectory("/golden")
     for name in names {
-        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: goldenLogDirectory + "/" + name)))
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name)))
         fs.setContents(of: "/golden/" + name, bytes)
     }
     return (fs, names)
@@ -89,10 +99,11 @@ func loadGolden() throws -> (MemoryFileSystem, [String]) {
         }
     }
 
-    @Test func writerStillProducesTheGoldenBytes() throws {
+    @Test(arguments: goldenLogDirectories)
+    func writerStillProducesTheGoldenBytes(directory: String) throws {
         let fs = MemoryFileSystem()
-        try writeGoldenLog(directory: "/fresh", fileSystem: fs)
-        let (golden, names) = try loadGolden()
+        try writeGoldenLog(directory: "/fresh", fileSystem: fs, options: goldenOptions(directory))
+        let (golden, names) = try loadGolden(directory)
         #expect(!names.isEmpty)
         #expect(try fs.list("/fresh").filter { $0.hasSuffix(".vlog") } == names)
         for name in names {
@@ -100,14 +111,19 @@ func loadGolden() throws -> (MemoryFileSystem, [String]) {
         }
     }
 
-    @Test func goldenLogDecodes() throws {
-        let (fs, names) = try loadGolden()
+    @Test(arguments: goldenLogDirectories)
+    func goldenLogDecodes(directory: String) throws {
+        let (fs, names) = try loadGolden(directory)
+        let version: UInt16 = directory == goldenLogDirectoryV1 ? 1 : LogFormat.version
         #expect(names.count >= 2, "the golden log must contain a rotation")
         for (position, name) in names.enumerated() {
             let scan = SegmentScanner.scan(fs.contents(of: "/golden/" + name)!, isLast: position == names.count - 1)
             #expect(scan.end == .clean, "\(name)")
             #expect(scan.header?.logID == 0x5EED)
             #expect(scan.records.first?.header.kind == .checkpoint)
+            #expect(scan.header?.version == version)
+            // Version 2 segments were prepared: the records end in a zero-filled tail.
+            #expect((scan.zeroFilledTailBytes > 0) == (version >= LogFormat.zeroFilledTailVersion), "\(name)")
         }
         let records = names.flatMap { SegmentScanner.scan(fs.contents(of: "/golden/" + $0)!, isLast: true).records }
         #expect(records.contains { $0.header.flags.contains(.lz4) })
@@ -122,17 +138,18 @@ func loadGolden() throws -> (MemoryFileSystem, [String]) {
         log.close()
     }
 
-    @Test func dumpMatchesCommittedText() throws {
+    @Test(arguments: goldenLogDirectories)
+    func dumpMatchesCommittedText(directory: String) throws {
         let fs = POSIXFileSystem()
-        let names = try fs.list(goldenLogDirectory).filter { $0.hasSuffix(".vlog") }
+        let names = try fs.list(directory).filter { $0.hasSuffix(".vlog") }
         for name in names {
-            let dump = try Inspector.dump(path: goldenLogDirectory + "/" + name, fileSystem: fs)
-            let text = dump.text.replacingOccurrences(of: goldenLogDirectory + "/", with: "") + "\n"
-            let expected = try String(contentsOfFile: goldenLogDirectory + "/" + name + ".dump.txt", encoding: .utf8)
+            let dump = try Inspector.dump(path: directory + "/" + name, fileSystem: fs)
+            let text = dump.text.replacingOccurrences(of: directory + "/", with: "") + "\n"
+            let expected = try String(contentsOfFile: directory + "/" + name + ".dump.txt", encoding: .utf8)
             #expect(text == expected, "dump of \(name) changed; diff it against \(name).dump.txt")
             #expect(dump.json.rendered().contains("\"format\":\"record-log-segment\""))
         }
-        let findings = try Inspector.verify(path: goldenLogDirectory, fileSystem: fs)
+        let findings = try Inspector.verify(path: directory, fileSystem: fs)
         #expect(findings.count == names.count)
         #expect(findings.allSatisfy { $0.status == .ok }, "\(findings.map(\.line))")
     }
@@ -140,14 +157,15 @@ func loadGolden() throws -> (MemoryFileSystem, [String]) {
     /// Every single flipped byte of every golden segment is detected: by recovery (a typed
     /// corruption error, or for the newest segment's last batch a reported torn tail — never
     /// changed data) and by `vectron-tool verify`.
-    @Test func everyFlippedByteIsDetected() throws {
-        let (golden, names) = try loadGolden()
+    @Test(arguments: goldenLogDirectories)
+    func everyFlippedByteIsDetected(directory: String) throws {
+        let (golden, names) = try loadGolden(directory)
         var corruptions = 0, torn = 0
         for (position, name) in names.enumerated() {
             let original = golden.contents(of: "/golden/" + name)!
             let isNewest = position == names.count - 1
             for offset in 0..<original.count {
-                let (fs, _) = try loadGolden()
+                let (fs, _) = try loadGolden(directory)
                 var flipped = original
                 flipped[offset] ^= 0xFF
                 fs.setContents(of: "/golden/" + name, flipped)
