@@ -9,7 +9,10 @@ each system's defaults, written out where the script names them: Vectron M = 16,
 (its default, Qdrant's too); Chroma max_neighbors 16, ef_construction 100 (its defaults, passed
 explicitly); Milvus Lite its default index, untouched.
   * ingest: the 100,000 base vectors in batches of 256 from one loader (points/s; the clock stops
-    once the last batch is acknowledged — and, for Milvus Lite, flushed);
+    once the last batch is acknowledged — and, for Milvus Lite, flushed). Vectron's batches go
+    with `?wait=false` (answered once durable in its log, as Qdrant's wait=false), except the
+    last, which waits for its apply: Vectron's clock stops once every point is durable and
+    searchable;
   * search: the 1,000 queries, top 10, with the smallest search-effort setting (from a fixed
     ladder) whose recall@10 against the exact ground truth is at least 0.95; then QPS with 1 and
     with 16 concurrent clients (processes, so Python's GIL does not serialise them; each client
@@ -75,13 +78,13 @@ class Vectron:
     def __init__(self, binary, work):
         self.data = os.path.join(work, "vectron")
         env = dict(os.environ, VECTRON_ADMIN_KEY=KEY)
-        self.process = subprocess.Popen([binary, "serve", "--data-dir", self.data, "--http-port", "0"],
+        self.process = subprocess.Popen([binary, "serve", "--data-dir", self.data, "--http-port", "0", "--rpc-port", "0"],
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
         while True:
             line = self.process.stdout.readline().decode()
             if not line:
                 raise RuntimeError("vectron exited")
-            found = re.search(r"127\.0\.0\.1:(\d+)", line)
+            found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
             if found:
                 self.port = int(found.group(1))
             if line.startswith("vectron ready"):
@@ -106,10 +109,18 @@ class Vectron:
         self.connection.close()
         self.call("PUT", "/collections/bench", json.dumps({"vectors": {"size": base.shape[1], "distance": "Cosine"},
                                                            "hnsw_config": {"m": 16, "ef_construct": 100}}).encode())
+        # Every batch but the last with ?wait=false: answered once durable in the log (fsync'ed),
+        # applied to the index behind it, in order. The last waits for its apply, so the clock
+        # stops once every point is durable and searchable.
         started = time.perf_counter()
-        for body in bodies:
-            self.call("PUT", "/collections/bench/points", body)
-        return time.perf_counter() - started
+        for number, body in enumerate(bodies):
+            last = number == len(bodies) - 1
+            self.call("PUT", "/collections/bench/points" + ("" if last else "?wait=false"), body)
+        elapsed = time.perf_counter() - started
+        count = self.call("POST", "/collections/bench/points/count", b"{}")["count"]
+        if count != len(base):
+            raise RuntimeError(f"vectron holds {count} points after the ingest, not {len(base)}")
+        return elapsed
 
     def bodies(self, queries, effort):
         return [json.dumps({"vector": q.tolist(), "limit": 10, "params": {"hnsw_ef": effort}}).encode() for q in queries]
