@@ -207,14 +207,19 @@ extension HNSWIndex {
     /// is stored for the caller (the Raft index the index reflects). Blocks other operations on
     /// the index while it runs.
     public func save(to path: String, appliedIndex: UInt64, fileSystem: any FileSystem) throws(CheckpointError) {
-        structureLock.lockExclusive()
+        // No change runs while the gate is held, so the index reads consistently under a shared
+        // `structureLock` — beside searches, which go on.
+        mutationGate.lockExclusive()
+        defer { mutationGate.unlock() }
+        structureLock.lockShared()
         defer { structureLock.unlock() }
         metaLock.lock()
-        defer { metaLock.unlock() }
+        let (liveCount, entry, top) = (idMap.count, entryPoint, maxLevel)
+        metaLock.unlock()
         var header = CheckpointHeader(
             metric: metric, dimension: dimension, m: m, efConstruct: configuration.efConstruct, ef: configuration.ef,
-            nodeCount: nodeCount, liveCount: idMap.count, entryPoint: maxLevel < 0 ? CheckpointHeader.noEntryPoint : entryPoint,
-            maxLevel: maxLevel, upperWords: upperUsed, appliedIndex: appliedIndex, seed: configuration.seed,
+            nodeCount: nodeCount, liveCount: liveCount, entryPoint: top < 0 ? CheckpointHeader.noEntryPoint : entry,
+            maxLevel: top, upperWords: upperUsed, appliedIndex: appliedIndex, seed: configuration.seed,
             insertions: insertions, sections: [])
         var offset = UInt64(CheckpointHeader.bytes)
         for kind in CheckpointHeader.Section.allCases {

@@ -8,6 +8,8 @@ import Basics
 extension HNSWIndex {
     /// Deletes `id`: it is never returned again, and the graph is repaired around it.
     public func delete(id: UInt64) throws(VectorIndexError) {
+        mutationGate.lockShared()
+        defer { mutationGate.unlock() }
         let (node, consolidate) = try metaLock.withLock { () throws(VectorIndexError) -> (UInt32, Bool) in
             guard let node = idMap.removeValue(forKey: id) else { throw .notFound(id) }
             flags[Int(node)] |= Self.deletedFlag
@@ -18,7 +20,7 @@ extension HNSWIndex {
         structureLock.lockShared()
         repair(around: node)
         structureLock.unlock()
-        if consolidate { self.consolidate() }
+        if consolidate { consolidateLocked() }
     }
 
     /// For each neighbour that links back to `node`: drops the link and refills the list by the
@@ -94,6 +96,13 @@ extension HNSWIndex {
     /// Rewrites every list that points at a tombstone, frees the tombstones' slots for reuse and
     /// moves the entry point off a deleted node. Blocks every other operation while it runs.
     public func consolidate() {
+        mutationGate.lockShared()
+        defer { mutationGate.unlock() }
+        consolidateLocked()
+    }
+
+    /// `consolidate` with `mutationGate` held shared.
+    func consolidateLocked() {
         structureLock.lockExclusive()
         defer { structureLock.unlock() }
         metaLock.lock()

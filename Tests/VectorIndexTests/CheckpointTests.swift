@@ -139,4 +139,26 @@ import Testing
         let (loaded, applied) = try HNSWIndex.load(from: "/idx/f", fileSystem: crashed)
         #expect(applied == 1 && !loaded.contains(999) && loaded.count == 50)
     }
+
+    /// A checkpoint holds changes off (`mutationGate` exclusive) but reads under a shared
+    /// `structureLock`, so a search runs while one is being written. (Before, `save` took the
+    /// structure lock exclusively for the whole write and sync, and searches stalled for
+    /// seconds on a large index.)
+    @Test func searchesRunWhileACheckpointHoldsTheIndex() throws {
+        let index = try HNSWIndex(configuration: HNSWConfiguration(dimension: 4, metric: .euclid, m: 4, efConstruct: 16, ef: 16))
+        for id in 0..<64 { try index.insert(id: UInt64(id), vector: [Float(id), 1, 2, 3]) }
+        // The locks `save` holds while it writes.
+        index.mutationGate.lockExclusive()
+        index.structureLock.lockShared()
+        let done = Event()
+        nonisolated(unsafe) var found: [UInt64] = []
+        startDetachedThread {
+            found = (try? index.search([5, 1, 2, 3], k: 1).map(\.id)) ?? []
+            done.set()
+        }
+        done.wait()
+        index.structureLock.unlock()
+        index.mutationGate.unlock()
+        #expect(found == [5])
+    }
 }
