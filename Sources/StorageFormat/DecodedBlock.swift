@@ -151,7 +151,13 @@ public final class DecodedBlock: @unchecked Sendable {
                     position += 1
                     if shift == 63 && byte > 1 { throw DecodeError(field: field, offset: baseOffset + UInt64(start), reason: .malformedVarint) }
                     result |= UInt64(byte & 0x7F) << shift
-                    if byte & 0x80 == 0 { return result }
+                    if byte & 0x80 == 0 {
+                        // An overlong form (a last 0 after others) is refused, as ByteReader does.
+                        if byte == 0 && position - start > 1 {
+                            throw DecodeError(field: field, offset: baseOffset + UInt64(start), reason: .malformedVarint)
+                        }
+                        return result
+                    }
                     shift += 7
                     if shift > 63 { throw DecodeError(field: field, offset: baseOffset + UInt64(start), reason: .malformedVarint) }
                 }
