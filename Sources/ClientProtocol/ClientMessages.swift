@@ -24,7 +24,9 @@ public enum ClientLimits {
     public static let resultPointsMax = 10_000
 }
 
-/// A collection's distance function.
+/// A collection's distance function. The same raw values as `VectorIndex.Metric`, restated
+/// here so that the SDK does not depend on the index (and its C kernels); the server converts
+/// by raw value.
 public enum Distance: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case cosine = 1
     case dot = 2

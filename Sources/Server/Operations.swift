@@ -7,6 +7,7 @@
 import Basics
 import Catalog
 import Checksum
+import ClientProtocol
 import JSON
 import Payload
 import Shard
@@ -53,11 +54,11 @@ extension Gateway {
     static let commandBytesTarget = 4 << 20
     static let payloadLimits = PayloadLimits()
     /// The most points one read returns (and, with `offset`, looks at per shard).
-    static let resultPointsMax = 10_000
+    static let resultPointsMax = ClientLimits.resultPointsMax
     /// Keys per delete or payload command (a filter may select millions).
     static let commandKeysMax = 50_000
     /// Payload keys one delete-keys change may name.
-    static let payloadKeysMax = 1024
+    static let payloadKeysMax = ClientLimits.keysMax
 
     static func shardIndex(_ key: [UInt8], shards: Int) -> Int { Int(XXH3.hash(key) % UInt64(shards)) }
 
