@@ -33,17 +33,21 @@ public struct FaultRule: Sendable {
     public var pathContains: String?
     /// Only the nth matching call (1-based), counted per rule (nil: every matching call).
     public var nthCall: Int?
+    /// With `nthCall`: the nth matching call and every one after it — a process that died there
+    /// and never writes again.
+    public var andAfter = false
     /// Probability that a matching call is failed.
     public var probability: Double
     /// Stop after injecting this many faults (nil: no limit).
     public var limit: Int?
     public var fault: Fault
 
-    public init(_ operations: Set<FileOperation>, pathContains: String? = nil, nthCall: Int? = nil,
+    public init(_ operations: Set<FileOperation>, pathContains: String? = nil, nthCall: Int? = nil, andAfter: Bool = false,
                 probability: Double = 1, limit: Int? = nil, fault: Fault) {
         self.operations = operations
         self.pathContains = pathContains
         self.nthCall = nthCall
+        self.andAfter = andAfter
         self.probability = probability
         self.limit = limit
         self.fault = fault
@@ -88,7 +92,7 @@ public final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
                 if let needle = rule.pathContains, !path.contains(needle) { continue }
                 if let limit = rule.limit, s.injectedPerRule[index] >= limit { continue }
                 s.matchedCalls[index] += 1
-                if let nth = rule.nthCall, s.matchedCalls[index] != nth { continue }
+                if let nth = rule.nthCall, rule.andAfter ? s.matchedCalls[index] < nth : s.matchedCalls[index] != nth { continue }
                 guard s.random.chance(rule.probability) else { continue }
                 s.injectedPerRule[index] += 1
                 s.injected += 1

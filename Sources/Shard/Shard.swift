@@ -30,6 +30,11 @@ public enum ShardError: Error, Equatable, CustomStringConvertible {
     /// The log no longer holds the entries this shard needs to catch up.
     case gap(needed: UInt64, first: UInt64)
     case invalidArgument(String)
+    /// A snapshot that does not fit this shard (another group, an older index, another shape).
+    case snapshot(String)
+    /// An install of a snapshot stopped half way (a crash): the shard's storage was cleared and it
+    /// applies nothing until a snapshot is installed.
+    case needsSnapshot
 
     public var description: String {
         switch self {
@@ -41,6 +46,8 @@ public enum ShardError: Error, Equatable, CustomStringConvertible {
         case let .badEntry(index, text): "the shard's log entry \(index) does not decode: \(text)"
         case let .gap(needed, first): "the shard needs log entry \(needed), but the log starts at \(first)"
         case let .invalidArgument(text): "invalid argument: \(text)"
+        case let .snapshot(text): "shard snapshot: \(text)"
+        case .needsSnapshot: "the shard's snapshot install did not finish: it needs a snapshot before it applies its log"
         }
     }
 }
@@ -97,20 +104,38 @@ public final class Shard: @unchecked Sendable {
         var upper = prefix
         upper[upper.count - 1] += 1
         self.upper = upper
-        do throws(FileIOError) {
-            if !fileSystem.isDirectory(directory) {
-                // A new directory's entry must survive a power loss before checkpoints go into it.
-                try fileSystem.createDirectory(directory)
-                var parent = directory
-                for _ in 0..<2 {
-                    guard let slash = parent.lastIndex(of: "/"), slash != parent.startIndex else { break }
-                    parent = String(parent[..<slash])
-                    try fileSystem.syncDirectory(parent)
-                }
+        try Self.ensureDirectory(directory, fileSystem: fileSystem)
+        // A snapshot install that a crash interrupted (§6.4) is finished or undone first.
+        var needsSnapshot = false
+        let markerPath = joinPath(directory, ShardSnapshot.markerName)
+        if fileSystem.fileExists(markerPath) {
+            let target: UInt64?
+            do throws(FileIOError) {
+                let handle = try fileSystem.open(markerPath, options: .read)
+                defer { handle.close() }
+                target = ShardSnapshot.decodeMarker(try handle.readAll())
+            } catch {
+                throw .io(error)
             }
-        } catch {
-            throw .io(error)
+            if let target, target > 0, (engine.durableAppliedIndexes[group] ?? 0) >= target {
+                // The storage side is complete (its applied index goes with its last batch):
+                // move the checkpoint in if it is still staged.
+                try Self.finishInstall(applied: target, directory: directory, fileSystem: fileSystem)
+            } else {
+                try Self.abandonInstall(group: group, directory: directory, engine: engine, fileSystem: fileSystem)
+                needsSnapshot = true
+            }
+        } else {
+            // Files staged by an install that stopped before its marker: nothing refers to them.
+            do throws(FileIOError) {
+                for name in try fileSystem.list(directory) where name.hasPrefix("snapshot-") {
+                    try fileSystem.remove(joinPath(directory, name))
+                }
+            } catch {
+                throw .io(error)
+            }
         }
+        self.needsSnapshot = needsSnapshot
         var found = try VectorState.checkpoints(in: directory, fileSystem: fileSystem)
         var loaded: VectorState?
         var failures: [String] = []
@@ -137,6 +162,28 @@ public final class Shard: @unchecked Sendable {
             // holds the points as of `storageApplied`: rebuild the index from them, so replay
             // needs only the log after that — what compaction kept — not the whole log.
             try rebuildVectors()
+        }
+    }
+
+    /// An interrupted snapshot install left the shard empty: it applies nothing until
+    /// `installSnapshot` runs again.
+    public private(set) var needsSnapshot: Bool
+
+    /// Creates `directory` if it is missing, durably (its entry survives a power loss before
+    /// files go into it).
+    static func ensureDirectory(_ directory: String, fileSystem: any FileSystem) throws(ShardError) {
+        do throws(FileIOError) {
+            if !fileSystem.isDirectory(directory) {
+                try fileSystem.createDirectory(directory)
+                var parent = directory
+                for _ in 0..<2 {
+                    guard let slash = parent.lastIndex(of: "/"), slash != parent.startIndex else { break }
+                    parent = String(parent[..<slash])
+                    try fileSystem.syncDirectory(parent)
+                }
+            }
+        } catch {
+            throw .io(error)
         }
     }
 
@@ -222,6 +269,7 @@ public final class Shard: @unchecked Sendable {
     public func apply(_ entries: [(index: UInt64, data: [UInt8])]) throws(ShardError) {
         guard let last = entries.last else { return }
         try applyLock.withLock { () throws(ShardError) in
+            if needsSnapshot { throw .needsSnapshot }
             var commands: [(UInt64, ShardCommand?)] = []
             commands.reserveCapacity(entries.count)
             for entry in entries where entry.index > min(storageApplied, vectors.appliedIndex) {
@@ -386,22 +434,222 @@ public final class Shard: @unchecked Sendable {
     /// Makes both sides durable at the current applied index: flushes the storage engine and
     /// writes a vector checkpoint, keeping the one before it and deleting older ones.
     public func checkpoint() throws(ShardError) {
-        try applyLock.withLock { () throws(ShardError) in
-            do throws(StorageError) { try engine.flush() } catch { throw .storage(error) }
-            let index = vectors.appliedIndex
-            if checkpointIndexes.first == index { return }
-            try vectors.saveCheckpoint(directory: directory, fileSystem: fileSystem)
-            checkpointIndexes.insert(index, at: 0)
-            while checkpointIndexes.count > 2 {
-                let old = checkpointIndexes.removeLast()
+        try applyLock.withLock { () throws(ShardError) in try checkpointLocked() }
+    }
+
+    private func checkpointLocked() throws(ShardError) {
+        if needsSnapshot { throw .needsSnapshot }
+        do throws(StorageError) { try engine.flush() } catch { throw .storage(error) }
+        let index = vectors.appliedIndex
+        if checkpointIndexes.first == index { return }
+        try vectors.saveCheckpoint(directory: directory, fileSystem: fileSystem)
+        checkpointIndexes.insert(index, at: 0)
+        while checkpointIndexes.count > 2 {
+            let old = checkpointIndexes.removeLast()
+            do throws(FileIOError) {
+                try fileSystem.remove(joinPath(directory, VectorState.indexFileName(old)))
+                try fileSystem.remove(joinPath(directory, VectorState.keysFileName(old)))
+            } catch {
+                throw .io(error)
+            }
+        }
+    }
+
+    // MARK: Snapshots (Format/shard.md §6)
+
+    /// Writes a snapshot of the shard at its applied index to `path` (atomically and durably)
+    /// and says what it holds. Both sides must stand at the same index (after an open, once the
+    /// log is replayed). Applies wait only while the view is pinned — a checkpoint at the
+    /// applied index (written unless there is one) and a storage-engine snapshot — not while
+    /// the file is written.
+    @discardableResult
+    public func exportSnapshot(to path: String) throws(ShardError) -> ShardSnapshotInfo {
+        let pinned: (applied: UInt64, storage: LSM.Snapshot, index: any FileHandle, keys: any FileHandle) =
+            try applyLock.withLock { () throws(ShardError) in
+                guard storageApplied == vectors.appliedIndex else {
+                    throw .snapshot("the storage side stands at index \(storageApplied), the vector side at \(vectors.appliedIndex): replay the log first")
+                }
+                try checkpointLocked()
+                let applied = vectors.appliedIndex
                 do throws(FileIOError) {
-                    try fileSystem.remove(joinPath(directory, VectorState.indexFileName(old)))
-                    try fileSystem.remove(joinPath(directory, VectorState.keysFileName(old)))
+                    // Open handles keep the files readable even if later checkpoints delete them.
+                    let index = try fileSystem.open(joinPath(directory, VectorState.indexFileName(applied)), options: .read)
+                    let keys: any FileHandle
+                    do throws(FileIOError) {
+                        keys = try fileSystem.open(joinPath(directory, VectorState.keysFileName(applied)), options: .read)
+                    } catch {
+                        index.close()
+                        throw error
+                    }
+                    return (applied, engine.snapshot(), index, keys)
                 } catch {
                     throw .io(error)
                 }
             }
+        defer {
+            pinned.storage.release()
+            pinned.index.close()
+            pinned.keys.close()
         }
+        let temporary = path + ".tmp"
+        let handle: any FileHandle
+        do throws(FileIOError) { handle = try fileSystem.open(temporary, options: [.read, .write, .create, .truncate]) } catch { throw .io(error) }
+        var closed = false
+        defer { if !closed { handle.close(); try? fileSystem.remove(temporary) } }
+        let writer: ShardSnapshot.Writer
+        do throws(FileIOError) { writer = try ShardSnapshot.Writer(handle: handle, group: group, applied: pinned.applied) } catch { throw .io(error) }
+        let iterator: StorageIterator
+        do throws(StorageError) { iterator = try engine.makeIterator(lower: prefix, upper: upper, snapshot: pinned.storage) } catch { throw .storage(error) }
+        while true {
+            let entry: (key: [UInt8], value: [UInt8])?
+            do throws(StorageError) { entry = try iterator.next() } catch { throw .storage(error) }
+            guard let entry else { break }
+            // Damage the engine's checksums missed is not passed on.
+            do throws(DecodeError) { _ = try PointRecord.decode(entry.value) } catch {
+                throw .corrupt(path: engine.directory, "the point record under group \(group) does not decode: \(error)")
+            }
+            do throws(FileIOError) { try writer.addPoint(key: Array(entry.key[prefix.count...]), record: entry.value) } catch { throw .io(error) }
+        }
+        do throws(FileIOError) {
+            try writer.addFile(.keysFile, from: pinned.keys)
+            try writer.addFile(.indexFile, from: pinned.index)
+            try writer.finish()
+            try handle.sync()
+            handle.close()
+            closed = true
+            try fileSystem.rename(temporary, to: path)
+            try fileSystem.syncDirectory(parentDirectory(of: path))
+        } catch {
+            throw .io(error)
+        }
+        return writer.info
+    }
+
+    /// Installs the snapshot at `path` as the state of shard `group` and opens the shard. The
+    /// shard must not be open. The snapshot is checked whole before anything changes (a damaged
+    /// one is `.corrupt` and leaves the shard as it was); then the shard's storage keys are
+    /// replaced by the snapshot's points and its checkpoints by the snapshot's. A crash part
+    /// way is finished or undone at the next open (§6.4). The snapshot must be newer than what
+    /// the storage side holds.
+    public static func installSnapshot(from path: String, group: UInt64, directory: String, engine: StorageEngine,
+                                       fileSystem: any FileSystem, configuration: HNSWConfiguration) throws(ShardError) -> Shard {
+        try ensureDirectory(directory, fileSystem: fileSystem)
+        do throws(StorageError) { try engine.flush() } catch { throw .storage(error) }
+        let durable = engine.durableAppliedIndexes[group] ?? 0
+        let header = try ShardSnapshot.Reader(path: path, fileSystem: fileSystem)
+        guard header.group == group else {
+            throw .snapshot("the snapshot is of group \(header.group), not \(group)")
+        }
+        let applied = header.appliedIndex
+        guard applied > durable else {
+            throw .snapshot("the snapshot stands at index \(applied); the shard's storage already holds index \(durable)")
+        }
+        // 1. Check it whole, staging the checkpoint files beside the shard's own.
+        let stagedIndex = joinPath(directory, ShardSnapshot.stagedIndexName(applied))
+        let stagedKeys = joinPath(directory, ShardSnapshot.stagedKeysName(applied))
+        do throws(ShardError) {
+            _ = try ShardSnapshot.check(path: path, fileSystem: fileSystem, configuration: configuration,
+                                        staging: fileSystem, indexPath: stagedIndex, keysPath: stagedKeys)
+        } catch {
+            try? fileSystem.remove(stagedIndex)
+            try? fileSystem.remove(stagedKeys)
+            throw error
+        }
+        // 2. The marker: from here a crash is finished or undone at open.
+        do throws(FileIOError) {
+            try fileSystem.syncDirectory(directory)
+            try fileSystem.writeAtomically(joinPath(directory, ShardSnapshot.markerName), ShardSnapshot.encodeMarker(applied: applied))
+        } catch {
+            throw .io(error)
+        }
+        // 3. The storage side: the group's keys replaced by the snapshot's points, the applied
+        //    index with the last batch, flushed (the engine keeps no log of its own).
+        do throws(ShardError) {
+            let prefix = Self.prefix(group: group)
+            var upper = prefix
+            upper[upper.count - 1] += 1
+            do throws(StorageError) { try engine.deleteRange(from: prefix, to: upper) } catch { throw .storage(error) }
+            let reader = try ShardSnapshot.Reader(path: path, fileSystem: fileSystem)
+            var batch = WriteBatch()
+            var batchBytes = 0
+            while let chunk = try reader.next(), chunk.kind == .points {
+                let points: [(key: [UInt8], record: [UInt8])]
+                do throws(DecodeError) { points = try ShardSnapshot.decodePoints(chunk.payload, baseOffset: chunk.offset + 5) } catch {
+                    throw .corrupt(path: path, "\(error)")
+                }
+                for point in points {
+                    batch.put(prefix + point.key, point.record)
+                    batchBytes += point.key.count + point.record.count
+                }
+                if batchBytes >= 4 << 20 {
+                    do throws(StorageError) { try engine.write(batch) } catch { throw .storage(error) }
+                    batch = WriteBatch()
+                    batchBytes = 0
+                }
+            }
+            batch.setAppliedIndex(stream: group, index: applied)
+            do throws(StorageError) {
+                try engine.write(batch)
+                try engine.flush()
+            } catch {
+                throw .storage(error)
+            }
+        } catch {
+            // Leave no half-installed state behind: the shard opens needing a snapshot.
+            try? abandonInstall(group: group, directory: directory, engine: engine, fileSystem: fileSystem)
+            throw error
+        }
+        // 4. The vector side: the staged checkpoint in place of the old ones; the marker goes.
+        try finishInstall(applied: applied, directory: directory, fileSystem: fileSystem)
+        return try Shard(group: group, directory: directory, engine: engine, fileSystem: fileSystem, configuration: configuration)
+    }
+
+    /// The last step of an install whose storage side is complete: the staged checkpoint files
+    /// get their names, every other checkpoint goes, then the marker.
+    static func finishInstall(applied: UInt64, directory: String, fileSystem: any FileSystem) throws(ShardError) {
+        do throws(FileIOError) {
+            let moves = [(ShardSnapshot.stagedIndexName(applied), VectorState.indexFileName(applied)),
+                         (ShardSnapshot.stagedKeysName(applied), VectorState.keysFileName(applied))]
+            for (staged, final) in moves where fileSystem.fileExists(joinPath(directory, staged)) {
+                try fileSystem.rename(joinPath(directory, staged), to: joinPath(directory, final))
+            }
+            for name in try fileSystem.list(directory) where isCheckpointFile(name) && !moves.contains(where: { $0.1 == name }) {
+                try fileSystem.remove(joinPath(directory, name))
+            }
+            try fileSystem.syncDirectory(directory)
+            try fileSystem.remove(joinPath(directory, ShardSnapshot.markerName))
+            try fileSystem.syncDirectory(directory)
+        } catch {
+            throw .io(error)
+        }
+    }
+
+    /// Undoes an install whose storage side is incomplete: the group's keys and every
+    /// checkpoint go (durably); the marker stays, so the shard keeps needing a snapshot.
+    static func abandonInstall(group: UInt64, directory: String, engine: StorageEngine, fileSystem: any FileSystem) throws(ShardError) {
+        let prefix = Self.prefix(group: group)
+        var upper = prefix
+        upper[upper.count - 1] += 1
+        do throws(StorageError) {
+            try engine.deleteRange(from: prefix, to: upper)
+            try engine.flush()
+        } catch {
+            throw .storage(error)
+        }
+        do throws(FileIOError) {
+            for name in try fileSystem.list(directory) where isCheckpointFile(name) || name.hasPrefix("snapshot-0") || name.hasPrefix("snapshot-install.") {
+                try fileSystem.remove(joinPath(directory, name))
+            }
+            try fileSystem.syncDirectory(directory)
+        } catch {
+            throw .io(error)
+        }
+    }
+
+    /// A checkpoint file's name (or its temporary's).
+    static func isCheckpointFile(_ name: String) -> Bool {
+        (name.hasPrefix("index-") && (name.hasSuffix(".hnsw") || name.hasSuffix(".hnsw.tmp")))
+            || (name.hasPrefix("keys-") && (name.hasSuffix(".bin") || name.hasSuffix(".bin.tmp")))
     }
 
     /// Removes the shard's data: its points from the engine and its checkpoint files.

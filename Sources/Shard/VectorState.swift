@@ -191,13 +191,19 @@ public final class VectorState: @unchecked Sendable {
 
     /// Loads the checkpoint at `applied` from `directory`.
     public static func loadCheckpoint(directory: String, applied: UInt64, fileSystem: any FileSystem) throws(ShardError) -> VectorState {
+        try loadCheckpoint(indexPath: joinPath(directory, indexFileName(applied)), keysPath: joinPath(directory, keysFileName(applied)),
+                           applied: applied, fileSystem: fileSystem)
+    }
+
+    /// Loads the checkpoint at `applied` from its two files (wherever they are: a snapshot's
+    /// are checked before they get their names in a shard's directory).
+    public static func loadCheckpoint(indexPath: String, keysPath path: String, applied: UInt64, fileSystem: any FileSystem) throws(ShardError) -> VectorState {
         let loaded: (index: HNSWIndex, appliedIndex: UInt64)
         do throws(CheckpointError) {
-            loaded = try HNSWIndex.load(from: joinPath(directory, indexFileName(applied)), fileSystem: fileSystem)
+            loaded = try HNSWIndex.load(from: indexPath, fileSystem: fileSystem)
         } catch {
             throw .checkpoint("\(error)")
         }
-        let path = joinPath(directory, keysFileName(applied))
         let bytes: [UInt8]
         do throws(FileIOError) {
             let handle = try fileSystem.open(path, options: .read)
