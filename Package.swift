@@ -94,7 +94,7 @@ var targets: [Target] = [
     .target(name: "Shard", dependencies: ["Basics", "Wire", "Checksum", "FileIO", "JSON", "Payload", "LSM", "VectorIndex"], swiftSettings: hotCodeSettings),
     // Tools.
     .target(name: "RaftSim", dependencies: ["Basics", "Wire", "FileIO", "FileIOSim", "RecordLog", "Linearizability", "Raft", "RaftStorage"], swiftSettings: hotCodeSettings),
-    .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "RecordLog", "StorageFormat", "LSM", "VectorIndex"]),
+    .target(name: "Inspection", dependencies: ["Basics", "Wire", "Checksum", "Compression", "FileIO", "FileIOSim", "RecordLog", "StorageFormat", "LSM", "VectorIndex", "Shard"]),
     .target(name: "BenchSupport", dependencies: ["Basics", "FileIO", "RecordLog", "LSM", "VectorIndex", "Raft", "RaftStorage", "RPC", "RPCTransport", "JSON"], swiftSettings: hotCodeSettings),
     .executableTarget(
         name: "vectron",
@@ -146,7 +146,7 @@ var targets: [Target] = [
     .testTarget(name: "CatalogTests", dependencies: ["TestSupport", "Catalog", "VectorIndex", "Basics", "Wire", "Checksum"]),
     .testTarget(name: "ServerTests", dependencies: ["TestSupport", "JSON", "Basics", "Payload", "VectronClient", "ClientProtocol", "RPC", "RPCTransport"]),
     .testTarget(name: "ClientProtocolTests", dependencies: ["TestSupport", "ClientProtocol", "RPC", "Payload", "Wire"], exclude: []),
-    .testTarget(name: "InspectionTests", dependencies: ["TestSupport", "Inspection", "LSM", "RecordLog", "StorageFormat", "VectorIndex", "FileIO", "FileIOSim", "Basics"]),
+    .testTarget(name: "InspectionTests", dependencies: ["TestSupport", "Inspection", "LSM", "RecordLog", "StorageFormat", "VectorIndex", "FileIO", "FileIOSim", "Basics", "Shard", "Payload"]),
 ]
 
 // Fuzz targets exist only when VECTRON_FUZZ is set, so plain `swift build` / `swift test` never
@@ -168,7 +168,7 @@ if ProcessInfo.processInfo.environment["VECTRON_FUZZ"] != nil {
         ("FuzzRaftMessages", ["RaftStorage"]),
         ("FuzzJSON", ["JSON"]),
         ("FuzzPayload", ["JSON", "Payload"]),
-        ("FuzzShardCommand", ["Shard", "Wire", "Checksum"]),
+        ("FuzzShardCommand", ["Shard", "Wire", "Checksum", "FileIO", "FileIOSim"]),
         ("FuzzCatalog", ["Catalog", "Wire", "Checksum"]),
         ("FuzzClientMessages", ["ClientProtocol", "RPC", "Wire"]),
     ] as [(String, [Target.Dependency])] {

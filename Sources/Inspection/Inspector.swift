@@ -4,6 +4,7 @@
 import FileIO
 import LSM
 import RecordLog
+import Shard
 import StorageFormat
 import VectorIndex
 
@@ -29,12 +30,16 @@ public enum FileFormat: String, Sendable {
     case recordLogSegment = "record-log-segment"
     case storageSegment = "storage-segment"
     case hnswCheckpoint = "hnsw-checkpoint"
+    case shardSnapshot = "shard-snapshot"
+    case shardKeys = "shard-keys"
     case unknown
 
     /// Record-log segments carry their magic at the start; storage segments in their footer.
     public static func detect(prefix: [UInt8], suffix: [UInt8]) -> FileFormat {
         if prefix.count >= 8 && prefix[0..<8].elementsEqual(LogFormat.magic) { return .recordLogSegment }
         if prefix.count >= 8 && prefix[0..<8].elementsEqual(CheckpointHeader.magic) { return .hnswCheckpoint }
+        if prefix.count >= 8 && prefix[0..<8].elementsEqual(ShardSnapshot.magic) { return .shardSnapshot }
+        if prefix.count >= 8 && prefix[0..<8].elementsEqual(VectorState.keysMagic) { return .shardKeys }
         let magicAt = SegmentFormat.FooterField.magic
         if suffix.count == SegmentFormat.footerBytes && suffix[magicAt..<(magicAt + 8)].elementsEqual(SegmentFormat.magic) {
             return .storageSegment
@@ -80,6 +85,10 @@ public enum Inspector {
                 return try StorageSegmentInspector.dump(path: path, fileSystem: fileSystem)
             case .hnswCheckpoint:
                 return try CheckpointInspector.dump(path: path, fileSystem: fileSystem)
+            case .shardSnapshot:
+                return try ShardFileInspector.dumpSnapshot(path: path, fileSystem: fileSystem)
+            case .shardKeys:
+                return try ShardFileInspector.dumpKeys(path: path, fileSystem: fileSystem)
             case .unknown:
                 break
             }
@@ -116,8 +125,13 @@ public enum Inspector {
                     findings += try verifyPath(child, fileSystem: fileSystem, progress: progress)
                 } else if name.hasSuffix(StorageSegmentInspector.fileSuffix) {
                     findings.append(try StorageSegmentInspector.verify(path: child, fileSystem: fileSystem))
-                } else if try FileFormat.detect(path: child, fileSystem: fileSystem) == .hnswCheckpoint {
-                    findings.append(try CheckpointInspector.verify(path: child, fileSystem: fileSystem))
+                } else {
+                    switch try FileFormat.detect(path: child, fileSystem: fileSystem) {
+                    case .hnswCheckpoint: findings.append(try CheckpointInspector.verify(path: child, fileSystem: fileSystem))
+                    case .shardSnapshot: findings.append(try ShardFileInspector.verifySnapshot(path: child, fileSystem: fileSystem))
+                    case .shardKeys: findings.append(try ShardFileInspector.verifyKeys(path: child, fileSystem: fileSystem))
+                    case .recordLogSegment, .storageSegment, .unknown: break
+                    }
                 }
             }
             return findings
@@ -127,6 +141,10 @@ public enum Inspector {
             return [try StorageSegmentInspector.verify(path: path, fileSystem: fileSystem)]
         case .hnswCheckpoint:
             return [try CheckpointInspector.verify(path: path, fileSystem: fileSystem)]
+        case .shardSnapshot:
+            return [try ShardFileInspector.verifySnapshot(path: path, fileSystem: fileSystem)]
+        case .shardKeys:
+            return [try ShardFileInspector.verifyKeys(path: path, fileSystem: fileSystem)]
         case .recordLogSegment:
             // A single segment out of its directory: checked as the newest of its log.
             let handle = try fileSystem.open(path, options: .read)

@@ -99,7 +99,7 @@ public final class VectorState: @unchecked Sendable {
 
     // MARK: Checkpoints (Format/shard.md §4)
 
-    static let keysMagic: [UInt8] = Array("VXKEYS01".utf8)
+    public static let keysMagic: [UInt8] = Array("VXKEYS01".utf8)
     static let keysVersion: UInt32 = 1
     static let keysHeaderBytes = 8 + 4 + 4 + 8 + 8 + 8
 

@@ -2,13 +2,17 @@
 //   commands.bin  one command of each kind, as a sequence of `bytes` (varint length, command)
 //   point.bin     one point record
 //   keys.bin      a keys file (§4.1) of a vector state that saw upserts and a delete
+//   snapshot.vxsnap  a shard snapshot (§6) of group 9 at applied index 3
 // The tests decode the committed bytes, compare them with the values below and re-encode them
 // byte for byte, so a codec change that breaks old logs or checkpoints fails here.
 //
 // Regenerate (only for a new format version, never to paper over a change):
 //   VECTRON_REGENERATE_GOLDEN=1 swift test --filter ShardGoldenTests
 
+import FileIO
+import FileIOSim
 import Foundation
+import LSM
 import Payload
 @testable import Shard
 import Testing
@@ -46,6 +50,38 @@ enum ShardGolden {
         return state
     }
 
+    static let snapshotConfiguration = HNSWConfiguration(dimension: 3, metric: .euclid, m: 4, efConstruct: 8, ef: 8, seed: 1)
+    static let three = PointID.number(3).encodedKey
+
+    /// Group 9: points 1 and 2 upserted at index 1, 3 at index 2, 2 deleted at index 3.
+    static let snapshotEntries: [(index: UInt64, data: [UInt8])] = [
+        (1, ShardCommand.upsert([.init(key: one, vector: [1, 2, 3], payload: Array(#"{"a":1}"#.utf8)),
+                                 .init(key: two, vector: [3, 2, 1], payload: Array("{}".utf8))]).encode()),
+        (2, ShardCommand.upsert([.init(key: three, vector: [0, 0.5, -1], payload: Array(#"{"b":[true,null]}"#.utf8))]).encode()),
+        (3, ShardCommand.delete(keys: [two]).encode()),
+    ]
+
+    static func snapshotStorageOptions() -> StorageOptions {
+        var options = StorageOptions()
+        options.walMode = .external
+        options.background = .inline
+        return options
+    }
+
+    /// The snapshot file the steps above give.
+    static func snapshotFile() throws -> [UInt8] {
+        let fileSystem = MemoryFileSystem()
+        try fileSystem.createDirectory("/n")
+        let engine = try StorageEngine.open(directory: "/n/db", fileSystem: fileSystem, options: snapshotStorageOptions())
+        defer { engine.close() }
+        let shard = try Shard(group: 9, directory: "/n/9", engine: engine, fileSystem: fileSystem, configuration: snapshotConfiguration)
+        try shard.apply(snapshotEntries)
+        try shard.exportSnapshot(to: "/n/9.vxsnap")
+        let handle = try fileSystem.open("/n/9.vxsnap", options: .read)
+        defer { handle.close() }
+        return try handle.readAll()
+    }
+
     static func commandsFile() -> [UInt8] {
         var writer = ByteWriter()
         for command in commands { writer.writeLengthPrefixed(command.encode()) }
@@ -65,6 +101,7 @@ enum ShardGolden {
             ("commands.bin", ShardGolden.commandsFile()),
             ("point.bin", ShardGolden.point.encode()),
             ("keys.bin", try ShardGolden.keysState().encodeKeys()),
+            ("snapshot.vxsnap", try ShardGolden.snapshotFile()),
         ]
         for (name, bytes) in files { try Data(bytes).write(to: URL(fileURLWithPath: shardGoldenDirectory + "/" + name)) }
     }
@@ -101,5 +138,27 @@ enum ShardGolden {
                                 keys: decoded.keys, nextNumber: decoded.nextNumber, appliedIndex: decoded.applied)
         #expect(state.encodeKeys() == bytes)
         #expect(try ShardGolden.keysState().encodeKeys() == bytes, "the same steps give the same file")
+    }
+
+    @Test func goldenSnapshotChecksInstallsAndIsReproduced() throws {
+        let bytes = try ShardGolden.read("snapshot.vxsnap")
+        let fileSystem = MemoryFileSystem()
+        try fileSystem.createDirectory("/r")
+        try fileSystem.writeAtomically("/r/9.vxsnap", bytes)
+        let (info, state) = try ShardSnapshot.check(path: "/r/9.vxsnap", fileSystem: fileSystem, configuration: ShardGolden.snapshotConfiguration,
+                                                    staging: fileSystem, indexPath: "/r/i", keysPath: "/r/k")
+        #expect(info == ShardSnapshotInfo(group: 9, appliedIndex: 3, points: 2, keysFileBytes: info.keysFileBytes,
+                                          indexFileBytes: info.indexFileBytes, chunks: 4, bytes: UInt64(bytes.count)))
+        #expect(state.count == 2 && state.contains(key: ShardGolden.one) && state.contains(key: ShardGolden.three))
+        let engine = try StorageEngine.open(directory: "/r/db", fileSystem: fileSystem, options: ShardGolden.snapshotStorageOptions())
+        defer { engine.close() }
+        let shard = try Shard.installSnapshot(from: "/r/9.vxsnap", group: 9, directory: "/r/9", engine: engine, fileSystem: fileSystem,
+                                              configuration: ShardGolden.snapshotConfiguration)
+        #expect(shard.appliedIndex == 3)
+        #expect(try shard.scroll(after: nil, limit: 10).points == [
+            ShardPoint(key: ShardGolden.one, record: PointRecord(vector: [1, 2, 3], payload: Array(#"{"a":1}"#.utf8))),
+            ShardPoint(key: ShardGolden.three, record: PointRecord(vector: [0, 0.5, -1], payload: Array(#"{"b":[true,null]}"#.utf8))),
+        ])
+        #expect(try ShardGolden.snapshotFile() == bytes, "the same steps give the same file")
     }
 }
