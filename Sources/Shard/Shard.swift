@@ -153,7 +153,9 @@ public final class Shard: @unchecked Sendable {
             do throws(VectorIndexError) { vectors = try VectorState(configuration: configuration) } catch { throw .index(error) }
         }
         checkpointIndexes = found
-        storageApplied = engine.durableAppliedIndexes[group] ?? 0
+        // A shard that needs a snapshot holds nothing: it stands at index 0 whatever the
+        // engine's (max-merged) applied index of the group still says.
+        storageApplied = needsSnapshot ? 0 : engine.durableAppliedIndexes[group] ?? 0
         applied = max(storageApplied, vectors.appliedIndex)
         publishedApplied = min(storageApplied, vectors.appliedIndex)
         self.loadFailures = failures
@@ -167,7 +169,7 @@ public final class Shard: @unchecked Sendable {
 
     /// An interrupted snapshot install left the shard empty: it applies nothing until
     /// `installSnapshot` runs again.
-    public private(set) var needsSnapshot: Bool
+    public let needsSnapshot: Bool
 
     /// Creates `directory` if it is missing, durably (its entry survives a power loss before
     /// files go into it).
@@ -494,8 +496,11 @@ public final class Shard: @unchecked Sendable {
         let temporary = path + ".tmp"
         let handle: any FileHandle
         do throws(FileIOError) { handle = try fileSystem.open(temporary, options: [.read, .write, .create, .truncate]) } catch { throw .io(error) }
-        var closed = false
-        defer { if !closed { handle.close(); try? fileSystem.remove(temporary) } }
+        var closed = false, renamed = false
+        defer {
+            if !closed { handle.close() }
+            if !renamed { try? fileSystem.remove(temporary) }
+        }
         let writer: ShardSnapshot.Writer
         do throws(FileIOError) { writer = try ShardSnapshot.Writer(handle: handle, group: group, applied: pinned.applied) } catch { throw .io(error) }
         let iterator: StorageIterator
@@ -508,7 +513,9 @@ public final class Shard: @unchecked Sendable {
             do throws(DecodeError) { _ = try PointRecord.decode(entry.value) } catch {
                 throw .corrupt(path: engine.directory, "the point record under group \(group) does not decode: \(error)")
             }
-            do throws(FileIOError) { try writer.addPoint(key: Array(entry.key[prefix.count...]), record: entry.value) } catch { throw .io(error) }
+            let added: Bool
+            do throws(FileIOError) { added = try writer.addPoint(key: Array(entry.key[prefix.count...]), record: entry.value) } catch { throw .io(error) }
+            guard added else { throw .corrupt(path: engine.directory, "the storage engine returned group \(group)'s keys out of order") }
         }
         do throws(FileIOError) {
             try writer.addFile(.keysFile, from: pinned.keys)
@@ -518,6 +525,7 @@ public final class Shard: @unchecked Sendable {
             handle.close()
             closed = true
             try fileSystem.rename(temporary, to: path)
+            renamed = true
             try fileSystem.syncDirectory(parentDirectory(of: path))
         } catch {
             throw .io(error)
@@ -536,7 +544,12 @@ public final class Shard: @unchecked Sendable {
         try ensureDirectory(directory, fileSystem: fileSystem)
         do throws(StorageError) { try engine.flush() } catch { throw .storage(error) }
         let durable = engine.durableAppliedIndexes[group] ?? 0
-        let header = try ShardSnapshot.Reader(path: path, fileSystem: fileSystem)
+        // One handle for both passes: what is installed is what was checked, even if another
+        // file takes the name meanwhile.
+        let handle: any FileHandle
+        do throws(FileIOError) { handle = try fileSystem.open(path, options: .read) } catch { throw .io(error) }
+        defer { handle.close() }
+        let header = try ShardSnapshot.Reader(handle: handle, path: path)
         guard header.group == group else {
             throw .snapshot("the snapshot is of group \(header.group), not \(group)")
         }
@@ -548,8 +561,7 @@ public final class Shard: @unchecked Sendable {
         let stagedIndex = joinPath(directory, ShardSnapshot.stagedIndexName(applied))
         let stagedKeys = joinPath(directory, ShardSnapshot.stagedKeysName(applied))
         do throws(ShardError) {
-            _ = try ShardSnapshot.check(path: path, fileSystem: fileSystem, configuration: configuration,
-                                        staging: fileSystem, indexPath: stagedIndex, keysPath: stagedKeys)
+            _ = try ShardSnapshot.check(header, configuration: configuration, staging: fileSystem, indexPath: stagedIndex, keysPath: stagedKeys)
         } catch {
             try? fileSystem.remove(stagedIndex)
             try? fileSystem.remove(stagedKeys)
@@ -569,7 +581,7 @@ public final class Shard: @unchecked Sendable {
             var upper = prefix
             upper[upper.count - 1] += 1
             do throws(StorageError) { try engine.deleteRange(from: prefix, to: upper) } catch { throw .storage(error) }
-            let reader = try ShardSnapshot.Reader(path: path, fileSystem: fileSystem)
+            let reader = try ShardSnapshot.Reader(handle: handle, path: path)
             var batch = WriteBatch()
             var batchBytes = 0
             while let chunk = try reader.next(), chunk.kind == .points {
@@ -637,7 +649,7 @@ public final class Shard: @unchecked Sendable {
             throw .storage(error)
         }
         do throws(FileIOError) {
-            for name in try fileSystem.list(directory) where isCheckpointFile(name) || name.hasPrefix("snapshot-0") || name.hasPrefix("snapshot-install.") {
+            for name in try fileSystem.list(directory) where isCheckpointFile(name) || (name.hasPrefix("snapshot-") && name != ShardSnapshot.markerName) {
                 try fileSystem.remove(joinPath(directory, name))
             }
             try fileSystem.syncDirectory(directory)
@@ -689,12 +701,14 @@ public final class Shard: @unchecked Sendable {
     public var count: Int { vectors.count }
 
     public func get(_ key: [UInt8]) throws(ShardError) -> PointRecord? {
-        try currentRecord(key, overlay: [:])
+        if needsSnapshot { throw .needsSnapshot }
+        return try currentRecord(key, overlay: [:])
     }
 
     /// The `k` best points for `query`, best first, among those `filter` accepts.
     public func search(_ query: [Float], k: Int, ef: Int? = nil, exact: Bool = false,
                        filter: PointPredicate? = nil) throws(ShardError) -> [ShardHit] {
+        if needsSnapshot { throw .needsSnapshot }
         let index = vectors.index
         // Only pass/fail is kept per node the filter sees (an exact scan sees every one).
         var verdicts: [UInt32: Bool] = [:]
@@ -744,6 +758,7 @@ public final class Shard: @unchecked Sendable {
     }
 
     private func scroll(lower: [UInt8], limit: Int, filter: PointPredicate?) throws(ShardError) -> (points: [ShardPoint], next: [UInt8]?) {
+        if needsSnapshot { throw .needsSnapshot }
         var out: [ShardPoint] = []
         let iterator: StorageIterator
         do throws(StorageError) { iterator = try engine.makeIterator(lower: lower, upper: upper) } catch { throw .storage(error) }
@@ -767,6 +782,7 @@ public final class Shard: @unchecked Sendable {
 
     /// How many points `filter` accepts (all of them without one).
     public func count(filter: PointPredicate?) throws(ShardError) -> Int {
+        if needsSnapshot { throw .needsSnapshot }
         guard let filter else { return count }
         var total = 0
         let iterator: StorageIterator

@@ -15,6 +15,7 @@
 import Basics
 import Checksum
 import FileIO
+import LSM
 import VectorIndex
 import Wire
 
@@ -121,7 +122,8 @@ public enum ShardSnapshot {
             let key = Array(try reader.readLengthPrefixed("snapshot.points.key", limit: ShardCommand.keyBytesMax))
             guard !key.isEmpty else { throw DecodeError(field: "snapshot.points.key", offset: keyAt, reason: .invalid("an empty key")) }
             let recordAt = reader.absoluteOffset
-            let record = Array(try reader.readLengthPrefixed("snapshot.points.record", limit: chunkBytesMax))
+            // No larger than the storage engine takes, so that a checked snapshot always installs.
+            let record = Array(try reader.readLengthPrefixed("snapshot.points.record", limit: StorageEngine.valueBytesLimit))
             do throws(DecodeError) { _ = try PointRecord.decode(record) } catch {
                 throw DecodeError(field: "snapshot.points.record", offset: recordAt, reason: .invalid("\(error)"))
             }
@@ -192,9 +194,9 @@ public enum ShardSnapshot {
             previous = checksum
         }
 
-        /// Adds a point; points come in strictly ascending key order.
-        func addPoint(key: [UInt8], record: [UInt8]) throws(FileIOError) {
-            precondition(lastKey.map { $0.lexicographicallyPrecedes(key) } ?? true, "snapshot points out of order")
+        /// Adds a point; points come in strictly ascending key order (false if this one does not).
+        func addPoint(key: [UInt8], record: [UInt8]) throws(FileIOError) -> Bool {
+            guard lastKey.map({ $0.lexicographicallyPrecedes(key) }) ?? true else { return false }
             lastKey = key
             let size = varintSize(UInt64(key.count)) + key.count + varintSize(UInt64(record.count)) + record.count
             if pendingCount > 0 && pending.count + size > ShardSnapshot.chunkBytesTarget { try flushPoints() }
@@ -204,6 +206,7 @@ public enum ShardSnapshot {
             pending.append(contentsOf: record)
             pendingCount += 1
             info.points += 1
+            return true
         }
 
         private func flushPoints() throws(FileIOError) {
@@ -255,21 +258,30 @@ public enum ShardSnapshot {
         public let size: UInt64
         public private(set) var offset: UInt64
         private let handle: any FileHandle
+        private let ownsHandle: Bool
         private var previous: UInt64
         private var lastKind: ChunkKind?
         public private(set) var ended = false
 
-        public init(path: String, fileSystem: any FileSystem) throws(ShardError) {
-            self.path = path
-            do throws(FileIOError) {
-                handle = try fileSystem.open(path, options: .read)
-                size = try handle.size()
-            } catch {
-                throw .io(error)
-            }
-            let bytes: [UInt8]
-            do throws(FileIOError) { bytes = try handle.read(at: 0, count: Int(min(size, UInt64(ShardSnapshot.headerBytes)))) } catch {
+        public convenience init(path: String, fileSystem: any FileSystem) throws(ShardError) {
+            let handle: any FileHandle
+            do throws(FileIOError) { handle = try fileSystem.open(path, options: .read) } catch { throw .io(error) }
+            do throws(ShardError) { try self.init(handle: handle, path: path, owning: true) } catch {
                 handle.close()
+                throw error
+            }
+        }
+
+        /// Reads from an open handle (from the start); closes it at the end only if `owning`.
+        public init(handle: any FileHandle, path: String, owning: Bool = false) throws(ShardError) {
+            self.path = path
+            self.handle = handle
+            ownsHandle = owning
+            let bytes: [UInt8]
+            do throws(FileIOError) {
+                size = try handle.size()
+                bytes = try handle.read(at: 0, count: Int(min(size, UInt64(ShardSnapshot.headerBytes))))
+            } catch {
                 throw .io(error)
             }
             do throws(DecodeError) {
@@ -278,13 +290,12 @@ public enum ShardSnapshot {
                 }
                 (group, appliedIndex, previous) = try ShardSnapshot.decodeHeader(bytes)
             } catch {
-                handle.close()
                 throw .corrupt(path: path, "\(error)")
             }
             offset = UInt64(ShardSnapshot.headerBytes)
         }
 
-        deinit { handle.close() }
+        deinit { if ownsHandle { handle.close() } }
 
         private func corrupt(_ field: String, at offset: UInt64, _ reason: DecodeError.Reason) -> ShardError {
             .corrupt(path: path, "\(DecodeError(field: field, offset: offset, reason: reason))")
@@ -352,14 +363,24 @@ public enum ShardSnapshot {
     /// the loaded vector state.
     public static func check(path: String, fileSystem: any FileSystem, configuration: HNSWConfiguration?,
                              staging: any FileSystem, indexPath: String, keysPath: String) throws(ShardError) -> (ShardSnapshotInfo, VectorState) {
-        let reader = try Reader(path: path, fileSystem: fileSystem)
+        try check(Reader(path: path, fileSystem: fileSystem), configuration: configuration, staging: staging, indexPath: indexPath, keysPath: keysPath)
+    }
+
+    /// `check(path:…)` from a reader at the start of the file.
+    public static func check(_ reader: Reader, configuration: HNSWConfiguration?,
+                             staging: any FileSystem, indexPath: String, keysPath: String) throws(ShardError) -> (ShardSnapshotInfo, VectorState) {
+        let path = reader.path
         var info = ShardSnapshotInfo(group: reader.group, appliedIndex: reader.appliedIndex)
         var keys: [[UInt8]] = []
+        var dimension: Int?
         let indexFile: any FileHandle
         let keysFile: any FileHandle
         do throws(FileIOError) {
             indexFile = try staging.open(indexPath, options: [.read, .write, .create, .truncate])
-            keysFile = try staging.open(keysPath, options: [.read, .write, .create, .truncate])
+            do throws(FileIOError) { keysFile = try staging.open(keysPath, options: [.read, .write, .create, .truncate]) } catch {
+                indexFile.close()
+                throw error
+            }
         } catch {
             throw .io(error)
         }
@@ -383,9 +404,15 @@ public enum ShardSnapshot {
                     if let last = keys.last, !last.lexicographicallyPrecedes(point.key) {
                         throw fail(payloadAt, "snapshot.points.key", .invalid("keys out of order in the chunk at \(chunk.offset)"))
                     }
-                    if let configuration, let record = try? PointRecord.decode(point.record), record.vector.count != configuration.dimension {
-                        throw .snapshot("the snapshot holds \(record.vector.count)-dimensional vectors; the shard is \(configuration.dimension)-dimensional")
+                    // Records decode (decodePoints checked); all have one dimension, the shard's.
+                    let count = (try? PointRecord.decode(point.record))?.vector.count ?? -1
+                    if let configuration, count != configuration.dimension {
+                        throw .snapshot("the snapshot holds \(count)-dimensional vectors; the shard is \(configuration.dimension)-dimensional")
                     }
+                    if let dimension, count != dimension {
+                        throw fail(payloadAt, "snapshot.points.record", .invalid("a \(count)-dimensional vector among \(dimension)-dimensional ones"))
+                    }
+                    dimension = count
                     keys.append(point.key)
                 }
                 info.points += UInt64(points.count)
@@ -415,11 +442,14 @@ public enum ShardSnapshot {
         } catch {
             throw .corrupt(path: path, "its vector checkpoint does not load: \(error)")
         }
+        let loaded = state.index.configuration
         if let configuration {
-            let loaded = state.index.configuration
             guard loaded.dimension == configuration.dimension, loaded.metric == configuration.metric else {
                 throw .snapshot("the snapshot's index is \(loaded.dimension)-dimensional \(loaded.metric); the shard is \(configuration.dimension)-dimensional \(configuration.metric)")
             }
+        }
+        if let dimension, dimension != loaded.dimension {
+            throw .corrupt(path: path, "its points are \(dimension)-dimensional, its vector checkpoint \(loaded.dimension)-dimensional")
         }
         guard state.count == keys.count, keys.allSatisfy({ state.contains(key: $0) }) else {
             throw .corrupt(path: path, "its vector checkpoint holds \(state.count) keys, not the \(keys.count) points of its storage view")

@@ -144,6 +144,8 @@ public final class VectorState: @unchecked Sendable {
         try reader.readReserved(UInt32.self, "keys.reserved")
         let applied = try reader.readUInt64("keys.applied index")
         let next = try reader.readUInt64("keys.next number")
+        // The counter must be able to give one more number.
+        guard next < UInt64.max else { throw reader.error("keys.next number", .invalid("\(next) leaves no number to give")) }
         let count = try reader.readUInt64("keys.count")
         guard count <= UInt64(reader.remaining / 10) else { throw reader.error("keys.count", .tooLarge(value: count, limit: UInt64(reader.remaining / 10))) }
         var keys: [UInt64: [UInt8]] = [:]

@@ -94,6 +94,9 @@ import Wire
         #expect(refused(Self.keysFile(count: 1_000_000, entries: [(1, [1])]))?.field == "keys.count")
         #expect(refused(Self.keysFile(count: 3, entries: [(1, [1]), (2, [2])]))?.field != nil)
         #expect(refused(Self.keysFile(reserved: 1, entries: []))?.field == "keys.reserved")
+        // A counter with no number left to give would trap at the next new key.
+        #expect(refused(Self.keysFile(next: .max, entries: [(1, [1])]))?.field == "keys.next number")
+        #expect(try VectorState.decodeKeys(Self.keysFile(next: .max - 1, entries: [(1, [1])])).nextNumber == .max - 1)
         #expect(refused(Self.keysFile(entries: [(1, [1])], trailing: [0]))?.field == "keys")
         var badVersion = good
         badVersion[8] = 2
