@@ -98,12 +98,7 @@ public final class Shard: @unchecked Sendable {
         self.configuration = configuration
         self.engine = engine
         self.fileSystem = fileSystem
-        prefix = Self.prefix(group: group)
-        // The end of the prefix range: the same group with the next type byte. (Not the next
-        // group's prefix: that range would also hold the next group's keys of types below "p".)
-        var upper = prefix
-        upper[upper.count - 1] += 1
-        self.upper = upper
+        (prefix, upper) = Self.keyRange(group: group)
         try Self.ensureDirectory(directory, fileSystem: fileSystem)
         // A snapshot install that a crash interrupted (§6.4) is finished or undone first.
         var needsSnapshot = false
@@ -577,9 +572,7 @@ public final class Shard: @unchecked Sendable {
         // 3. The storage side: the group's keys replaced by the snapshot's points, the applied
         //    index with the last batch, flushed (the engine keeps no log of its own).
         do throws(ShardError) {
-            let prefix = Self.prefix(group: group)
-            var upper = prefix
-            upper[upper.count - 1] += 1
+            let (prefix, upper) = Self.keyRange(group: group)
             do throws(StorageError) { try engine.deleteRange(from: prefix, to: upper) } catch { throw .storage(error) }
             let reader = try ShardSnapshot.Reader(handle: handle, path: path)
             var batch = WriteBatch()
@@ -639,15 +632,7 @@ public final class Shard: @unchecked Sendable {
     /// Undoes an install whose storage side is incomplete: the group's keys and every
     /// checkpoint go (durably); the marker stays, so the shard keeps needing a snapshot.
     static func abandonInstall(group: UInt64, directory: String, engine: StorageEngine, fileSystem: any FileSystem) throws(ShardError) {
-        let prefix = Self.prefix(group: group)
-        var upper = prefix
-        upper[upper.count - 1] += 1
-        do throws(StorageError) {
-            try engine.deleteRange(from: prefix, to: upper)
-            try engine.flush()
-        } catch {
-            throw .storage(error)
-        }
+        try clearKeys(group: group, engine: engine)
         do throws(FileIOError) {
             for name in try fileSystem.list(directory) where isCheckpointFile(name) || (name.hasPrefix("snapshot-") && name != ShardSnapshot.markerName) {
                 try fileSystem.remove(joinPath(directory, name))
@@ -655,6 +640,27 @@ public final class Shard: @unchecked Sendable {
             try fileSystem.syncDirectory(directory)
         } catch {
             throw .io(error)
+        }
+    }
+
+    /// The storage keys of `group`'s points: `lower ..< upper`. The end is the same group with
+    /// the next type byte (not the next group's prefix: that range would also hold the next
+    /// group's keys of types below "p").
+    static func keyRange(group: UInt64) -> (lower: [UInt8], upper: [UInt8]) {
+        let lower = prefix(group: group)
+        var upper = lower
+        upper[upper.count - 1] += 1
+        return (lower, upper)
+    }
+
+    /// Deletes every point of `group` from the engine, durably (it keeps no log of its own).
+    static func clearKeys(group: UInt64, engine: StorageEngine) throws(ShardError) {
+        let (lower, upper) = keyRange(group: group)
+        do throws(StorageError) {
+            try engine.deleteRange(from: lower, to: upper)
+            try engine.flush()
+        } catch {
+            throw .storage(error)
         }
     }
 
@@ -674,17 +680,9 @@ public final class Shard: @unchecked Sendable {
     /// Removes a shard's data — its storage keys, durably, then its directory — whether or not
     /// the shard is open (an orphan left by a crash during a collection's deletion).
     public static func destroy(group: UInt64, directory: String, engine: StorageEngine, fileSystem: any FileSystem) throws(ShardError) {
-        let prefix = Self.prefix(group: group)
-        var upper = prefix
-        upper[upper.count - 1] += 1
-        do throws(StorageError) {
-            try engine.deleteRange(from: prefix, to: upper)
-            // The engine keeps no log of its own: flush, so that the directory never goes
-            // before the keys do (a crash in between leaves the directory, which a start sweeps).
-            try engine.flush()
-        } catch {
-            throw .storage(error)
-        }
+        // Durable first, so that the directory never goes before the keys do (a crash in
+        // between leaves the directory, which a start sweeps).
+        try clearKeys(group: group, engine: engine)
         do throws(FileIOError) {
             guard fileSystem.isDirectory(directory) else { return }
             for name in try fileSystem.list(directory) where fileSystem.fileExists(joinPath(directory, name)) {
