@@ -12,8 +12,9 @@
 // the node the connection authenticated as and is addressed to this node, then hands the batch
 // to the host's inbox — quick enough to run on the connection's event loop.
 //
-// Not yet: a snapshot larger than one frame's payload limit is dropped (counted); streaming
-// snapshots in chunks comes with shard snapshots (issue 7).
+// Not yet: a snapshot larger than one frame's payload limit is dropped (counted). Sending one in
+// chunks (the shard snapshot files of Format/shard.md §6 are built for it) comes with replicated
+// shards.
 
 import Basics
 import Raft
