@@ -578,8 +578,10 @@ public final class Shard: @unchecked Sendable {
             var batch = WriteBatch()
             var batchBytes = 0
             while let chunk = try reader.next(), chunk.kind == .points {
-                let points: [(key: [UInt8], record: [UInt8])]
-                do throws(DecodeError) { points = try ShardSnapshot.decodePoints(chunk.payload, baseOffset: chunk.offset + 5) } catch {
+                let points: [ShardSnapshot.Point]
+                do throws(DecodeError) {
+                    points = try ShardSnapshot.decodePoints(chunk.payload, baseOffset: chunk.offset + UInt64(ShardSnapshot.chunkHeaderBytes))
+                } catch {
                     throw .corrupt(path: path, "\(error)")
                 }
                 for point in points {

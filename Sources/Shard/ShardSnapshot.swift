@@ -106,16 +106,19 @@ public enum ShardSnapshot {
     /// A chunk's checksum: XXH3-64 of its kind, length and payload, seeded with the previous one.
     static func chunkChecksum(_ framed: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 { XXH3.hash(framed, seed: seed) }
 
-    /// Decodes a points chunk's payload: (key, point record bytes) pairs, each record checked to
-    /// decode. `baseOffset` is where the payload sits in the file, for error offsets.
-    public static func decodePoints(_ payload: [UInt8], baseOffset: UInt64) throws(DecodeError) -> [(key: [UInt8], record: [UInt8])] {
+    /// A point of a points chunk: its key, its record's bytes and the record's vector dimension.
+    public typealias Point = (key: [UInt8], record: [UInt8], dimension: Int)
+
+    /// Decodes a points chunk's payload, each record checked to decode (once: its dimension is
+    /// returned with it). `baseOffset` is where the payload sits in the file, for error offsets.
+    public static func decodePoints(_ payload: [UInt8], baseOffset: UInt64) throws(DecodeError) -> [Point] {
         var reader = ByteReader(payload, baseOffset: baseOffset)
         let count = try reader.readVarint("snapshot.points.count")
         // Each point takes at least 2 + 1 + 1 + 1 bytes (key, record version, dimension, payload length).
         guard count >= 1, count <= UInt64(reader.remaining / 5) else {
             throw reader.error("snapshot.points.count", .invalid("\(count) points in \(reader.remaining) bytes"))
         }
-        var out: [(key: [UInt8], record: [UInt8])] = []
+        var out: [Point] = []
         out.reserveCapacity(Int(count))
         for _ in 0..<count {
             let keyAt = reader.absoluteOffset
@@ -124,10 +127,11 @@ public enum ShardSnapshot {
             let recordAt = reader.absoluteOffset
             // No larger than the storage engine takes, so that a checked snapshot always installs.
             let record = Array(try reader.readLengthPrefixed("snapshot.points.record", limit: StorageEngine.valueBytesLimit))
-            do throws(DecodeError) { _ = try PointRecord.decode(record) } catch {
+            let dimension: Int
+            do throws(DecodeError) { dimension = try PointRecord.decode(record).vector.count } catch {
                 throw DecodeError(field: "snapshot.points.record", offset: recordAt, reason: .invalid("\(error)"))
             }
-            out.append((key, record))
+            out.append((key, record, dimension))
         }
         guard reader.isAtEnd else { throw reader.error("snapshot.points", .invalid("\(reader.remaining) bytes after the points")) }
         return out
@@ -396,7 +400,7 @@ public enum ShardSnapshot {
             let payloadAt = chunk.offset + UInt64(chunkHeaderBytes)
             switch chunk.kind {
             case .points:
-                let points: [(key: [UInt8], record: [UInt8])]
+                let points: [Point]
                 do throws(DecodeError) { points = try decodePoints(chunk.payload, baseOffset: payloadAt) } catch {
                     throw .corrupt(path: path, "\(error)")
                 }
@@ -404,8 +408,8 @@ public enum ShardSnapshot {
                     if let last = keys.last, !last.lexicographicallyPrecedes(point.key) {
                         throw fail(payloadAt, "snapshot.points.key", .invalid("keys out of order in the chunk at \(chunk.offset)"))
                     }
-                    // Records decode (decodePoints checked); all have one dimension, the shard's.
-                    let count = (try? PointRecord.decode(point.record))?.vector.count ?? -1
+                    // All records have one dimension, the shard's.
+                    let count = point.dimension
                     if let configuration, count != configuration.dimension {
                         throw .snapshot("the snapshot holds \(count)-dimensional vectors; the shard is \(configuration.dimension)-dimensional")
                     }
