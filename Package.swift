@@ -76,7 +76,7 @@ var targets: [Target] = [
         "Basics", "Wire", "RPC",
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
     ], swiftSettings: hotCodeSettings),
-    .target(name: "RaftTransport", dependencies: ["Basics", "Wire", "Raft", "RaftStorage", "RPC", "RPCTransport"], swiftSettings: hotCodeSettings),
+    .target(name: "RaftTransport", dependencies: ["Basics", "Wire", "Checksum", "Raft", "RaftStorage", "RPC", "RPCTransport"], swiftSettings: hotCodeSettings),
     .target(name: "Auth", dependencies: ["CSodium", "JSON", "Basics"]),
     .target(name: "ClientProtocol", dependencies: ["Wire", "RPC", "Payload"], swiftSettings: hotCodeSettings),
     .target(name: "HTTPServer", dependencies: [
@@ -122,7 +122,7 @@ var targets: [Target] = [
     .testTarget(name: "StorageFormatTests", dependencies: ["TestSupport", "StorageFormat", "FileIO", "FileIOSim", "Basics", "Wire"]),
     .testTarget(name: "LSMTests", dependencies: ["TestSupport", "LSM", "StorageFormat", "RecordLog", "FileIO", "FileIOSim", "Basics", "Wire"]),
     .testTarget(name: "RaftTests", dependencies: ["Raft", "Basics"], exclude: ["testdata"]),
-    .testTarget(name: "RaftStorageTests", dependencies: ["TestSupport", "RaftStorage", "Raft", "RecordLog", "FileIO", "FileIOSim", "Basics", "Wire"]),
+    .testTarget(name: "RaftStorageTests", dependencies: ["TestSupport", "RaftStorage", "Raft", "RecordLog", "FileIO", "FileIOSim", "Basics", "Wire", "Checksum"]),
     .testTarget(name: "RaftSimTests", dependencies: ["TestSupport", "RaftSim", "Raft", "Basics"]),
     .testTarget(name: "VectorIndexTests", dependencies: ["TestSupport", "VectorIndex", "CVectorSupport", "Basics", "Checksum", "FileIO", "FileIOSim"]),
     .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "Basics"]),
@@ -134,7 +134,7 @@ var targets: [Target] = [
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
     ]),
     .testTarget(name: "RaftTransportTests", dependencies: [
-        "RaftTransport", "RaftStorage", "Raft", "RPC", "RPCTransport", "RecordLog", "FileIO", "FileIOSim", "Basics",
+        "RaftTransport", "RaftStorage", "Raft", "RPC", "RPCTransport", "RecordLog", "FileIO", "FileIOSim", "Basics", "Checksum", "Wire",
     ]),
     .testTarget(name: "HTTPServerTests", dependencies: [
         "HTTPServer",

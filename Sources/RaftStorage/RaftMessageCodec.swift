@@ -116,3 +116,70 @@ public enum RaftMessageCodec {
         return batch
     }
 }
+
+/// One piece of a message too large for one call — in practice a snapshot (Format/raft.md §9).
+/// The sender encodes the message as a one-message batch (§8) and sends the bytes in order, each
+/// chunk naming the transfer, the batch's total length and its XXH3-64 checksum; the receiver
+/// appends them and decodes the batch once every byte is there and the checksum matches.
+public struct RaftMessageChunk: Sendable, Equatable {
+    public static let version: UInt8 = 1
+    /// Bytes of a chunk before its data.
+    public static let headerBytes = 1 + 8 * 4 + 4
+
+    /// Chosen by the sender; one transfer's chunks share it.
+    public var transfer: UInt64
+    /// Length of the whole encoded batch (at least 1).
+    public var total: UInt64
+    /// Where `bytes` start in the batch.
+    public var offset: UInt64
+    /// XXH3-64 (seed 0) of the whole encoded batch.
+    public var checksum: UInt64
+    public var bytes: [UInt8]
+
+    public init(transfer: UInt64, total: UInt64, offset: UInt64, checksum: UInt64, bytes: [UInt8]) {
+        self.transfer = transfer
+        self.total = total
+        self.offset = offset
+        self.checksum = checksum
+        self.bytes = bytes
+    }
+
+    public func encode(into writer: inout ByteWriter) {
+        writer.write(Self.version)
+        writer.write(transfer)
+        writer.write(total)
+        writer.write(offset)
+        writer.write(checksum)
+        writer.write(UInt32(bytes.count))
+        writer.write(bytes: bytes)
+    }
+
+    public func encoded() -> [UInt8] {
+        var writer = ByteWriter(capacity: Self.headerBytes + bytes.count)
+        encode(into: &writer)
+        return writer.bytes
+    }
+
+    public static func decode(from reader: inout ByteReader) throws(DecodeError) -> RaftMessageChunk {
+        let version = try reader.readUInt8("chunk version")
+        guard version == Self.version else { throw reader.error("chunk version", .invalid("unsupported version \(version)")) }
+        let transfer = try reader.readUInt64("transfer")
+        let total = try reader.readUInt64("total")
+        guard total > 0 else { throw reader.error("total", .invalid("a transfer carries at least one byte")) }
+        let offset = try reader.readUInt64("offset")
+        let checksum = try reader.readUInt64("checksum")
+        let length = try reader.readUInt32("chunk length")
+        guard length > 0 else { throw reader.error("chunk length", .invalid("an empty chunk")) }
+        guard offset < total, UInt64(length) <= total - offset else {
+            throw reader.error("chunk length", .invalid("\(length) bytes at \(offset) pass the total of \(total)"))
+        }
+        let bytes = Array(try reader.readBytes(Int(length), "chunk bytes"))
+        guard reader.isAtEnd else { throw reader.error("chunk", .invalid("\(reader.remaining) trailing bytes")) }
+        return RaftMessageChunk(transfer: transfer, total: total, offset: offset, checksum: checksum, bytes: bytes)
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> RaftMessageChunk {
+        var reader = ByteReader(bytes)
+        return try decode(from: &reader)
+    }
+}

@@ -8,15 +8,28 @@
 // outbox is full) is dropped and counted, and the host hears that the peer is unreachable, so
 // its groups stop streaming to it optimistically and probe instead.
 //
-// The receiving side (`RaftTransport.register`) checks that every message of a batch comes from
-// the node the connection authenticated as and is addressed to this node, then hands the batch
-// to the host's inbox — quick enough to run on the connection's event loop.
+// A snapshot message too large for one call goes in chunks (Format/raft.md §9): it is encoded as
+// a one-message batch and sent in order, `snapshotChunkBytes` per call of
+// `RaftMethods.deliverChunk`, one call at a time and one snapshot at a time per peer, beside the
+// ordinary batches (so heartbeats keep flowing during a long transfer). While a group's
+// snapshot is on its way, the leader's retries of the same snapshot are absorbed; a newer one
+// waits its turn, replacing any older one still waiting. When the last chunk is answered — the
+// peer's host has the message — or a chunk fails, the host hears how it ended
+// (`snapshotSent`, wired to `RaftHost.reportSnapshot`), so the leader neither waits for a
+// snapshot that was lost nor sends another while one is arriving. Snapshots small enough for
+// one call travel in the ordinary batches and are reported the same way.
 //
-// Not yet: a snapshot larger than one frame's payload limit is dropped (counted). Sending one in
-// chunks (the shard snapshot files of Format/shard.md §6 are built for it) comes with replicated
-// shards.
+// The receiving side (`RaftTransport.register`) checks that every message comes from the node
+// the connection authenticated as and is addressed to this node, then hands it to the host's
+// inbox — quick enough to run on the connection's event loop. Chunks are reassembled per
+// sending node, one transfer at a time (a chunk at offset 0 starts a new one and drops any
+// unfinished one): a chunk that does not continue the transfer in progress, a transfer larger
+// than `messageBytesMax`, or a whole whose XXH3 checksum or decoding fails is refused and the
+// partial transfer dropped. Memory held for unfinished transfers is at most one
+// `messageBytesMax` per peer node.
 
 import Basics
+import Checksum
 import Raft
 import RaftStorage
 import RPC
@@ -39,9 +52,15 @@ public struct RaftBatch: RPCMessage, Sendable {
     }
 }
 
+/// A piece of a message too large for one call (Format/raft.md §9).
+extension RaftMessageChunk: RPCMessage {}
+
 public enum RaftMethods {
     /// Delivers a batch to the receiving node's host; answered once it is queued there.
     public static let deliver = RPCMethod<RaftBatch, Empty>(id: 0x0001_0001, name: "raft.deliver")
+    /// Delivers one chunk of a large message; the last one is answered once the whole message
+    /// is queued in the receiving node's host.
+    public static let deliverChunk = RPCMethod<RaftMessageChunk, Empty>(id: 0x0001_0002, name: "raft.deliverChunk")
 }
 
 public final class RaftTransport: Sendable {
@@ -50,15 +69,23 @@ public final class RaftTransport: Sendable {
     public let callsInFlightMax: Int
     /// Messages queued per peer beyond which new ones are dropped.
     public let outboxMessagesMax: Int
-    /// Bytes per call (estimated before encoding), below the frame payload limit.
+    /// Bytes per call (estimated before encoding), below the frame payload limit. A snapshot
+    /// message estimated larger goes in chunks.
     let callBytesMax: Int
+    /// Bytes of a snapshot per chunk call.
+    let snapshotChunkBytes: Int
     let timeout: Duration
     let clients: [NodeID: RPCClient]
     let unreachable: @Sendable (NodeID) -> Void
+    let snapshotSent: @Sendable (_ group: UInt64, _ peer: NodeID, _ success: Bool) -> Void
 
     struct Outbox {
         var queued: [(group: UInt64, message: Message)] = []
         var inFlight = 0
+        /// Snapshot messages waiting to go in chunks, at most one per group.
+        var snapshots: [(group: UInt64, message: Message)] = []
+        /// The group and snapshot index being sent in chunks now.
+        var sending: (group: UInt64, index: UInt64)?
     }
 
     struct Counters {
@@ -66,23 +93,34 @@ public final class RaftTransport: Sendable {
         var sentMessages = 0
         var droppedMessages = 0
         var failedCalls = 0
+        var sentChunks = 0
+        var sentSnapshots = 0
+        var failedSnapshots = 0
     }
 
     let outboxes: Mutex<[NodeID: Outbox]>
     let counters = Mutex(Counters())
+    let transfers: Atomic<UInt64>
 
     /// A transport from `node` to `peers` (node id → address). `unreachable` is told when a
-    /// batch to a peer could not be delivered (wire it to `RaftHost.reportUnreachable`).
+    /// batch to a peer could not be delivered (wire it to `RaftHost.reportUnreachable`);
+    /// `snapshotSent` how each snapshot sent to a peer ended (wire it to
+    /// `RaftHost.reportSnapshot`).
     public init(node: NodeID, clusterID: UInt64, peers: [NodeID: (host: String, port: Int)], callsInFlightMax: Int = 4,
-                outboxMessagesMax: Int = 65_536, timeout: Duration = .seconds(5), limits: FrameLimits = FrameLimits(),
-                unreachable: @escaping @Sendable (NodeID) -> Void = { _ in }) {
-        precondition(callsInFlightMax > 0 && outboxMessagesMax > 0, "bounds must be positive")
+                outboxMessagesMax: Int = 65_536, snapshotChunkBytes: Int = 1 << 20, timeout: Duration = .seconds(5),
+                limits: FrameLimits = FrameLimits(),
+                unreachable: @escaping @Sendable (NodeID) -> Void = { _ in },
+                snapshotSent: @escaping @Sendable (_ group: UInt64, _ peer: NodeID, _ success: Bool) -> Void = { _, _, _ in }) {
+        precondition(callsInFlightMax > 0 && outboxMessagesMax > 0 && snapshotChunkBytes > 0, "bounds must be positive")
         self.node = node
         self.callsInFlightMax = callsInFlightMax
         self.outboxMessagesMax = outboxMessagesMax
         self.callBytesMax = limits.payloadBytesMax / 2
+        precondition(callBytesMax > RaftMessageChunk.headerBytes, "the frame payload limit leaves no room for a chunk")
+        self.snapshotChunkBytes = min(snapshotChunkBytes, callBytesMax - RaftMessageChunk.headerBytes)
         self.timeout = timeout
         self.unreachable = unreachable
+        self.snapshotSent = snapshotSent
         var clients: [NodeID: RPCClient] = [:]
         for (peer, address) in peers where peer != node {
             let handshake = Handshake(clusterID: clusterID, role: .node, nodeID: node)
@@ -91,6 +129,9 @@ public final class RaftTransport: Sendable {
         }
         self.clients = clients
         outboxes = Mutex(Dictionary(uniqueKeysWithValues: clients.keys.map { ($0, Outbox()) }))
+        // Transfer numbers start at a random point, so a restarted sender does not reuse its
+        // predecessor's (the receiver also restarts a transfer at every offset-0 chunk).
+        transfers = Atomic(UInt64.random(in: 1...(UInt64.max >> 1)))
     }
 
     /// Queues `messages` for `peer` and starts a call if fewer than `callsInFlightMax` are in
@@ -100,13 +141,31 @@ public final class RaftTransport: Sendable {
             counters.withLock { $0.droppedMessages += messages.count }
             return
         }
+        var small = messages
+        var large: [(group: UInt64, message: Message)] = []
+        if messages.contains(where: { $0.message.snapshot != nil }) {
+            small = []
+            for item in messages {
+                if item.message.snapshot != nil && Self.estimatedBytes(item.message) > callBytesMax { large.append(item) } else { small.append(item) }
+            }
+        }
         let dropped = outboxes.withLock { outboxes -> Int in
             let room = max(0, outboxMessagesMax - outboxes[peer]!.queued.count)
-            outboxes[peer]!.queued.append(contentsOf: messages.prefix(room))
-            return messages.count - min(room, messages.count)
+            outboxes[peer]!.queued.append(contentsOf: small.prefix(room))
+            for (group, message) in large {
+                let index = message.snapshot!.metadata.index
+                if let sending = outboxes[peer]!.sending, sending.group == group, sending.index >= index { continue }  // on its way
+                if let waiting = outboxes[peer]!.snapshots.firstIndex(where: { $0.group == group }) {
+                    outboxes[peer]!.snapshots[waiting] = (group, message)
+                } else {
+                    outboxes[peer]!.snapshots.append((group, message))
+                }
+            }
+            return small.count - min(room, small.count)
         }
         if dropped > 0 { counters.withLock { $0.droppedMessages += dropped } }
         pump(peer)
+        if !large.isEmpty { startTransfer(to: peer) }
     }
 
     /// Starts calls to `peer` while there is room and something queued.
@@ -145,29 +204,74 @@ public final class RaftTransport: Sendable {
         do throws(RPCError) {
             call = try clients[peer]!.start(RaftMethods.deliver, RaftBatch(batch), options: CallOptions(timeout: timeout))
         } catch {
-            finish(peer, delivered: false, messages: batch.count)
+            finish(peer, batch, delivered: false)
             return
         }
         Task {
             var delivered = true
             do throws(RPCError) { _ = try await call.response() } catch { delivered = false }
-            finish(peer, delivered: delivered, messages: batch.count)
+            finish(peer, batch, delivered: delivered)
         }
     }
 
-    func finish(_ peer: NodeID, delivered: Bool, messages: Int) {
+    func finish(_ peer: NodeID, _ batch: [(group: UInt64, message: Message)], delivered: Bool) {
         outboxes.withLock { $0[peer]!.inFlight -= 1 }
         counters.withLock {
             if delivered {
                 $0.sentBatches += 1
-                $0.sentMessages += messages
+                $0.sentMessages += batch.count
             } else {
                 $0.failedCalls += 1
-                $0.droppedMessages += messages
+                $0.droppedMessages += batch.count
             }
         }
+        for (group, message) in batch where message.snapshot != nil { snapshotSent(group, peer, delivered) }
         if !delivered { unreachable(peer) }
         pump(peer)
+    }
+
+    /// Starts sending `peer` its next waiting snapshot in chunks, unless one is on its way.
+    func startTransfer(to peer: NodeID) {
+        let next = outboxes.withLock { outboxes -> (group: UInt64, message: Message)? in
+            guard outboxes[peer]!.sending == nil, !outboxes[peer]!.snapshots.isEmpty else { return nil }
+            let next = outboxes[peer]!.snapshots.removeFirst()
+            outboxes[peer]!.sending = (next.group, next.message.snapshot!.metadata.index)
+            return next
+        }
+        guard let (group, message) = next else { return }
+        Task {
+            let delivered = await sendInChunks(group, message, to: peer)
+            counters.withLock {
+                if delivered { $0.sentSnapshots += 1 } else { $0.failedSnapshots += 1 }
+            }
+            outboxes.withLock { $0[peer]!.sending = nil }
+            snapshotSent(group, peer, delivered)
+            if !delivered { unreachable(peer) }
+            startTransfer(to: peer)
+        }
+    }
+
+    /// Sends `message` as a one-message batch in chunks, one call at a time. True once the last
+    /// chunk is answered (the peer's host has the message).
+    func sendInChunks(_ group: UInt64, _ message: Message, to peer: NodeID) async -> Bool {
+        let bytes = RaftMessageCodec.encode([(group, message)])
+        let checksum = XXH3.hash(bytes)
+        let transfer = transfers.wrappingAdd(1, ordering: .relaxed).newValue
+        var offset = 0
+        while offset < bytes.count {
+            let end = min(bytes.count, offset + snapshotChunkBytes)
+            let chunk = RaftMessageChunk(transfer: transfer, total: UInt64(bytes.count), offset: UInt64(offset),
+                                         checksum: checksum, bytes: Array(bytes[offset..<end]))
+            do throws(RPCError) {
+                _ = try await clients[peer]!.call(RaftMethods.deliverChunk, chunk, options: CallOptions(timeout: timeout))
+            } catch {
+                counters.withLock { $0.failedCalls += 1 }
+                return false
+            }
+            counters.withLock { $0.sentChunks += 1 }
+            offset = end
+        }
+        return true
     }
 
     public struct Statistics: Sendable, Equatable {
@@ -175,30 +279,113 @@ public final class RaftTransport: Sendable {
         public var sentMessages: Int
         public var droppedMessages: Int
         public var failedCalls: Int
+        /// Calls of `deliverChunk` answered.
+        public var sentChunks: Int
+        /// Snapshots sent in chunks, whole.
+        public var sentSnapshots: Int
+        /// Snapshots whose chunked transfer failed.
+        public var failedSnapshots: Int
     }
 
     public var statistics: Statistics {
-        counters.withLock { Statistics(sentBatches: $0.sentBatches, sentMessages: $0.sentMessages,
-                                       droppedMessages: $0.droppedMessages, failedCalls: $0.failedCalls) }
+        counters.withLock {
+            Statistics(sentBatches: $0.sentBatches, sentMessages: $0.sentMessages, droppedMessages: $0.droppedMessages,
+                       failedCalls: $0.failedCalls, sentChunks: $0.sentChunks, sentSnapshots: $0.sentSnapshots,
+                       failedSnapshots: $0.failedSnapshots)
+        }
     }
 
     public func shutdown() async {
         for peer in clients.keys.sorted() { await clients[peer]!.shutdown() }
     }
 
-    /// Registers the receiving side: batches from an authenticated node, addressed to `host`'s
-    /// node, go to `host`'s inbox.
-    public static func register(host: RaftHost, in registry: inout MethodRegistry) {
-        let node = host.node
+    /// Registers the receiving side: batches and chunked messages from an authenticated node,
+    /// addressed to `host`'s node, go to `host`'s inbox.
+    public static func register(host: RaftHost, in registry: inout MethodRegistry, messageBytesMax: Int = 1 << 30) {
+        register(node: host.node, in: &registry, messageBytesMax: messageBytesMax) { host.receive($0) }
+    }
+
+    /// Registers the receiving side for node `node`: checked messages go to `deliver`. A
+    /// chunked message may be at most `messageBytesMax` bytes encoded.
+    public static func register(node: NodeID, in registry: inout MethodRegistry, messageBytesMax: Int = 1 << 30,
+                                deliver: @escaping @Sendable ([(group: UInt64, message: Message)]) -> Void) {
         registry.registerInline(RaftMethods.deliver) { (batch: RaftBatch, context: RPCContext) throws(RPCError) -> Empty in
-            guard context.peer.role == .node, context.peer.nodeID != 0 else {
-                throw RPCError.permissionDenied("Raft messages come only from cluster nodes")
-            }
-            for (_, message) in batch.messages where message.from != context.peer.nodeID || message.to != node {
-                throw RPCError.invalidArgument("a message from \(message.from) to \(message.to) on a connection from node \(context.peer.nodeID) to node \(node)")
-            }
-            host.receive(batch.messages)
+            try check(batch.messages, to: node, context)
+            deliver(batch.messages)
+            return Empty()
+        }
+        let assembler = ChunkAssembler(bytesMax: messageBytesMax)
+        // Off the event loop: the last chunk checksums and decodes the whole message.
+        registry.register(RaftMethods.deliverChunk) { (chunk: RaftMessageChunk, context: RPCContext) async throws(RPCError) -> Empty in
+            try check([], to: node, context)
+            guard let messages = try assembler.add(chunk, from: context.peer.nodeID) else { return Empty() }
+            try check(messages, to: node, context)
+            deliver(messages)
             return Empty()
         }
     }
+
+    /// Refuses messages that do not come from the connection's authenticated node or are not
+    /// addressed to `node`.
+    static func check(_ messages: [(group: UInt64, message: Message)], to node: NodeID, _ context: RPCContext) throws(RPCError) {
+        guard context.peer.role == .node, context.peer.nodeID != 0 else {
+            throw RPCError.permissionDenied("Raft messages come only from cluster nodes")
+        }
+        for (_, message) in messages where message.from != context.peer.nodeID || message.to != node {
+            throw RPCError.invalidArgument("a message from \(message.from) to \(message.to) on a connection from node \(context.peer.nodeID) to node \(node)")
+        }
+    }
+}
+
+/// Reassembles chunked messages, one transfer per sending node.
+final class ChunkAssembler: Sendable {
+    struct Transfer {
+        var transfer: UInt64
+        var total: UInt64
+        var checksum: UInt64
+        var bytes: [UInt8]
+    }
+
+    let bytesMax: Int
+    let transfers = Mutex<[NodeID: Transfer]>([:])
+
+    init(bytesMax: Int) { self.bytesMax = bytesMax }
+
+    /// Adds `chunk` from `peer`; returns the decoded batch once the transfer is whole.
+    func add(_ chunk: RaftMessageChunk, from peer: NodeID) throws(RPCError) -> [(group: UInt64, message: Message)]? {
+        let whole = try transfers.withLock { (transfers: inout [NodeID: Transfer]) throws(RPCError) -> Transfer? in
+            guard chunk.total <= UInt64(bytesMax) else {
+                transfers[peer] = nil
+                throw RPCError.resourceExhausted("a message of \(chunk.total) bytes passes the limit of \(bytesMax)")
+            }
+            if chunk.offset == 0 {
+                var bytes: [UInt8] = []
+                bytes.reserveCapacity(Int(min(chunk.total, 64 << 20)))
+                bytes.append(contentsOf: chunk.bytes)
+                transfers[peer] = Transfer(transfer: chunk.transfer, total: chunk.total, checksum: chunk.checksum, bytes: bytes)
+            } else {
+                guard var current = transfers.removeValue(forKey: peer), current.transfer == chunk.transfer,
+                      current.total == chunk.total, current.checksum == chunk.checksum,
+                      UInt64(current.bytes.count) == chunk.offset else {
+                    throw RPCError.invalidArgument("chunk at \(chunk.offset) of transfer \(chunk.transfer) does not continue a transfer in progress")
+                }
+                current.bytes.append(contentsOf: chunk.bytes)
+                transfers[peer] = current
+            }
+            guard UInt64(transfers[peer]!.bytes.count) == chunk.total else { return nil }
+            return transfers.removeValue(forKey: peer)
+        }
+        guard let whole else { return nil }
+        guard XXH3.hash(whole.bytes) == whole.checksum else {
+            throw RPCError.invalidArgument("transfer \(whole.transfer): the checksum of its \(whole.total) bytes does not match")
+        }
+        do throws(DecodeError) {
+            return try RaftMessageCodec.decode(whole.bytes)
+        } catch {
+            throw RPCError.invalidArgument("transfer \(whole.transfer): \(error)")
+        }
+    }
+
+    /// Transfers in progress (for tests).
+    var inProgress: Int { transfers.withLock { $0.count } }
 }

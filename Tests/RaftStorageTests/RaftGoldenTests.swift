@@ -9,6 +9,7 @@
 
 import FileIO
 import FileIOSim
+import Checksum
 import Foundation
 import Raft
 import RecordLog
@@ -79,6 +80,17 @@ let goldenMessages: [(group: UInt64, message: Message)] = {
     ]
 }()
 
+/// The leader's snapshot message of `messages.bin`, sent in chunks of 64 bytes (Format/raft.md
+/// §9): `chunks.bin` holds the chunks back to back.
+let goldenChunks: [RaftMessageChunk] = {
+    let bytes = RaftMessageCodec.encode([goldenMessages[1]])
+    let checksum = XXH3.hash(bytes)
+    return stride(from: 0, to: bytes.count, by: 64).map { offset in
+        RaftMessageChunk(transfer: 0x5EED, total: UInt64(bytes.count), offset: UInt64(offset), checksum: checksum,
+                         bytes: Array(bytes[offset..<min(bytes.count, offset + 64)]))
+    }
+}()
+
 @Suite(.serialized) struct RaftGoldenTests {
     func committedFiles() throws -> [String: [UInt8]] {
         var files: [String: [UInt8]] = [:]
@@ -89,6 +101,7 @@ let goldenMessages: [(group: UInt64, message: Message)] = {
             files[name] = Array(try Data(contentsOf: URL(fileURLWithPath: raftGoldenDirectory + "/" + name)))
         }
         files["messages.bin"] = Array(try Data(contentsOf: URL(fileURLWithPath: raftGoldenDirectory + "/messages.bin")))
+        files["chunks.bin"] = Array(try Data(contentsOf: URL(fileURLWithPath: raftGoldenDirectory + "/chunks.bin")))
         return files
     }
 
@@ -100,6 +113,7 @@ let goldenMessages: [(group: UInt64, message: Message)] = {
         for name in try fileSystem.list("/golden/log") where name.hasSuffix(".vlog") { files["log/" + name] = fileSystem.contents(of: "/golden/log/" + name) }
         for name in goldenVotes.keys { files[name] = fileSystem.contents(of: "/golden/" + name) }
         files["messages.bin"] = RaftMessageCodec.encode(goldenMessages)
+        files["chunks.bin"] = goldenChunks.flatMap { $0.encoded() }
         return files
     }
 
@@ -121,6 +135,24 @@ let goldenMessages: [(group: UInt64, message: Message)] = {
         let batch = try RaftMessageCodec.decode(try committedFiles()["messages.bin"]!)
         #expect(batch.map(\.group) == goldenMessages.map(\.group))
         #expect(batch.map(\.message) == goldenMessages.map(\.message))
+
+        // The chunks, read back to back, join into the snapshot message's batch.
+        let chunkBytes = try committedFiles()["chunks.bin"]!
+        var position = 0, joined: [UInt8] = [], chunks: [RaftMessageChunk] = []
+        while position < chunkBytes.count {
+            let length = RaftMessageChunk.headerBytes + Int(UInt32(littleEndian: chunkBytes[(position + 33)..<(position + 37)]
+                .withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }))
+            let chunk = try RaftMessageChunk.decode(Array(chunkBytes[position..<(position + length)]))
+            #expect(chunk.offset == UInt64(joined.count))
+            joined += chunk.bytes
+            chunks.append(chunk)
+            position += length
+        }
+        #expect(chunks == goldenChunks)
+        #expect(chunks.count == 3)
+        #expect(UInt64(joined.count) == chunks[0].total && XXH3.hash(joined) == chunks[0].checksum)
+        let whole = try RaftMessageCodec.decode(joined)
+        #expect(whole.count == 1 && whole[0].group == 2 && whole[0].message == goldenMessages[1].message)
     }
 
     @Test func writingTheHistoryAgainGivesTheSameBytes() throws {

@@ -91,4 +91,38 @@ import Wire
             #expect(throws: DecodeError.self) { _ = try RaftMessageCodec.decode(header + garbage) }
         }
     }
+
+    /// Chunks of a large message (§9): seeded round trips, then every malformed shape refused.
+    @Test func chunksRoundTripAndMalformedOnesAreRefused() throws {
+        var random = SeededRandom(seed: 11)
+        for _ in 0..<200 {
+            let total = random.next() % 100_000 + 1
+            let offset = random.next() % total
+            let length = Int(random.next() % min(total - offset, 300)) + 1
+            let chunk = RaftMessageChunk(transfer: random.next(), total: total, offset: offset, checksum: random.next(),
+                                         bytes: (0..<length).map { _ in UInt8(truncatingIfNeeded: random.next()) })
+            let bytes = chunk.encoded()
+            #expect(bytes.count == RaftMessageChunk.headerBytes + length)
+            #expect(try RaftMessageChunk.decode(bytes) == chunk)
+            for cut in 0..<bytes.count {
+                #expect(throws: DecodeError.self) { _ = try RaftMessageChunk.decode(Array(bytes[..<cut])) }
+            }
+            #expect(throws: DecodeError.self) { _ = try RaftMessageChunk.decode(bytes + [0]) }
+        }
+        let good = RaftMessageChunk(transfer: 1, total: 10, offset: 4, checksum: 9, bytes: [1, 2, 3])
+        #expect(try RaftMessageChunk.decode(good.encoded()) == good)
+        var refused: [RaftMessageChunk] = []
+        var shape = good
+        shape.total = 0; shape.offset = 0; refused.append(shape)            // an empty transfer
+        shape = good; shape.offset = 8; refused.append(shape)               // runs past the total
+        shape = good; shape.offset = 10; shape.bytes = [1]; refused.append(shape)  // starts at the total
+        shape = good; shape.offset = UInt64.max; refused.append(shape)      // offset + length overflows
+        shape = good; shape.bytes = []; refused.append(shape)               // an empty chunk
+        for chunk in refused {
+            #expect(throws: DecodeError.self, "\(chunk) was accepted") { _ = try RaftMessageChunk.decode(chunk.encoded()) }
+        }
+        var badVersion = good.encoded()
+        badVersion[0] = 2
+        #expect(throws: DecodeError.self) { _ = try RaftMessageChunk.decode(badVersion) }
+    }
 }
