@@ -37,7 +37,14 @@ public struct Faults: OptionSet, Sendable, CustomStringConvertible {
     /// A crash may also flip a byte in an older segment of the node's record log: the node must
     /// detect it, set the log aside and recover from its peers without applying bad data.
     public static let bitFlips = Faults(rawValue: 16)
-    public static let all: Faults = [.network, .partitions, .crashes, .clockSkew, .bitFlips]
+    /// The leader is asked, now and then, to hand leadership to another voter.
+    public static let transfers = Faults(rawValue: 32)
+    /// The leader changes the membership one step at a time, round and round: a voter is
+    /// removed, comes back as a learner, and is promoted to voter again.
+    public static let membership = Faults(rawValue: 64)
+    public static let all: Faults = [.network, .partitions, .crashes, .clockSkew, .bitFlips, .transfers, .membership]
+    /// Every name `parse` takes.
+    public static let names = ["all", "none", "network", "partitions", "crashes", "clock-skew", "bit-flips", "transfers", "membership"]
 
     public static func parse(_ text: String) -> Faults? {
         var faults: Faults = []
@@ -50,6 +57,8 @@ public struct Faults: OptionSet, Sendable, CustomStringConvertible {
             case "crashes": faults.insert(.crashes)
             case "clock-skew": faults.insert(.clockSkew)
             case "bit-flips": faults.insert(.bitFlips)
+            case "transfers": faults.insert(.transfers)
+            case "membership": faults.insert(.membership)
             default: return nil
             }
         }
@@ -58,7 +67,7 @@ public struct Faults: OptionSet, Sendable, CustomStringConvertible {
 
     public var description: String {
         let names = [(Faults.network, "network"), (.partitions, "partitions"), (.crashes, "crashes"), (.clockSkew, "clock-skew"),
-                     (.bitFlips, "bit-flips")]
+                     (.bitFlips, "bit-flips"), (.transfers, "transfers"), (.membership, "membership")]
         let on = names.filter { contains($0.0) }.map(\.1)
         return on.isEmpty ? "none" : on.joined(separator: ",")
     }
@@ -128,6 +137,9 @@ public struct SimulationResult: Sendable {
     public var livenessWakeups = 0
     /// Pings that showed a peer had restarted (a new incarnation).
     public var restartsNoticed = 0
+    /// Leadership transfers asked for, and membership changes proposed (accepted by a leader).
+    public var transfers = 0
+    public var membershipChanges = 0
 
     public var ok: Bool { violations.isEmpty }
 
@@ -137,7 +149,7 @@ public struct SimulationResult: Sendable {
             + (ok ? "ok" : "VIOLATION (\(violations.count))")
             + " | ops \(history.count) completed \(completed) | committed \(committed) max-term \(maxTerm)"
             + " elections \(elections) crashes \(crashes) lost-logs \(lostLogs) delivered \(messagesDelivered)"
-            + " quiet-ticks \(quietTicks) liveness-wakeups \(livenessWakeups)"
+            + " quiet-ticks \(quietTicks) liveness-wakeups \(livenessWakeups) transfers \(transfers) membership-changes \(membershipChanges)"
             + " | recovered in \(recoveryTicks.map(String.init) ?? "—") ticks"
     }
 }
@@ -353,8 +365,9 @@ public final class Simulation {
                 // A rotten byte loses data on this node: allowed only while every other node's
                 // log is whole (Raft tolerates a minority of failures, and a node that lost its
                 // log counts as failed until it has caught up).
+                // With a voter out (membership changes), the rest have no failure to spare.
                 let othersWhole = ids.allSatisfy { $0 == victim || (!nodes[$0]!.lostLogPending && !nodes[$0]!.raft.recovering) }
-                let flip = faults.contains(.bitFlips) && othersWhole && random.next() % 3 == 0
+                let flip = faults.contains(.bitFlips) && othersWhole && membershipSettled && random.next() % 3 == 0
                 nodes[victim]!.disk.crash(seed: random.next(), flip: flip)
                 if flip { nodes[victim]!.lostLogPending = true }  // until its restart tells
                 nodes[victim]!.restartAt = now + 50 + Int(random.next() % 400)
@@ -362,6 +375,8 @@ public final class Simulation {
                 result.crashes += 1
             }
         }
+        if faults.contains(.transfers) && random.next() % 300 == 0 { transferLeadership() }
+        if faults.contains(.membership) && random.next() % 400 == 0 { changeMembership() }
         if faults.contains(.partitions) && random.next() % 500 == 0 {
             blocked = []
             switch random.next() % 3 {
@@ -380,12 +395,65 @@ public final class Simulation {
         }
     }
 
+    /// The up node leading the highest term, if any.
+    var currentLeader: NodeID? {
+        ids.filter { nodes[$0]!.isUp && nodes[$0]!.raft.role == .leader }.max { nodes[$0]!.raft.term < nodes[$1]!.raft.term }
+    }
+
+    /// Asks the leader to hand over to another voter (`Faults.transfers`).
+    func transferLeadership() {
+        guard let leader = currentLeader else { return }
+        let others = nodes[leader]!.raft.membership.voters.filter { $0 != leader }.sorted()
+        guard let target = others.randomElement(using: &random) else { return }
+        do throws(RaftError) {
+            try nodes[leader]!.raft.transferLeadership(to: target)
+            result.transfers += 1
+        } catch {}
+    }
+
+    /// Every node counts every node as a voter and has no membership change in its log waiting
+    /// to be applied.
+    var membershipSettled: Bool {
+        ids.allSatisfy { id in
+            let raft = nodes[id]!.raft
+            guard raft.membership.voters.count == ids.count else { return false }
+            guard raft.applied < raft.lastIndex else { return true }
+            return !((raft.applied + 1)...raft.lastIndex).contains { raft.entry(at: $0)?.kind == .configurationChange }
+        }
+    }
+
+    /// Has the leader propose the next membership change of the cycle (`Faults.membership`):
+    /// promote a learner; else add back, as a learner, a node that was removed; else remove a
+    /// voter other than itself. One node at most is out of the voters at any time.
+    func changeMembership() {
+        guard let leader = currentLeader else { return }
+        let membership = nodes[leader]!.raft.membership
+        let change: ConfigurationChange
+        if let learner = membership.learners.sorted().first {
+            change = ConfigurationChange(.addVoter, learner)
+        } else if let missing = ids.first(where: { !membership.members.contains($0) }) {
+            change = ConfigurationChange(.addLearner, missing)
+        } else if ids.allSatisfy({ !nodes[$0]!.lostLogPending && !nodes[$0]!.raft.recovering }),
+                  let victim = membership.voters.filter({ $0 != leader }).sorted().randomElement(using: &random) {
+            // Not while a node has lost its log: it counts as failed until it catches up, and a
+            // voter out leaves no failure to spare.
+            change = ConfigurationChange(.remove, victim)
+        } else {
+            return
+        }
+        do throws(RaftError) {
+            try nodes[leader]!.raft.proposeConfigurationChange(change)
+            result.membershipChanges += 1
+        } catch {}
+    }
+
     /// Faults stop; a probe write starts the liveness clock.
     func beginQuietPhase() {
         faultsActive = false
         blocked = []
         for id in ids where !nodes[id]!.isUp { nodes[id]!.restartAt = now }
         quietStart = now
+        afterFaultsStop?(self)
         let probe = clients.count
         clients.append(SimClient(id: probe))
         startOperation(client: probe, .put(key: "liveness", value: "probe"))
@@ -393,6 +461,9 @@ public final class Simulation {
     }
 
     var quietStart: Int?
+    /// Runs once faults stop (tests use it to break the cluster for good and watch the liveness
+    /// check fire).
+    var afterFaultsStop: ((Simulation) -> Void)?
     var probeOperation: Int?
     var clientsStopped = false
 
@@ -812,7 +883,8 @@ public final class Simulation {
     func clusterState() -> String {
         ids.map { id in
             let node = nodes[id]!, raft = node.raft
-            var text = "node \(id) \(node.isUp ? "\(raft.role)" : "down") term \(raft.term) leader \(raft.leader) commit \(raft.committed) applied \(raft.applied) last \(raft.lastIndex)/\(raft.lastTerm)"
+            var text = "node \(id) \(node.isUp ? "\(raft.role)" : "down") term \(raft.term) leader \(raft.leader) commit \(raft.committed) applied \(raft.applied) last \(raft.lastIndex)/\(raft.lastTerm) \(raft.membership)"
+            if raft.recovering { text += " recovering" }
             if raft.role == .leader {
                 text += " progress " + raft.progress.keys.sorted().map { "\($0):\(raft.progress[$0]!.state)/\(raft.progress[$0]!.match)/\(raft.progress[$0]!.next)" }.joined(separator: " ")
             }

@@ -14,7 +14,7 @@ struct VectronSim: ParsableCommand {
     @Option(help: "How many consecutive seeds to run.") var seeds: Int = 1
     @Option(help: "Steps per run.") var steps: Int = 5_000
     @Option(help: "Cluster size (3 or 5).") var nodes: Int = 3
-    @Option(help: "Faults: all, none, or a comma-separated list of network, partitions, crashes, clock-skew.")
+    @Option(help: "Faults: all, none, or a comma-separated list of network, partitions, crashes, clock-skew, bit-flips, transfers, membership.")
     var faults: String = "all"
     @Flag(help: "Print the client history of a failing run.") var history = false
 
