@@ -402,9 +402,11 @@ public struct RaftNode: Sendable {
         progress[peer]!.becomeProbe()
     }
 
-    /// How sending a snapshot to `peer` ended.
-    public mutating func reportSnapshot(_ peer: NodeID, success: Bool) {
+    /// How sending a snapshot to `peer` ended. With `index`, a report about another snapshot
+    /// than the one `peer` is waiting for (an older transfer finishing late) is ignored.
+    public mutating func reportSnapshot(_ peer: NodeID, index: UInt64? = nil, success: Bool) {
         guard role == .leader, var state = progress[peer], state.state == .snapshot else { return }
+        if let index, index != state.pendingSnapshot { return }
         if !success { state.pendingSnapshot = 0 }
         state.becomeProbe()
         // Wait for the follower's answer (or a heartbeat) before probing.

@@ -47,7 +47,7 @@ public final class RaftHost: @unchecked Sendable {
         case tick
         case campaign(UInt64)
         case unreachable(NodeID)
-        case snapshotSent(UInt64, to: NodeID, success: Bool)
+        case snapshotSent(UInt64, to: NodeID, index: UInt64, success: Bool)
         case compact(UInt64, through: UInt64)
         case remove(UInt64, done: @Sendable (RaftStorageError?) -> Void)
         /// The writer made these `Ready`s' writes durable.
@@ -227,10 +227,10 @@ public final class RaftHost: @unchecked Sendable {
     /// to it optimistically and probes (`RaftNode.reportUnreachable`).
     public func reportUnreachable(_ peer: NodeID) { enqueue([.unreachable(peer)]) }
 
-    /// The transport finished sending `group`'s snapshot to `peer` (`success`: the peer's node
-    /// has it) or gave up: the leader stops waiting for it (`RaftNode.reportSnapshot`).
-    public func reportSnapshot(group: UInt64, to peer: NodeID, success: Bool) {
-        enqueue([.snapshotSent(group, to: peer, success: success)])
+    /// The transport finished sending `group`'s snapshot at `index` to `peer` (`success`: the
+    /// peer's node has it) or gave up: the leader stops waiting for it (`RaftNode.reportSnapshot`).
+    public func reportSnapshot(group: UInt64, to peer: NodeID, index: UInt64, success: Bool) {
+        enqueue([.snapshotSent(group, to: peer, index: index, success: success)])
     }
     public func campaign(group: UInt64) { enqueue([.campaign(group)]) }
 
@@ -424,8 +424,8 @@ public final class RaftHost: @unchecked Sendable {
                 groups[group]?.campaign()
             case let .unreachable(peer):
                 for group in groups.keys.sorted() { groups[group]!.reportUnreachable(peer) }
-            case let .snapshotSent(group, peer, success):
-                groups[group]?.reportSnapshot(peer, success: success)
+            case let .snapshotSent(group, peer, index, success):
+                groups[group]?.reportSnapshot(peer, index: index, success: success)
             case let .compact(group, index):
                 guard var raft = groups[group] else { continue }
                 let through = min(index, raft.applied)

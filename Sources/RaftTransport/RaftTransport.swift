@@ -12,21 +12,27 @@
 // a one-message batch and sent in order, `snapshotChunkBytes` per call of
 // `RaftMethods.deliverChunk`, one call at a time and one snapshot at a time per peer, beside the
 // ordinary batches (so heartbeats keep flowing during a long transfer). While a group's
-// snapshot is on its way, the leader's retries of the same snapshot are absorbed; a newer one
-// waits its turn, replacing any older one still waiting. When the last chunk is answered — the
-// peer's host has the message — or a chunk fails, the host hears how it ended
-// (`snapshotSent`, wired to `RaftHost.reportSnapshot`), so the leader neither waits for a
-// snapshot that was lost nor sends another while one is arriving. Snapshots small enough for
-// one call travel in the ordinary batches and are reported the same way.
+// snapshot is on its way — and for one call timeout after it arrived — the leader's retries of
+// it are absorbed; a newer one waits its turn, replacing any older one still waiting. When the
+// last chunk is answered (the peer's host has the message) or a chunk fails, the host hears how
+// it ended and for which snapshot index (`snapshotSent`, wired to `RaftHost.reportSnapshot`),
+// so the leader neither waits for a snapshot that was lost nor sends another while one is
+// arriving. A failed transfer is reported only after a backoff (100 ms, doubling per failure in
+// a row to 10 s), during which retries are absorbed too: a snapshot the peer refuses is not
+// re-sent at every heartbeat. Only a network failure (`unavailable`, `deadlineExceeded`) tells
+// the host the peer is unreachable. A snapshot over `messageBytesMax` is never encoded: it fails
+// at once (with the backoff). Snapshots small enough for one call travel in the ordinary
+// batches and are reported the same way.
 //
 // The receiving side (`RaftTransport.register`) checks that every message comes from the node
 // the connection authenticated as and is addressed to this node, then hands it to the host's
-// inbox — quick enough to run on the connection's event loop. Chunks are reassembled per
-// sending node, one transfer at a time (a chunk at offset 0 starts a new one and drops any
-// unfinished one): a chunk that does not continue the transfer in progress, a transfer larger
-// than `messageBytesMax`, or a whole whose XXH3 checksum or decoding fails is refused and the
-// partial transfer dropped. Memory held for unfinished transfers is at most one
-// `messageBytesMax` per peer node.
+// inbox — for batches, on the connection's event loop. Chunks are reassembled per sending node,
+// one transfer at a time (a chunk at offset 0 starts a new one and drops any unfinished one): a
+// chunk that does not continue the transfer in progress, a transfer larger than
+// `messageBytesMax`, or a whole whose XXH3 checksum or decoding fails is refused and the partial
+// transfer dropped. Memory held for unfinished transfers is bounded in all by
+// `transfersBytesMax` (a new transfer that would pass it is refused, `resourceExhausted`), and a
+// transfer idle for `transferIdleTimeout` is dropped.
 
 import Basics
 import Checksum
@@ -74,18 +80,32 @@ public final class RaftTransport: Sendable {
     let callBytesMax: Int
     /// Bytes of a snapshot per chunk call.
     let snapshotChunkBytes: Int
+    /// Largest message sent in chunks (estimated); a larger snapshot fails without being encoded.
+    let messageBytesMax: Int
     let timeout: Duration
     let clients: [NodeID: RPCClient]
     let unreachable: @Sendable (NodeID) -> Void
-    let snapshotSent: @Sendable (_ group: UInt64, _ peer: NodeID, _ success: Bool) -> Void
+    let snapshotSent: SnapshotReport
+
+    /// How a snapshot sent to a peer ended: group, peer, snapshot index, whether the peer's node
+    /// has it.
+    public typealias SnapshotReport = @Sendable (_ group: UInt64, _ peer: NodeID, _ index: UInt64, _ success: Bool) -> Void
+
+    static let backoffFirst = Duration.milliseconds(100)
+    static let backoffMax = Duration.seconds(10)
 
     struct Outbox {
         var queued: [(group: UInt64, message: Message)] = []
         var inFlight = 0
         /// Snapshot messages waiting to go in chunks, at most one per group.
         var snapshots: [(group: UInt64, message: Message)] = []
-        /// The group and snapshot index being sent in chunks now.
+        /// The group and snapshot index being sent in chunks now (or backing off after failing).
         var sending: (group: UInt64, index: UInt64)?
+        /// Per group: the snapshot index last delivered in chunks, and until when retries of it
+        /// are absorbed.
+        var delivered: [UInt64: (index: UInt64, until: ContinuousClock.Instant)] = [:]
+        /// Per group: chunked transfers that failed in a row.
+        var failures: [UInt64: Int] = [:]
     }
 
     struct Counters {
@@ -107,17 +127,20 @@ public final class RaftTransport: Sendable {
     /// `snapshotSent` how each snapshot sent to a peer ended (wire it to
     /// `RaftHost.reportSnapshot`).
     public init(node: NodeID, clusterID: UInt64, peers: [NodeID: (host: String, port: Int)], callsInFlightMax: Int = 4,
-                outboxMessagesMax: Int = 65_536, snapshotChunkBytes: Int = 1 << 20, timeout: Duration = .seconds(5),
-                limits: FrameLimits = FrameLimits(),
+                outboxMessagesMax: Int = 65_536, snapshotChunkBytes: Int = 1 << 20, messageBytesMax: Int = 1 << 30,
+                timeout: Duration = .seconds(5), limits: FrameLimits = FrameLimits(),
                 unreachable: @escaping @Sendable (NodeID) -> Void = { _ in },
-                snapshotSent: @escaping @Sendable (_ group: UInt64, _ peer: NodeID, _ success: Bool) -> Void = { _, _, _ in }) {
+                snapshotSent: @escaping SnapshotReport = { _, _, _, _ in }) {
         precondition(callsInFlightMax > 0 && outboxMessagesMax > 0 && snapshotChunkBytes > 0, "bounds must be positive")
+        // A batch's lengths are u32 (Format/raft.md §8).
+        precondition(messageBytesMax > 0 && messageBytesMax <= Int(UInt32.max) - (1 << 16), "messageBytesMax out of range")
         self.node = node
         self.callsInFlightMax = callsInFlightMax
         self.outboxMessagesMax = outboxMessagesMax
         self.callBytesMax = limits.payloadBytesMax / 2
         precondition(callBytesMax > RaftMessageChunk.headerBytes, "the frame payload limit leaves no room for a chunk")
         self.snapshotChunkBytes = min(snapshotChunkBytes, callBytesMax - RaftMessageChunk.headerBytes)
+        self.messageBytesMax = messageBytesMax
         self.timeout = timeout
         self.unreachable = unreachable
         self.snapshotSent = snapshotSent
@@ -139,6 +162,7 @@ public final class RaftTransport: Sendable {
     public func send(to peer: NodeID, _ messages: [(group: UInt64, message: Message)]) {
         guard clients[peer] != nil else {
             counters.withLock { $0.droppedMessages += messages.count }
+            reportSnapshots(in: messages[...], to: peer, success: false)
             return
         }
         var small = messages
@@ -149,23 +173,37 @@ public final class RaftTransport: Sendable {
                 if item.message.snapshot != nil && Self.estimatedBytes(item.message) > callBytesMax { large.append(item) } else { small.append(item) }
             }
         }
-        let dropped = outboxes.withLock { outboxes -> Int in
+        let now = ContinuousClock.now
+        let dropped = outboxes.withLock { outboxes -> ArraySlice<(group: UInt64, message: Message)> in
             let room = max(0, outboxMessagesMax - outboxes[peer]!.queued.count)
             outboxes[peer]!.queued.append(contentsOf: small.prefix(room))
             for (group, message) in large {
                 let index = message.snapshot!.metadata.index
                 if let sending = outboxes[peer]!.sending, sending.group == group, sending.index >= index { continue }  // on its way
+                if let delivered = outboxes[peer]!.delivered[group], delivered.index >= index, now < delivered.until { continue }
                 if let waiting = outboxes[peer]!.snapshots.firstIndex(where: { $0.group == group }) {
-                    outboxes[peer]!.snapshots[waiting] = (group, message)
+                    if outboxes[peer]!.snapshots[waiting].message.snapshot!.metadata.index <= index {
+                        outboxes[peer]!.snapshots[waiting] = (group, message)
+                    }
                 } else {
                     outboxes[peer]!.snapshots.append((group, message))
                 }
             }
-            return small.count - min(room, small.count)
+            return small.dropFirst(room)
         }
-        if dropped > 0 { counters.withLock { $0.droppedMessages += dropped } }
+        if !dropped.isEmpty {
+            counters.withLock { $0.droppedMessages += dropped.count }
+            reportSnapshots(in: dropped, to: peer, success: false)
+        }
         pump(peer)
         if !large.isEmpty { startTransfer(to: peer) }
+    }
+
+    /// Tells the host how the snapshots among `messages` (sent in an ordinary batch) ended.
+    func reportSnapshots(in messages: ArraySlice<(group: UInt64, message: Message)>, to peer: NodeID, success: Bool) {
+        for (group, message) in messages {
+            if let snapshot = message.snapshot { snapshotSent(group, peer, snapshot.metadata.index, success) }
+        }
     }
 
     /// Starts calls to `peer` while there is room and something queued.
@@ -176,7 +214,7 @@ public final class RaftTransport: Sendable {
     /// Takes the next call's messages (at most `callBytesMax`, at least one), reserving a call.
     func takeBatch(for peer: NodeID) -> [(group: UInt64, message: Message)]? {
         outboxes.withLock { outboxes -> [(group: UInt64, message: Message)]? in
-            guard var outbox = outboxes[peer], !outbox.queued.isEmpty, outbox.inFlight < callsInFlightMax else { return nil }
+            guard let outbox = outboxes[peer], !outbox.queued.isEmpty, outbox.inFlight < callsInFlightMax else { return nil }
             var bytes = 0, count = 0
             for (_, message) in outbox.queued {
                 let size = Self.estimatedBytes(message)
@@ -184,10 +222,10 @@ public final class RaftTransport: Sendable {
                 bytes += size
                 count += 1
             }
-            let batch = Array(outbox.queued.prefix(count))
-            outbox.queued.removeFirst(count)
-            outbox.inFlight += 1
-            outboxes[peer] = outbox
+            // In place: a copy of the outbox would copy the whole queue.
+            let batch = Array(outboxes[peer]!.queued.prefix(count))
+            outboxes[peer]!.queued.removeFirst(count)
+            outboxes[peer]!.inFlight += 1
             return batch
         }
     }
@@ -225,9 +263,18 @@ public final class RaftTransport: Sendable {
                 $0.droppedMessages += batch.count
             }
         }
-        for (group, message) in batch where message.snapshot != nil { snapshotSent(group, peer, delivered) }
+        reportSnapshots(in: batch[...], to: peer, success: delivered)
         if !delivered { unreachable(peer) }
         pump(peer)
+    }
+
+    /// How a chunked transfer ended.
+    enum TransferOutcome {
+        case delivered
+        /// The peer refused a chunk, or the message is over `messageBytesMax`.
+        case refused
+        /// The network failed (`unavailable`, `deadlineExceeded`).
+        case unreachable
     }
 
     /// Starts sending `peer` its next waiting snapshot in chunks, unless one is on its way.
@@ -239,21 +286,37 @@ public final class RaftTransport: Sendable {
             return next
         }
         guard let (group, message) = next else { return }
+        let index = message.snapshot!.metadata.index
         Task {
-            let delivered = await sendInChunks(group, message, to: peer)
+            let outcome = Self.estimatedBytes(message) > messageBytesMax ? .refused : await sendInChunks(group, message, to: peer)
             counters.withLock {
-                if delivered { $0.sentSnapshots += 1 } else { $0.failedSnapshots += 1 }
+                if outcome == .delivered { $0.sentSnapshots += 1 } else { $0.failedSnapshots += 1 }
             }
-            outboxes.withLock { $0[peer]!.sending = nil }
-            snapshotSent(group, peer, delivered)
-            if !delivered { unreachable(peer) }
+            if outcome != .delivered {
+                // Back off before reporting: retries meanwhile are absorbed as on their way.
+                let failures = outboxes.withLock { outboxes -> Int in
+                    outboxes[peer]!.failures[group, default: 0] += 1
+                    return outboxes[peer]!.failures[group]!
+                }
+                try? await Task.sleep(for: min(Self.backoffMax, Self.backoffFirst * (1 << min(failures - 1, 16))))
+            }
+            let until = ContinuousClock.now + timeout
+            outboxes.withLock {
+                $0[peer]!.sending = nil
+                if outcome == .delivered {
+                    $0[peer]!.failures[group] = nil
+                    $0[peer]!.delivered[group] = (index, until)
+                }
+            }
+            snapshotSent(group, peer, index, outcome == .delivered)
+            if outcome == .unreachable { unreachable(peer) }
             startTransfer(to: peer)
         }
     }
 
-    /// Sends `message` as a one-message batch in chunks, one call at a time. True once the last
-    /// chunk is answered (the peer's host has the message).
-    func sendInChunks(_ group: UInt64, _ message: Message, to peer: NodeID) async -> Bool {
+    /// Sends `message` as a one-message batch in chunks, one call at a time. Delivered once the
+    /// last chunk is answered (the peer's host has the message).
+    func sendInChunks(_ group: UInt64, _ message: Message, to peer: NodeID) async -> TransferOutcome {
         let bytes = RaftMessageCodec.encode([(group, message)])
         let checksum = XXH3.hash(bytes)
         let transfer = transfers.wrappingAdd(1, ordering: .relaxed).newValue
@@ -266,12 +329,12 @@ public final class RaftTransport: Sendable {
                 _ = try await clients[peer]!.call(RaftMethods.deliverChunk, chunk, options: CallOptions(timeout: timeout))
             } catch {
                 counters.withLock { $0.failedCalls += 1 }
-                return false
+                return [.unavailable, .deadlineExceeded].contains(error.code) ? .unreachable : .refused
             }
             counters.withLock { $0.sentChunks += 1 }
             offset = end
         }
-        return true
+        return .delivered
     }
 
     public struct Statistics: Sendable, Equatable {
@@ -301,20 +364,24 @@ public final class RaftTransport: Sendable {
 
     /// Registers the receiving side: batches and chunked messages from an authenticated node,
     /// addressed to `host`'s node, go to `host`'s inbox.
-    public static func register(host: RaftHost, in registry: inout MethodRegistry, messageBytesMax: Int = 1 << 30) {
-        register(node: host.node, in: &registry, messageBytesMax: messageBytesMax) { host.receive($0) }
+    public static func register(host: RaftHost, in registry: inout MethodRegistry, messageBytesMax: Int = 1 << 30,
+                                transfersBytesMax: Int = 2 << 30, transferIdleTimeout: Duration = .seconds(60)) {
+        register(node: host.node, in: &registry, messageBytesMax: messageBytesMax, transfersBytesMax: transfersBytesMax,
+                 transferIdleTimeout: transferIdleTimeout) { host.receive($0) }
     }
 
     /// Registers the receiving side for node `node`: checked messages go to `deliver`. A
-    /// chunked message may be at most `messageBytesMax` bytes encoded.
+    /// chunked message may be at most `messageBytesMax` bytes encoded; unfinished transfers hold
+    /// at most `transfersBytesMax` in all, and one idle for `transferIdleTimeout` is dropped.
     public static func register(node: NodeID, in registry: inout MethodRegistry, messageBytesMax: Int = 1 << 30,
+                                transfersBytesMax: Int = 2 << 30, transferIdleTimeout: Duration = .seconds(60),
                                 deliver: @escaping @Sendable ([(group: UInt64, message: Message)]) -> Void) {
         registry.registerInline(RaftMethods.deliver) { (batch: RaftBatch, context: RPCContext) throws(RPCError) -> Empty in
             try check(batch.messages, to: node, context)
             deliver(batch.messages)
             return Empty()
         }
-        let assembler = ChunkAssembler(bytesMax: messageBytesMax)
+        let assembler = ChunkAssembler(bytesMax: messageBytesMax, heldBytesMax: transfersBytesMax, idleTimeout: transferIdleTimeout)
         // Off the event loop: the last chunk checksums and decodes the whole message.
         registry.register(RaftMethods.deliverChunk) { (chunk: RaftMessageChunk, context: RPCContext) async throws(RPCError) -> Empty in
             try check([], to: node, context)
@@ -344,32 +411,54 @@ final class ChunkAssembler: Sendable {
         var total: UInt64
         var checksum: UInt64
         var bytes: [UInt8]
+        var lastChunkAt: Duration
     }
 
     let bytesMax: Int
+    let heldBytesMax: Int
+    let idleTimeout: Duration
+    /// Time since some fixed point (a test may drive it).
+    let now: @Sendable () -> Duration
     let transfers = Mutex<[NodeID: Transfer]>([:])
 
-    init(bytesMax: Int) { self.bytesMax = bytesMax }
+    init(bytesMax: Int, heldBytesMax: Int, idleTimeout: Duration,
+         now: @escaping @Sendable () -> Duration = { ContinuousClock.now - ChunkAssembler.epoch }) {
+        precondition(bytesMax > 0 && heldBytesMax >= bytesMax, "bounds must be positive, and hold at least one message")
+        self.bytesMax = bytesMax
+        self.heldBytesMax = heldBytesMax
+        self.idleTimeout = idleTimeout
+        self.now = now
+    }
+
+    static let epoch = ContinuousClock.now
 
     /// Adds `chunk` from `peer`; returns the decoded batch once the transfer is whole.
     func add(_ chunk: RaftMessageChunk, from peer: NodeID) throws(RPCError) -> [(group: UInt64, message: Message)]? {
+        let now = self.now()
         let whole = try transfers.withLock { (transfers: inout [NodeID: Transfer]) throws(RPCError) -> Transfer? in
+            transfers = transfers.filter { now - $0.value.lastChunkAt <= idleTimeout }
             guard chunk.total <= UInt64(bytesMax) else {
                 transfers[peer] = nil
                 throw RPCError.resourceExhausted("a message of \(chunk.total) bytes passes the limit of \(bytesMax)")
             }
             if chunk.offset == 0 {
-                var bytes: [UInt8] = []
-                bytes.reserveCapacity(Int(min(chunk.total, 64 << 20)))
-                bytes.append(contentsOf: chunk.bytes)
-                transfers[peer] = Transfer(transfer: chunk.transfer, total: chunk.total, checksum: chunk.checksum, bytes: bytes)
+                transfers[peer] = nil
+                let held = transfers.values.reduce(UInt64(0)) { $0 + $1.total }
+                guard held + chunk.total <= UInt64(heldBytesMax) else {
+                    throw RPCError.resourceExhausted("transfers in progress hold \(held) bytes; \(chunk.total) more would pass \(heldBytesMax)")
+                }
+                transfers[peer] = Transfer(transfer: chunk.transfer, total: chunk.total, checksum: chunk.checksum, bytes: chunk.bytes,
+                                           lastChunkAt: now)
             } else {
                 guard var current = transfers.removeValue(forKey: peer), current.transfer == chunk.transfer,
                       current.total == chunk.total, current.checksum == chunk.checksum,
                       UInt64(current.bytes.count) == chunk.offset else {
                     throw RPCError.invalidArgument("chunk at \(chunk.offset) of transfer \(chunk.transfer) does not continue a transfer in progress")
                 }
+                // A second chunk proves the transfer: room for all of it at once.
+                if current.bytes.capacity < Int(current.total) { current.bytes.reserveCapacity(Int(current.total)) }
                 current.bytes.append(contentsOf: chunk.bytes)
+                current.lastChunkAt = now
                 transfers[peer] = current
             }
             guard UInt64(transfers[peer]!.bytes.count) == chunk.total else { return nil }
@@ -386,6 +475,6 @@ final class ChunkAssembler: Sendable {
         }
     }
 
-    /// Transfers in progress (for tests).
+    /// Transfers in progress.
     var inProgress: Int { transfers.withLock { $0.count } }
 }

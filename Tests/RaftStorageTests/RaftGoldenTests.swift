@@ -140,8 +140,10 @@ let goldenChunks: [RaftMessageChunk] = {
         let chunkBytes = try committedFiles()["chunks.bin"]!
         var position = 0, joined: [UInt8] = [], chunks: [RaftMessageChunk] = []
         while position < chunkBytes.count {
+            try #require(chunkBytes.count - position >= RaftMessageChunk.headerBytes, "chunks.bin ends inside a chunk header")
             let length = RaftMessageChunk.headerBytes + Int(UInt32(littleEndian: chunkBytes[(position + 33)..<(position + 37)]
                 .withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }))
+            try #require(chunkBytes.count - position >= length, "chunks.bin ends inside a chunk")
             let chunk = try RaftMessageChunk.decode(Array(chunkBytes[position..<(position + length)]))
             #expect(chunk.offset == UInt64(joined.count))
             joined += chunk.bytes

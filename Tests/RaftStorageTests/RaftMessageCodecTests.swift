@@ -116,7 +116,8 @@ import Wire
         shape.total = 0; shape.offset = 0; refused.append(shape)            // an empty transfer
         shape = good; shape.offset = 8; refused.append(shape)               // runs past the total
         shape = good; shape.offset = 10; shape.bytes = [1]; refused.append(shape)  // starts at the total
-        shape = good; shape.offset = UInt64.max; refused.append(shape)      // offset + length overflows
+        shape = good; shape.offset = UInt64.max; refused.append(shape)      // past the total
+        shape = good; shape.total = UInt64.max; shape.offset = UInt64.max - 1; refused.append(shape)  // offset + length overflows
         shape = good; shape.bytes = []; refused.append(shape)               // an empty chunk
         for chunk in refused {
             #expect(throws: DecodeError.self, "\(chunk) was accepted") { _ = try RaftMessageChunk.decode(chunk.encoded()) }

@@ -19,6 +19,7 @@ import Wire
 struct SnapshotReport: Sendable, Equatable {
     var group: UInt64
     var peer: NodeID
+    var index: UInt64
     var success: Bool
 }
 
@@ -64,7 +65,7 @@ struct Receiver {
         let (messages, sink) = AsyncStream.makeStream(of: (group: UInt64, message: Message).self)
         var registry = MethodRegistry()
         if let gate {
-            let assembler = ChunkAssembler(bytesMax: messageBytesMax)
+            let assembler = ChunkAssembler(bytesMax: messageBytesMax, heldBytesMax: messageBytesMax, idleTimeout: .seconds(60))
             registry.register(RaftMethods.deliver) { (batch: RaftBatch, _: RPCContext) async throws(RPCError) -> Empty in
                 for item in batch.messages { sink.yield(item) }
                 return Empty()
@@ -113,11 +114,11 @@ func snapshotMessage(index: UInt64, bytes: Int, seed: UInt64) -> Message {
 func heartbeat(_ commit: UInt64) -> Message { Message(kind: .heartbeat, from: 1, to: 2, term: 3, commit: commit) }
 
 /// Node 1's transport to the receiver, reporting snapshots into the returned stream.
-func sender(to receiver: Receiver, port: Int? = nil) -> (RaftTransport, AsyncStream<SnapshotReport>) {
+func sender(to receiver: Receiver, port: Int? = nil, messageBytesMax: Int = 1 << 30) -> (RaftTransport, AsyncStream<SnapshotReport>) {
     let (reports, sink) = AsyncStream.makeStream(of: SnapshotReport.self)
     let transport = RaftTransport(node: 1, clusterID: 7, peers: [2: ("127.0.0.1", port ?? receiver.port)], snapshotChunkBytes: 64 << 10,
-                                  timeout: .seconds(10), limits: Receiver.limits,
-                                  snapshotSent: { sink.yield(SnapshotReport(group: $0, peer: $1, success: $2)) })
+                                  messageBytesMax: messageBytesMax, timeout: .seconds(10), limits: Receiver.limits,
+                                  snapshotSent: { sink.yield(SnapshotReport(group: $0, peer: $1, index: $2, success: $3)) })
     return (transport, reports)
 }
 
@@ -134,26 +135,37 @@ func nextReports(_ reports: AsyncStream<SnapshotReport>, _ count: Int) async thr
 
 @Suite(.serialized) struct ChunkedSnapshotTests {
     @Test func aSnapshotLargerThanAFrameArrivesWholeBesideHeartbeats() async throws {
-        let receiver = try await Receiver.start()
+        let gate = Gate()
+        let (entered, enteredSink) = AsyncStream.makeStream(of: UInt64.self)
+        let receiver = try await Receiver.start(gate: gate, entered: enteredSink)
         let (transport, reports) = sender(to: receiver)
         let big = snapshotMessage(index: 1000, bytes: 3 << 20, seed: 1)
         let encoded = RaftMessageCodec.encode([(5, big)]).count
         #expect(encoded > Receiver.limits.payloadBytesMax * 10)
         transport.send(to: 2, [(5, heartbeat(0)), (5, big)])
+        // The transfer is held at its first chunk; heartbeats go on meanwhile.
+        _ = try await within(60, "the first chunk") { for await _ in entered { return true }; return false }
         for commit in 1...20 { transport.send(to: 2, [(5, heartbeat(UInt64(commit)))]) }
+        let heartbeats = try await receiver.next(21)
+        #expect(heartbeats.map(\.message.kind) == Array(repeating: .heartbeat, count: 21))
+        #expect(heartbeats.map(\.message.commit).sorted() == Array(0...20))
+        gate.open()
 
-        let delivered = try await receiver.next(22)
-        let snapshots = delivered.filter { $0.message.kind == .snapshot }
-        #expect(snapshots.count == 1)
-        #expect(snapshots.first?.group == 5)
-        #expect(snapshots.first?.message == big)
-        #expect(delivered.filter { $0.message.kind == .heartbeat }.map(\.message.commit).sorted() == Array(0...20))
-        #expect(try await nextReports(reports, 1) == [SnapshotReport(group: 5, peer: 2, success: true)])
+        let delivered = try await receiver.next(1)
+        #expect(delivered.first?.group == 5)
+        #expect(delivered.first?.message == big)
+        #expect(try await nextReports(reports, 1) == [SnapshotReport(group: 5, peer: 2, index: 1000, success: true)])
         let statistics = transport.statistics
         #expect(statistics.sentSnapshots == 1)
         #expect(statistics.failedSnapshots == 0)
         #expect(statistics.sentChunks == (encoded + (64 << 10) - 1) / (64 << 10))
         #expect(statistics.droppedMessages == 0)
+        // A retry right after delivery is absorbed; a newer snapshot is not.
+        transport.send(to: 2, [(5, big)])
+        let newer = snapshotMessage(index: 1001, bytes: 1 << 20, seed: 9)
+        transport.send(to: 2, [(5, newer)])
+        #expect(try await receiver.next(1).first?.message == newer)
+        #expect(transport.statistics.sentSnapshots == 2)
         await transport.shutdown()
         await receiver.server.kill()
     }
@@ -187,8 +199,8 @@ func nextReports(_ reports: AsyncStream<SnapshotReport>, _ count: Int) async thr
         var delivered = try await receiver.next(2)
         #expect(delivered.map(\.group) == [5, 6])
         #expect(delivered.map(\.message) == [five, six])
-        #expect(try await nextReports(reports, 2) == [SnapshotReport(group: 5, peer: 2, success: true),
-                                                       SnapshotReport(group: 6, peer: 2, success: true)])
+        #expect(try await nextReports(reports, 2) == [SnapshotReport(group: 5, peer: 2, index: 1000, success: true),
+                                                       SnapshotReport(group: 6, peer: 2, index: 500, success: true)])
 
         // A newer snapshot waits for the one on its way, and a newer still replaces it.
         gate.close()
@@ -201,31 +213,66 @@ func nextReports(_ reports: AsyncStream<SnapshotReport>, _ count: Int) async thr
         delivered = try await receiver.next(2)
         #expect(delivered.map(\.message.snapshot?.metadata.index) == [4000, 6000])
         #expect(delivered.last?.message == newest)
-        #expect(try await nextReports(reports, 2).allSatisfy { $0 == SnapshotReport(group: 5, peer: 2, success: true) })
+        #expect(try await nextReports(reports, 2) == [SnapshotReport(group: 5, peer: 2, index: 4000, success: true),
+                                                       SnapshotReport(group: 5, peer: 2, index: 6000, success: true)])
         #expect(transport.statistics.sentSnapshots == 4)
         await transport.shutdown()
         await receiver.server.kill()
     }
 
-    @Test func aRefusedOrUndeliverableSnapshotIsReportedFailed() async throws {
-        // The peer takes messages of at most 1 MiB: a 3 MiB snapshot is refused part way.
+    @Test func aRefusedOversizedOrUndeliverableSnapshotIsReportedFailed() async throws {
+        // The peer takes messages of at most 1 MiB: a 3 MiB snapshot is refused at its first
+        // chunk, reported failed after the backoff, and the connection still works.
         let receiver = try await Receiver.start(messageBytesMax: 1 << 20)
         let (transport, reports) = sender(to: receiver)
         transport.send(to: 2, [(5, snapshotMessage(index: 1000, bytes: 3 << 20, seed: 5))])
         transport.send(to: 2, [(6, heartbeat(1))])
-        #expect(try await nextReports(reports, 1) == [SnapshotReport(group: 5, peer: 2, success: false)])
+        #expect(try await nextReports(reports, 1) == [SnapshotReport(group: 5, peer: 2, index: 1000, success: false)])
         let delivered = try await receiver.next(1)
-        #expect(delivered.map(\.message.kind) == [.heartbeat])  // the connection still works
+        #expect(delivered.map(\.message.kind) == [.heartbeat])
         #expect(transport.statistics.failedSnapshots == 1)
         #expect(transport.statistics.sentSnapshots == 0)
+        #expect(transport.statistics.failedCalls == 1)
         await transport.shutdown()
+
+        // Over the sender's own limit: never encoded, no chunk sent, reported failed.
+        let (limited, limitedReports) = sender(to: receiver, messageBytesMax: 1 << 20)
+        limited.send(to: 2, [(8, snapshotMessage(index: 77, bytes: 2 << 20, seed: 8))])
+        #expect(try await nextReports(limitedReports, 1) == [SnapshotReport(group: 8, peer: 2, index: 77, success: false)])
+        #expect(limited.statistics.sentChunks == 0 && limited.statistics.failedCalls == 0)
+        await limited.shutdown()
         await receiver.server.kill()
 
-        // A peer that is gone: the port no longer answers.
-        let (gone, goneReports) = sender(to: receiver)
+        // A peer that is not there (nothing listens on port 1).
+        let (gone, goneReports) = sender(to: receiver, port: 1)
         gone.send(to: 2, [(7, snapshotMessage(index: 10, bytes: 1 << 20, seed: 6))])
-        #expect(try await nextReports(goneReports, 1) == [SnapshotReport(group: 7, peer: 2, success: false)])
+        gone.send(to: 2, [(7, Message(kind: .snapshot, from: 1, to: 2, term: 3, snapshot: Snapshot(metadata: SnapshotMetadata(index: 11, term: 3))))])
+        let goneSeen = try await nextReports(goneReports, 2)
+        // The small one went in an ordinary batch: reported too.
+        #expect(Set(goneSeen.map(\.index)) == [10, 11] && goneSeen.allSatisfy { !$0.success && $0.group == 7 })
         await gone.shutdown()
+    }
+
+    @Test func theAssemblerForgetsIdleTransfersAndBoundsWhatItHolds() throws {
+        let clock = Mutex(Duration.zero)
+        let assembler = ChunkAssembler(bytesMax: 1000, heldBytesMax: 1500, idleTimeout: .seconds(60), now: { clock.withLock { $0 } })
+        func chunk(_ transfer: UInt64, total: UInt64, offset: UInt64 = 0) -> RaftMessageChunk {
+            RaftMessageChunk(transfer: transfer, total: total, offset: offset, checksum: 1, bytes: [7])
+        }
+        #expect(try assembler.add(chunk(1, total: 1000), from: 1) == nil)
+        #expect(try assembler.add(chunk(1, total: 1000, offset: 1), from: 1) == nil)
+        // A second node's transfer would pass the 1,500 bytes held in all.
+        #expect(throws: RPCError.self) { _ = try assembler.add(chunk(2, total: 600), from: 2) }
+        #expect(try assembler.add(chunk(2, total: 500), from: 2) == nil)
+        #expect(assembler.inProgress == 2)
+        // A new transfer from node 1 replaces its old one (its bytes no longer count).
+        #expect(try assembler.add(chunk(3, total: 1000), from: 1) == nil)
+        #expect(assembler.inProgress == 2)
+        // Idle for over a minute: forgotten, and a chunk continuing it is refused.
+        clock.withLock { $0 += .seconds(61) }
+        #expect(throws: RPCError.self) { _ = try assembler.add(chunk(3, total: 1000, offset: 1), from: 1) }
+        #expect(assembler.inProgress == 0)
+        #expect(throws: RPCError.self) { _ = try assembler.add(chunk(4, total: 1001), from: 3) }
     }
 
     @Test func theReceiverRefusesChunksThatDoNotMakeAWholeFromTheConnectionsNode() async throws {

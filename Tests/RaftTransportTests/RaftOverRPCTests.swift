@@ -101,7 +101,8 @@ func startCluster(quiesce: Bool = false) async throws -> [RPCNode] {
     for node in nodes {
         let host = node.host
         let transport = RaftTransport(node: node.id, clusterID: 7, peers: peers, timeout: .seconds(2),
-                                      unreachable: { host.reportUnreachable($0) })
+                                      unreachable: { host.reportUnreachable($0) },
+                                      snapshotSent: { host.reportSnapshot(group: $0, to: $1, index: $2, success: $3) })
         node.transport = transport
         host.transport = { to, messages in transport.send(to: to, messages) }
         for group in groups {
