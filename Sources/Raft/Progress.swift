@@ -56,6 +56,9 @@ public struct Progress: Sendable, Equatable {
     var snapshotTicks = 0
     /// Heard from since the last check-quorum round.
     var recentActive = false
+    /// The leader's tick (`RaftNode.tickCount`) stamped on the latest heartbeat this follower
+    /// answered: it had heard from the leader at or after that tick (lease reads).
+    var leaseStamp: UInt64 = 0
     /// The follower's current lost-log recovery, echoed in appends (0: none known).
     var recoveryNonce: UInt64 = 0
     var inflights: Inflights

@@ -24,8 +24,11 @@ public struct RaftConfiguration: Sendable, Equatable {
     /// A leader steps down when it has not heard from a quorum within an election timeout, and
     /// followers that hear from a leader ignore vote requests for that long.
     public var checkQuorum = true
-    /// Serve read-index requests from the leader's lease (no heartbeat round) — only safe with
-    /// bounded clock drift; requires `checkQuorum`.
+    /// Serve read-index requests from the leader's lease (no heartbeat round) — only safe while
+    /// no node's ticks run more than 10 % slower than another's; requires `checkQuorum`. The
+    /// lease runs from the tick stamped on the latest heartbeat a quorum answered, for
+    /// `leaseTicks` ticks: shorter than the election timeout during which those followers
+    /// ignore elections.
     public var leaseReads = false
     /// Idle groups go quiet: once every member holds every entry, the leader sends one
     /// quiescing heartbeat and then neither it nor its followers tick until a message, a
@@ -130,6 +133,30 @@ public struct RaftNode: Sendable {
     /// A leader woken from quiescence has no lease until a check-quorum round passes (quiet
     /// followers do not keep their side of it).
     var leaseUnconfirmed = false
+    /// Reads this node answered from its lease, without a heartbeat round.
+    public private(set) var leaseReadsServed = 0
+    /// Ticks counted since this node started (not while quiet): heartbeats carry it as a stamp.
+    var tickCount: UInt64 = 0
+
+    /// How many ticks after a heartbeat's stamp the leader may serve lease reads. A follower
+    /// that received the heartbeat ignores elections for `electionTicks` of its own ticks from
+    /// then — at least `electionTicks − 1` whole tick periods; with its ticks up to 10 % slower
+    /// than the leader's, that is `(electionTicks − 1) × 0.9` of the leader's, and the read may
+    /// come up to one tick after the stamp's tick began.
+    var leaseTicks: UInt64 {
+        let protected = (UInt64(configuration.electionTicks) - 1) * 9 / 10
+        return protected > 1 ? protected - 1 : 0
+    }
+
+    /// The leader holds a lease: a quorum of voters (counting itself) answered a heartbeat
+    /// stamped within `leaseTicks` ticks.
+    var holdsLease: Bool {
+        var stamps = membership.voters.map { $0 == id ? tickCount : (progress[$0]?.leaseStamp ?? 0) }
+        stamps.sort(by: >)
+        guard membership.quorum >= 1, stamps.count >= membership.quorum else { return false }
+        let stamp = stamps[membership.quorum - 1]
+        return stamp > 0 && tickCount - stamp < leaseTicks
+    }
 
     struct PendingRead: Sendable {
         var index: UInt64
@@ -189,6 +216,7 @@ public struct RaftNode: Sendable {
     /// One unit of logical time.
     public mutating func tick() {
         if quiesced { return }
+        tickCount += 1
         if role == .leader {
             tickLeader()
             return
@@ -259,7 +287,10 @@ public struct RaftNode: Sendable {
             // Heartbeat at the next tick, and count a fresh check-quorum period from here.
             heartbeatElapsed = configuration.heartbeatTicks
             leaseUnconfirmed = true
-            for peer in progress.keys where peer != id { progress[peer]!.recentActive = false }
+            for peer in progress.keys where peer != id {
+                progress[peer]!.recentActive = false
+                progress[peer]!.leaseStamp = 0  // the tick count stood still while quiet
+            }
         }
     }
 
@@ -500,6 +531,7 @@ public struct RaftNode: Sendable {
             guard var state = progress[m.from] else { return }
             state.recentActive = true
             state.probeSent = false
+            if m.logTerm <= tickCount { state.leaseStamp = max(state.leaseStamp, m.logTerm) }  // the stamp echoed
             if m.recoveryNonce != 0 && m.recoveryNonce != state.recoveryNonce {
                 state.forgetMatch(above: min(m.index, state.match))
                 state.recoveryNonce = m.recoveryNonce
@@ -658,8 +690,9 @@ public struct RaftNode: Sendable {
         }
         // A node that lost its log says so (with its last index): the leader may believe it
         // holds entries it no longer has, and would otherwise never send them again.
-        messages.append(Message(kind: .heartbeatResponse, from: id, to: m.from, term: term, index: recovering ? log.lastIndex : 0,
-                                recoveryNonce: recovering ? recoveryNonce : 0, context: m.context))
+        messages.append(Message(kind: .heartbeatResponse, from: id, to: m.from, term: term, logTerm: m.logTerm,
+                                index: recovering ? log.lastIndex : 0, recoveryNonce: recovering ? recoveryNonce : 0,
+                                context: m.context))
     }
 
     private mutating func handleSnapshot(_ m: Message) {
@@ -694,8 +727,9 @@ public struct RaftNode: Sendable {
             readsAwaitingCommit.append((context, from))
         } else if membership.voters == [id] {
             answerRead(index: log.committed, context: context, to: from)
-        } else if configuration.leaseReads && transferee == 0 && !leaseUnconfirmed {
+        } else if configuration.leaseReads && transferee == 0 && !leaseUnconfirmed && holdsLease {
             // (A transfer lets the target win without waiting out followers' leases.)
+            leaseReadsServed += 1
             answerRead(index: log.committed, context: context, to: from)
         } else {
             pendingReads.append(PendingRead(index: log.committed, context: context, from: from, acks: [id]))
@@ -893,7 +927,7 @@ public struct RaftNode: Sendable {
     private mutating func broadcastHeartbeat(context: [UInt8]) {
         for member in membership.members.sorted() where member != id {
             let match = progress[member]?.match ?? 0
-            messages.append(Message(kind: .heartbeat, from: id, to: member, term: term,
+            messages.append(Message(kind: .heartbeat, from: id, to: member, term: term, logTerm: tickCount,
                                     commit: min(match, log.committed), context: context))
         }
     }

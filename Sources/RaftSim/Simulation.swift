@@ -94,6 +94,10 @@ public struct SimulationOptions: Sendable {
     /// Clients start nothing new during every third window of this many steps (0: never), so
     /// that the group goes idle and quiesces — and faults strike quiet groups too.
     public var idleWindowSteps = 600
+    /// Leaders answer reads from their lease (`RaftConfiguration.leaseReads`). Sound only while
+    /// ticks run at rates within 10 % of each other — which `Faults.clockSkew` (tick periods of
+    /// 8–12 steps) breaks on purpose.
+    public var leaseReads = false
 
     public init(seed: UInt64, steps: Int, nodes: Int, faults: Faults) {
         self.seed = seed
@@ -140,16 +144,20 @@ public struct SimulationResult: Sendable {
     /// Leadership transfers asked for, and membership changes proposed (accepted by a leader).
     public var transfers = 0
     public var membershipChanges = 0
+    /// Reads leaders answered from their lease (with `SimulationOptions.leaseReads`).
+    public var leaseReads = 0
 
     public var ok: Bool { violations.isEmpty }
 
     public var summary: String {
         let completed = history.filter { $0.returnedAt != nil }.count
-        return "seed \(options.seed) nodes \(options.nodes) steps \(options.steps) faults \(options.faults): "
+        return "seed \(options.seed) nodes \(options.nodes) steps \(options.steps) faults \(options.faults)"
+            + (options.leaseReads ? " lease-reads" : "") + ": "
             + (ok ? "ok" : "VIOLATION (\(violations.count))")
             + " | ops \(history.count) completed \(completed) | committed \(committed) max-term \(maxTerm)"
             + " elections \(elections) crashes \(crashes) lost-logs \(lostLogs) delivered \(messagesDelivered)"
             + " quiet-ticks \(quietTicks) liveness-wakeups \(livenessWakeups) transfers \(transfers) membership-changes \(membershipChanges)"
+            + (options.leaseReads ? " lease-reads \(leaseReads)" : "")
             + " | recovered in \(recoveryTicks.map(String.init) ?? "—") ticks"
     }
 }
@@ -320,6 +328,7 @@ public final class Simulation {
             configuration.maxInflight = 8
             configuration.maxMessageBytes = 4096
             configuration.quiesce = options.quiesce
+            configuration.leaseReads = options.leaseReads
             let disk = try! SimDisk()
             nodes[id] = SimNode(raft: try! RaftNode(configuration: configuration, state: PersistedState(membership: membership)), disk: disk,
                                 tickSteps: options.tickSteps + skew, tickPhase: Int(random.next() % UInt64(options.tickSteps)))
@@ -344,6 +353,7 @@ public final class Simulation {
         }
         if result.violations.isEmpty { finish() }
         if result.violations.isEmpty { checkLinearizability() }
+        result.leaseReads += nodes.values.map(\.raft.leaseReadsServed).reduce(0, +)
         result.maxTerm = nodes.values.map(\.raft.term).max() ?? 0
         result.committed = nodes.values.map(\.raft.committed).max() ?? 0
         return result
@@ -482,6 +492,7 @@ public final class Simulation {
                 return
             }
             do throws(RaftError) {
+                result.leaseReads += node.raft.leaseReadsServed
                 node.raft = try RaftNode(configuration: configuration, state: state)
             } catch {
                 violation("node \(id) cannot restart from its disk: \(error)")

@@ -15,6 +15,21 @@ import Testing
         }
     }
 
+    /// Leaders answer reads from their lease: 50 seeds per cluster size with every fault but
+    /// clock skew (the lease assumes ticks within 10 % of each other; the skew fault runs tick
+    /// periods of 8–12 steps), and lease reads must actually happen.
+    @Test(arguments: [3, 5]) func leaseReadsStayLinearizable(nodes: Int) {
+        var served = 0
+        for seed in UInt64(1_001)...1_050 {
+            var options = SimulationOptions(seed: seed, steps: 5_000, nodes: nodes, faults: Faults.all.subtracting(.clockSkew))
+            options.leaseReads = true
+            let result = Simulation(options: options).run()
+            #expect(result.ok, "\(result.summary)\n\(result.violations.joined(separator: "\n"))")
+            served += result.leaseReads
+        }
+        #expect(served > 100)
+    }
+
     /// `Faults.all` before leadership transfers and membership changes joined it: the seeds
     /// that failed then replay under it exactly.
     static let faultsBefore20261127: Faults = [.network, .partitions, .crashes, .clockSkew, .bitFlips]

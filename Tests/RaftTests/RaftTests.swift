@@ -331,10 +331,44 @@ import Testing
         let leaderElected = cluster.electLeader()
         let leader = try #require(leaderElected)
         try cluster.propose("a")
+        // No heartbeat answered yet: no lease, so the read waits for a round (cut off here).
+        cluster.filter = { _ in false }
+        try cluster.nodes[leader]!.readIndex(context: [2])
+        cluster.settle()
+        #expect(cluster.readStates[leader, default: []].isEmpty)
+        // A stamped heartbeat round answered by a quorum: the lease holds, reads need no round.
+        cluster.filter = { _ in true }
+        cluster.tick(leader, times: 1)
+        cluster.settle()
+        cluster.readStates[leader] = []
         cluster.filter = { _ in false }
         try cluster.nodes[leader]!.readIndex(context: [3])
         cluster.settle()
         #expect(cluster.readStates[leader]?.first?.index == cluster.node(leader).committed)
+    }
+
+    /// The lease runs out `leaseTicks` ticks after the stamp a quorum last answered — before
+    /// the followers' election timeout (10 ticks here) can let another leader in.
+    @Test func aLeaseRunsOutBeforeTheFollowersStopIgnoringElections() throws {
+        var cluster = TestCluster(size: 3) { $0.leaseReads = true }
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        try cluster.propose("a")
+        cluster.tick(leader, times: 1)
+        cluster.settle()
+        let lease = cluster.node(leader).leaseTicks
+        #expect(lease == 7 && lease < UInt64(cluster.node(leader).configuration.electionTicks))
+        cluster.filter = { _ in false }
+        cluster.tick(leader, times: Int(lease) - 1)
+        cluster.readStates[leader] = []
+        try cluster.nodes[leader]!.readIndex(context: [4])
+        cluster.settle()
+        #expect(cluster.readStates[leader]?.count == 1, "still within the lease")
+        cluster.tick(leader, times: 1)
+        cluster.readStates[leader] = []
+        try cluster.nodes[leader]!.readIndex(context: [5])
+        cluster.settle()
+        #expect(cluster.readStates[leader, default: []].isEmpty, "the lease has run out")
     }
 }
 

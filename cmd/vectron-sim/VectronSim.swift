@@ -16,6 +16,7 @@ struct VectronSim: ParsableCommand {
     @Option(help: "Cluster size (3 or 5).") var nodes: Int = 3
     @Option(help: "Faults: all, none, or a comma-separated list of network, partitions, crashes, clock-skew, bit-flips, transfers, membership.")
     var faults: String = "all"
+    @Flag(help: "Leaders answer reads from their lease (sound only without clock-skew).") var leaseReads = false
     @Flag(help: "Print the client history of a failing run.") var history = false
 
     func validate() throws {
@@ -28,7 +29,8 @@ struct VectronSim: ParsableCommand {
     func run() throws {
         var failed = 0
         for offset in 0..<seeds {
-            let options = SimulationOptions(seed: seed &+ UInt64(offset), steps: steps, nodes: nodes, faults: Faults.parse(faults)!)
+            var options = SimulationOptions(seed: seed &+ UInt64(offset), steps: steps, nodes: nodes, faults: Faults.parse(faults)!)
+            options.leaseReads = leaseReads
             let result = Simulation(options: options).run()
             print(result.summary)
             if !result.ok {
