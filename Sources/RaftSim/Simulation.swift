@@ -147,6 +147,10 @@ public struct SimulationResult: Sendable {
     /// Reads leaders answered from their lease (with `SimulationOptions.leaseReads`).
     public var leaseReads = 0
 
+    /// The events (deliveries and faults) of the last steps before the first violation, oldest
+    /// first — what a failing run prints besides the client history.
+    public var trace: [String] = []
+
     public var ok: Bool { violations.isEmpty }
 
     public var summary: String {
@@ -361,7 +365,55 @@ public final class Simulation {
 
     func violation(_ text: String) {
         result.violations.append("step \(now): \(text)")
+        if result.trace.isEmpty { result.trace = recorder.events }
     }
+
+    // MARK: Flight recorder
+
+    /// What happened, kept cheaply (formatted only when a run fails).
+    enum TraceEvent {
+        case delivered(Message)
+        case crashed(NodeID, flip: Bool)
+        case restarted(NodeID, lostLog: Bool)
+        case partitioned(Set<[NodeID]>)
+        case transfer(from: NodeID, to: NodeID)
+        case membership(leader: NodeID, ConfigurationChange)
+    }
+
+    /// The last `capacity` events, in a ring.
+    struct FlightRecorder {
+        static let capacity = 400
+        var ring: [(step: Int, event: TraceEvent)] = []
+        var next = 0
+
+        mutating func record(_ step: Int, _ event: TraceEvent) {
+            if ring.count < Self.capacity {
+                ring.append((step, event))
+            } else {
+                ring[next] = (step, event)
+            }
+            next = (next + 1) % Self.capacity
+        }
+
+        var events: [String] {
+            let ordered = ring.count < Self.capacity ? ring : Array(ring[next...] + ring[..<next])
+            return ordered.map { step, event in
+                let text: String
+                switch event {
+                case let .delivered(message): text = "deliver \(message)"
+                case let .crashed(node, flip): text = "crash node \(node)" + (flip ? " (and a byte of an old segment flips)" : "")
+                case let .restarted(node, lostLog): text = "restart node \(node)" + (lostLog ? " with its log set aside" : "")
+                case let .partitioned(links):
+                    text = links.isEmpty ? "network healed" : "links cut: " + links.sorted { $0.lexicographicallyPrecedes($1) }.map { "\($0[0])->\($0[1])" }.joined(separator: " ")
+                case let .transfer(from, to): text = "leader \(from) hands leadership to \(to)"
+                case let .membership(leader, change): text = "leader \(leader) proposes \(change)"
+                }
+                return "step \(step): \(text)"
+            }
+        }
+    }
+
+    var recorder = FlightRecorder()
 
     // MARK: Faults
 
@@ -383,6 +435,7 @@ public final class Simulation {
                 nodes[victim]!.restartAt = now + 50 + Int(random.next() % 400)
                 inFlight.removeAll { $0.message.to == victim }
                 result.crashes += 1
+                recorder.record(now, .crashed(victim, flip: flip))
             }
         }
         if faults.contains(.transfers) && random.next() % 300 == 0 { transferLeadership() }
@@ -402,6 +455,7 @@ public final class Simulation {
             default:
                 break  // healed
             }
+            recorder.record(now, .partitioned(blocked))
         }
     }
 
@@ -418,6 +472,7 @@ public final class Simulation {
         do throws(RaftError) {
             try nodes[leader]!.raft.transferLeadership(to: target)
             result.transfers += 1
+            recorder.record(now, .transfer(from: leader, to: target))
         } catch {}
     }
 
@@ -454,6 +509,7 @@ public final class Simulation {
         do throws(RaftError) {
             try nodes[leader]!.raft.proposeConfigurationChange(change)
             result.membershipChanges += 1
+            recorder.record(now, .membership(leader: leader, change))
         } catch {}
     }
 
@@ -486,6 +542,7 @@ public final class Simulation {
                 let (recovered, lostLog) = try node.disk.recover(initial: Membership(voters: Set(ids)))
                 state = recovered
                 if lostLog { result.lostLogs += 1 }
+                recorder.record(now, .restarted(id, lostLog: lostLog))
                 node.lostLogPending = recovered.lostLog
             } catch {
                 violation("node \(id) cannot recover its log: \(error)")
@@ -561,6 +618,7 @@ public final class Simulation {
                 continue
             }
             nodes[message.to]!.liveness.heard(from: message.from)
+            recorder.record(now, .delivered(message))
             nodes[message.to]!.raft.step(message)
             result.messagesDelivered += 1
         }

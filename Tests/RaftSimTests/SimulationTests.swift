@@ -69,6 +69,9 @@ import Testing
         }
         let failed = broken.run()
         #expect(failed.violations.count == 1 && failed.violations[0].contains("liveness: no write committed"), "\(failed.violations)")
+        // The failing run keeps the events that led up to it (what vectron-sim prints).
+        #expect(failed.trace.count == Simulation.FlightRecorder.capacity)
+        #expect(failed.trace.contains { $0.contains("links cut") || $0.contains("deliver") })
 
         let minority = Simulation(options: SimulationOptions(seed: 5, steps: 3_000, nodes: nodes, faults: .all))
         minority.afterFaultsStop = { simulation in

@@ -36,6 +36,12 @@ struct VectronSim: ParsableCommand {
             if !result.ok {
                 failed += 1
                 for violation in result.violations { print("  \(violation)") }
+                // A linearizability failure names its minimal failing history itself; the others
+                // come with the events that led up to them.
+                if !result.violations.allSatisfy({ $0.contains("linearizability") }) {
+                    print("  the last \(result.trace.count) events before the first violation:")
+                    for event in result.trace { print("    \(event)") }
+                }
                 if history { for operation in result.history { print("    \(operation)") } }
             }
         }
