@@ -29,7 +29,7 @@ import Testing
         "StorageFormat": ["Wire", "Checksum", "Compression", "FileIO"],
         "RPC": ["Basics", "Wire", "Checksum", "Compression"],
         "RPCTransport": ["Basics", "Wire", "RPC", "NIOCore", "NIOPosix"],
-        "RaftTransport": ["Basics", "Wire", "Raft", "RaftStorage", "RPC", "RPCTransport"],
+        "RaftTransport": ["Basics", "Wire", "Checksum", "Raft", "RaftStorage", "RPC", "RPCTransport"],
         "Auth": ["CSodium", "JSON", "Basics"],
         "HTTPServer": ["NIOCore", "NIOPosix", "NIOHTTP1"],
         "Catalog": ["Wire", "Checksum", "VectorIndex"],

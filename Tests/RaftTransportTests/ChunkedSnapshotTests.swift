@@ -165,6 +165,8 @@ func nextReports(_ reports: AsyncStream<SnapshotReport>, _ count: Int) async thr
         let newer = snapshotMessage(index: 1001, bytes: 1 << 20, seed: 9)
         transport.send(to: 2, [(5, newer)])
         #expect(try await receiver.next(1).first?.message == newer)
+        // (The peer delivers before it answers the last chunk: wait for the sender to hear.)
+        #expect(try await nextReports(reports, 1) == [SnapshotReport(group: 5, peer: 2, index: 1001, success: true)])
         #expect(transport.statistics.sentSnapshots == 2)
         await transport.shutdown()
         await receiver.server.kill()
