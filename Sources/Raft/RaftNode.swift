@@ -470,8 +470,12 @@ public struct RaftNode: Sendable {
         if m.term > term {
             if m.kind == .preVote || m.kind == .vote {
                 // A follower that hears from a live leader ignores elections (check-quorum's
-                // lease), unless the leader itself asked for it (a transfer).
-                let inLease = configuration.checkQuorum && leader != 0 && electionElapsed < configuration.electionTicks
+                // lease), unless the leader itself asked for it (a transfer). With lease reads, a
+                // node that has just started ignores them too, for an election timeout: before
+                // a restart it may have answered a heartbeat whose lease is still running.
+                let justStarted = configuration.leaseReads && tickCount < UInt64(configuration.electionTicks)
+                let inLease = configuration.checkQuorum
+                    && ((leader != 0 && electionElapsed < configuration.electionTicks) || justStarted)
                 if inLease && m.context != Self.transferContext { return }
             }
             switch m.kind {

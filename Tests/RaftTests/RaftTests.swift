@@ -347,6 +347,34 @@ import Testing
         #expect(cluster.readStates[leader]?.first?.index == cluster.node(leader).committed)
     }
 
+    /// A follower that answered a lease-stamped heartbeat and then restarts has forgotten when
+    /// it heard from the leader: with lease reads it ignores elections for an election timeout
+    /// after starting, so no other leader can be elected while the old one's lease runs.
+    @Test func aRestartedFollowerKeepsTheLeaseItPromised() throws {
+        var cluster = TestCluster(size: 3) { $0.leaseReads = true }
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        try cluster.propose("a")
+        cluster.tick(leader, times: 1)
+        cluster.settle()
+        let followers = cluster.nodes.keys.filter { $0 != leader }.sorted()
+        let (restarted, candidate) = (followers[0], followers[1])
+        cluster.isolate(leader)
+        cluster.restart(restarted)
+        cluster.nodes[candidate]!.campaign()
+        cluster.settle()
+        #expect(cluster.node(candidate).role != .leader, "elected while the old leader's lease may run")
+        #expect(cluster.node(leader).role == .leader)
+        cluster.readStates[leader] = []
+        try cluster.nodes[leader]!.readIndex(context: [6])
+        cluster.settle()
+        #expect(cluster.readStates[leader]?.count == 1, "the lease still holds")
+        // An election timeout later the two elect a leader.
+        cluster.tick(restarted, times: cluster.node(restarted).configuration.electionTicks)
+        let other = cluster.electAnother(than: leader)
+        #expect(other == candidate || other == restarted)
+    }
+
     /// The lease runs out `leaseTicks` ticks after the stamp a quorum last answered — before
     /// the followers' election timeout (10 ticks here) can let another leader in.
     @Test func aLeaseRunsOutBeforeTheFollowersStopIgnoringElections() throws {
