@@ -133,6 +133,10 @@ public struct RaftNode: Sendable {
     /// A leader woken from quiescence has no lease until a check-quorum round passes (quiet
     /// followers do not keep their side of it).
     var leaseUnconfirmed = false
+    /// This leader has sent a `timeoutNow` in its term: the target may win an election that
+    /// followers' leases do not hold off, even after the transfer was abandoned here. No lease
+    /// reads for the rest of the term.
+    var timeoutNowSent = false
     /// Reads this node answered from its lease, without a heartbeat round.
     public private(set) var leaseReadsServed = 0
     /// Ticks counted since this node started (not while quiet): heartbeats carry it as a stamp.
@@ -321,7 +325,17 @@ public struct RaftNode: Sendable {
     /// Starts an election now (a test or a bootstrap's convenience; ticks do this on their own).
     public mutating func campaign() {
         unquiesce()
+        // With lease reads, not while this node may be part of a leader's lease.
+        if configuration.leaseReads && configuration.checkQuorum && keepsLeasePromise { return }
         campaign(configuration.preVote ? .preElection : .election)
+    }
+
+    /// Check-quorum's promise: a follower that heard from a live leader less than an election
+    /// timeout ago ignores elections. With lease reads, so does a node that has just started:
+    /// before a restart it may have answered a heartbeat whose lease is still running.
+    var keepsLeasePromise: Bool {
+        let justStarted = configuration.leaseReads && tickCount < UInt64(configuration.electionTicks)
+        return (leader != 0 && electionElapsed < configuration.electionTicks) || justStarted
     }
 
     /// Appends `data` to the log as the leader. Returns its index (committed later, or never if
@@ -421,6 +435,7 @@ public struct RaftNode: Sendable {
         transferee = target
         electionElapsed = 0
         if progress[target]?.match == log.lastIndex {
+            timeoutNowSent = true
             messages.append(Message(kind: .timeoutNow, from: id, to: target, term: term))
         } else {
             sendAppend(to: target)
@@ -473,9 +488,7 @@ public struct RaftNode: Sendable {
                 // lease), unless the leader itself asked for it (a transfer). With lease reads, a
                 // node that has just started ignores them too, for an election timeout: before
                 // a restart it may have answered a heartbeat whose lease is still running.
-                let justStarted = configuration.leaseReads && tickCount < UInt64(configuration.electionTicks)
-                let inLease = configuration.checkQuorum
-                    && ((leader != 0 && electionElapsed < configuration.electionTicks) || justStarted)
+                let inLease = configuration.checkQuorum && keepsLeasePromise
                 if inLease && m.context != Self.transferContext { return }
             }
             switch m.kind {
@@ -605,6 +618,7 @@ public struct RaftNode: Sendable {
         }
         while sendAppend(to: m.from, sendIfEmpty: false) {}
         if m.from == transferee && progress[m.from]?.match == log.lastIndex {
+            timeoutNowSent = true
             messages.append(Message(kind: .timeoutNow, from: id, to: m.from, term: term))
         }
     }
@@ -731,7 +745,7 @@ public struct RaftNode: Sendable {
             readsAwaitingCommit.append((context, from))
         } else if membership.voters == [id] {
             answerRead(index: log.committed, context: context, to: from)
-        } else if configuration.leaseReads && transferee == 0 && !leaseUnconfirmed && holdsLease {
+        } else if configuration.leaseReads && transferee == 0 && !timeoutNowSent && !leaseUnconfirmed && holdsLease {
             // (A transfer lets the target win without waiting out followers' leases.)
             leaseReadsServed += 1
             answerRead(index: log.committed, context: context, to: from)
@@ -814,6 +828,7 @@ public struct RaftNode: Sendable {
         heartbeatElapsed = 0
         quiesced = false
         leaseUnconfirmed = false
+        timeoutNowSent = false
         randomizedElectionTimeout = configuration.electionTicks + Int(random.next() % UInt64(configuration.electionTicks))
         votes = [:]
         transferee = 0

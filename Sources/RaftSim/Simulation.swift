@@ -43,8 +43,6 @@ public struct Faults: OptionSet, Sendable, CustomStringConvertible {
     /// removed, comes back as a learner, and is promoted to voter again.
     public static let membership = Faults(rawValue: 64)
     public static let all: Faults = [.network, .partitions, .crashes, .clockSkew, .bitFlips, .transfers, .membership]
-    /// Every name `parse` takes.
-    public static let names = ["all", "none", "network", "partitions", "crashes", "clock-skew", "bit-flips", "transfers", "membership"]
 
     public static func parse(_ text: String) -> Faults? {
         var faults: Faults = []

@@ -166,6 +166,9 @@ public final class RaftHost: @unchecked Sendable {
     /// were compacted).
     @discardableResult
     public func addGroup(_ group: UInt64, configuration: RaftConfiguration, membership: Membership) throws(RaftStorageError) -> UInt64 {
+        // Ticks that queue up during a slow sync coalesce here, so a leader's tick count can lag
+        // its followers': a lease would outlive their promise.
+        precondition(!configuration.leaseReads, "RaftHost coalesces ticks; lease reads need every tick counted")
         var vote: DurableVote?
         if let path = votePath(group), let fileSystem { vote = try HardStateFile.read(path, fileSystem: fileSystem) }
         var state: PersistedState

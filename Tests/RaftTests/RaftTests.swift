@@ -375,6 +375,46 @@ import Testing
         #expect(other == candidate || other == restarted)
     }
 
+    /// Once a leader has sent `timeoutNow`, its target may win an election that the followers'
+    /// leases do not hold off — even after the transfer was abandoned here (the message may
+    /// arrive late). The leader serves no lease read for the rest of its term.
+    @Test func noLeaseReadsAfterATimeoutNowLeft() throws {
+        var cluster = TestCluster(size: 3) { $0.leaseReads = true }
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        try cluster.propose("a")
+        cluster.tick(leader, times: 1)
+        cluster.settle()
+        let target = cluster.nodes.keys.filter { $0 != leader }.sorted()[0]
+        cluster.filter = { $0.kind != .timeoutNow }  // it never arrives; the transfer is abandoned
+        try cluster.nodes[leader]!.transferLeadership(to: target)
+        cluster.settle()
+        cluster.tick(leader, times: cluster.node(leader).configuration.electionTicks)
+        cluster.settle()
+        #expect(cluster.node(leader).role == .leader && cluster.node(leader).transferee == 0)
+        let served = cluster.node(leader).leaseReadsServed
+        cluster.readStates[leader] = []
+        try cluster.nodes[leader]!.readIndex(context: [7])
+        cluster.settle()
+        #expect(cluster.readStates[leader]?.count == 1, "answered after a heartbeat round")
+        #expect(cluster.node(leader).leaseReadsServed == served, "not from the lease")
+    }
+
+    /// With lease reads, a follower inside a leader's lease does not campaign when told to.
+    @Test func aFollowerInsideALeaseDoesNotCampaignWhenTold() throws {
+        var cluster = TestCluster(size: 3) { $0.leaseReads = true }
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        cluster.tick(leader, times: 1)
+        cluster.settle()
+        let follower = cluster.nodes.keys.filter { $0 != leader }.sorted()[0]
+        let term = cluster.node(follower).term
+        cluster.nodes[follower]!.campaign()
+        cluster.settle()
+        #expect(cluster.node(follower).role == .follower && cluster.node(follower).term == term)
+        #expect(cluster.node(leader).role == .leader)
+    }
+
     /// The lease runs out `leaseTicks` ticks after the stamp a quorum last answered — before
     /// the followers' election timeout (10 ticks here) can let another leader in.
     @Test func aLeaseRunsOutBeforeTheFollowersStopIgnoringElections() throws {
