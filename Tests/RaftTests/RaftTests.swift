@@ -326,6 +326,18 @@ import Testing
         #expect(cluster.readStates[leader, default: []].isEmpty)
     }
 
+    /// Three nodes with lease reads; the leader has committed an entry and a stamped
+    /// heartbeat round came back from everyone, so it holds a lease.
+    static func leaseHoldingCluster() throws -> (TestCluster, NodeID) {
+        var cluster = TestCluster(size: 3) { $0.leaseReads = true }
+        let leaderElected = cluster.electLeader()
+        let leader = try #require(leaderElected)
+        try cluster.propose("a")
+        cluster.tick(leader, times: 1)
+        cluster.settle()
+        return (cluster, leader)
+    }
+
     @Test func leaseReadsAnswerWithoutARound() throws {
         var cluster = TestCluster(size: 3) { $0.leaseReads = true }
         let leaderElected = cluster.electLeader()
@@ -351,12 +363,7 @@ import Testing
     /// it heard from the leader: with lease reads it ignores elections for an election timeout
     /// after starting, so no other leader can be elected while the old one's lease runs.
     @Test func aRestartedFollowerKeepsTheLeaseItPromised() throws {
-        var cluster = TestCluster(size: 3) { $0.leaseReads = true }
-        let leaderElected = cluster.electLeader()
-        let leader = try #require(leaderElected)
-        try cluster.propose("a")
-        cluster.tick(leader, times: 1)
-        cluster.settle()
+        var (cluster, leader) = try Self.leaseHoldingCluster()
         let followers = cluster.nodes.keys.filter { $0 != leader }.sorted()
         let (restarted, candidate) = (followers[0], followers[1])
         cluster.isolate(leader)
@@ -379,12 +386,7 @@ import Testing
     /// leases do not hold off — even after the transfer was abandoned here (the message may
     /// arrive late). The leader serves no lease read for the rest of its term.
     @Test func noLeaseReadsAfterATimeoutNowLeft() throws {
-        var cluster = TestCluster(size: 3) { $0.leaseReads = true }
-        let leaderElected = cluster.electLeader()
-        let leader = try #require(leaderElected)
-        try cluster.propose("a")
-        cluster.tick(leader, times: 1)
-        cluster.settle()
+        var (cluster, leader) = try Self.leaseHoldingCluster()
         let target = cluster.nodes.keys.filter { $0 != leader }.sorted()[0]
         cluster.filter = { $0.kind != .timeoutNow }  // it never arrives; the transfer is abandoned
         try cluster.nodes[leader]!.transferLeadership(to: target)
@@ -402,11 +404,7 @@ import Testing
 
     /// With lease reads, a follower inside a leader's lease does not campaign when told to.
     @Test func aFollowerInsideALeaseDoesNotCampaignWhenTold() throws {
-        var cluster = TestCluster(size: 3) { $0.leaseReads = true }
-        let leaderElected = cluster.electLeader()
-        let leader = try #require(leaderElected)
-        cluster.tick(leader, times: 1)
-        cluster.settle()
+        var (cluster, leader) = try Self.leaseHoldingCluster()
         let follower = cluster.nodes.keys.filter { $0 != leader }.sorted()[0]
         let term = cluster.node(follower).term
         cluster.nodes[follower]!.campaign()
@@ -418,12 +416,7 @@ import Testing
     /// The lease runs out `leaseTicks` ticks after the stamp a quorum last answered — before
     /// the followers' election timeout (10 ticks here) can let another leader in.
     @Test func aLeaseRunsOutBeforeTheFollowersStopIgnoringElections() throws {
-        var cluster = TestCluster(size: 3) { $0.leaseReads = true }
-        let leaderElected = cluster.electLeader()
-        let leader = try #require(leaderElected)
-        try cluster.propose("a")
-        cluster.tick(leader, times: 1)
-        cluster.settle()
+        var (cluster, leader) = try Self.leaseHoldingCluster()
         let lease = cluster.node(leader).leaseTicks
         #expect(lease == 7 && lease < UInt64(cluster.node(leader).configuration.electionTicks))
         cluster.filter = { _ in false }
